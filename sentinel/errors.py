@@ -1,0 +1,118 @@
+"""Sentinel's one exception tree.
+
+    SentinelError
+    ├── InputError            bad input from a person: exit status 2, nothing written
+    │   ├── PlaybookError     a playbook, inventory or drill file (carries file, line, field)
+    │   ├── CatalogError      a data file under probes/, rules/, playbooks/ (file, line, field)
+    │   └── UsageError        a command-line flag or target that cannot be used
+    ├── ScopeRefused          a network action outside the authorised scope (also audited)
+    ├── DecodeError           bytes from a server that do not parse (typed; offset, layer)
+    ├── ProbeError            a probe that could not complete (reason enum, detail)
+    ├── StoreError            the embedded store (SQLite) failed or has an unknown schema
+    └── LabError              the lab could not be built, torn down or inspected
+
+Third-party exceptions are translated into these at the boundary where they occur; only the
+command line prints errors or chooses exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class SentinelError(Exception):
+    """Base of every error Sentinel raises on purpose."""
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where in a person's file an input error was found (1-based line and column)."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        if self.field:
+            where += f": {self.field}"
+        return where
+
+
+class InputError(SentinelError):
+    """Bad input from a person. The CLI exits with status 2 and writes nothing."""
+
+    exit_status = 2
+
+    def __init__(self, message: str, location: SourceLocation | None = None) -> None:
+        self.message = message
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message)
+
+
+class PlaybookError(InputError):
+    """A playbook, inventory or drill file that does not validate."""
+
+
+class CatalogError(InputError):
+    """A shipped or overlaid data file that does not validate."""
+
+
+class UsageError(InputError):
+    """A command-line flag, target or option that cannot be used as given."""
+
+
+class ScopeRefused(SentinelError):
+    """A network action that the scope forbids; the refusal is also an audit event."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"refused {target}: {reason}")
+
+
+class DecodeError(SentinelError):
+    """Bytes from a server that do not parse. Raised by the wire codecs, never a crash."""
+
+    def __init__(self, layer: str, message: str, offset: int | None = None) -> None:
+        self.layer = layer
+        self.offset = offset
+        where = f" at byte {offset}" if offset is not None else ""
+        super().__init__(f"{layer}: {message}{where}")
+
+
+class ErrorReason(StrEnum):
+    """Why a probe attempt ended in error; stable values that reports and rules can use."""
+
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+    RESET = "reset"
+    PROTOCOL = "protocol"
+    SCOPE = "scope"
+    WINDOW = "window"
+    UNSUPPORTED = "unsupported"
+    INTERNAL = "internal"
+
+
+class ProbeError(SentinelError):
+    """A probe that could not complete; the engine records it as an attempt in error."""
+
+    def __init__(self, reason: ErrorReason, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason.value}: {detail}")
+
+
+class StoreError(SentinelError):
+    """The embedded store failed, or its schema is newer than this Sentinel knows."""
+
+
+class LabError(SentinelError):
+    """The lab could not be built, torn down or inspected."""
