@@ -1,0 +1,3 @@
+module sentinel/lab/servers/pqtls
+
+go 1.26
