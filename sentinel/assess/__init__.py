@@ -1,0 +1,18 @@
+"""Assessors: pure functions from what a scan saw of one asset to findings."""
+
+from __future__ import annotations
+
+from sentinel.assess.attempts import assess_attempts
+from sentinel.assess.base import Assessor, AssetView
+from sentinel.assess.exposure import assess_exposure
+from sentinel.model import Finding
+
+ASSESSORS: tuple[Assessor, ...] = (assess_attempts, assess_exposure)
+
+
+def assess(view: AssetView) -> list[Finding]:
+    """Every assessor's findings for one asset."""
+    return [finding for assessor in ASSESSORS for finding in assessor(view)]
+
+
+__all__ = ["ASSESSORS", "AssetView", "assess"]

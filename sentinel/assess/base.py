@@ -1,0 +1,40 @@
+"""What assessors receive and how they build findings: pure functions, no network, no disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sentinel import catalog
+from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Observation, Severity
+from sentinel.playbook import Segment
+
+
+@dataclass(frozen=True)
+class AssetView:
+    """Everything one scan saw of one asset, with the policy of its segment."""
+
+    asset: Asset
+    context: Context
+    segment: Segment
+    observations: Sequence[Observation]
+
+    def of(self, probe: str) -> list[Observation]:
+        return [o for o in self.observations if o.probe == probe]
+
+
+Assessor = Callable[[AssetView], list[Finding]]
+
+
+def make_finding(view: AssetView, check_id: str, evaluation: Evaluation, *,
+                 endpoint: Endpoint | None, probe: str, protocol: str | None = None,
+                 evidence: dict[str, Any] | None = None, severity: Severity | None = None,
+                 observed: Observation | None = None) -> Finding:
+    """A finding whose words, references and default severity come from the check catalog."""
+    spec = catalog.check(check_id)
+    when = observed.started if observed else view.observations[0].started
+    return Finding(check_id=check_id, title=spec.title, evaluation=evaluation,
+                   severity=severity or spec.severity, context=view.context, asset=view.asset,
+                   endpoint=endpoint, protocol=protocol, probe=probe, ruleset=spec.ruleset,
+                   references=spec.references, evidence=evidence or {}, observed_at=when)

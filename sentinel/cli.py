@@ -1,0 +1,179 @@
+"""The ``sentinel`` command: parse, call, print. Only this module prints or exits.
+
+Exit status: 0 success; 1 a runtime fault (store, lab, probe machinery); 2 bad input from a
+person (playbook, flag, target) or a scope refusal — with nothing written but the audit record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sentinel import __version__
+from sentinel.errors import InputError, ScopeRefused, SentinelError, UsageError
+from sentinel.model import Severity
+from sentinel.plan import asset_plans, probes_for, refusals
+from sentinel.playbook import Playbook, load_playbook
+from sentinel.store.sqlite import SqliteStore, default_path
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Sentinel: security posture and national crypto-compliance scanner.")
+err = Console(stderr=True)
+
+StoreOption = Annotated[Path | None, typer.Option(
+    "--store", help="SQLite store (default: $SENTINEL_STORE or ~/.local/share/sentinel/sentinel.db)")]
+
+
+def _fail(exc: SentinelError) -> NoReturn:
+    status = 2 if isinstance(exc, InputError | ScopeRefused) else 1
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(status)
+
+
+def _store(path: Path | None, *, create: bool = True) -> SqliteStore:
+    return SqliteStore(path or default_path(), create=create)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sentinel {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Sentinel scans authorised segments and judges IPv6 readiness, crypto and exposure."""
+
+
+def _dry_run(playbook: Playbook) -> None:
+    policy_refused = refusals(playbook, __import__("sentinel.scan").scan.policy_for(playbook))
+    for refusal in policy_refused:
+        err.print(f"refused: {refusal.what} {refusal.target}: {refusal.reason}")
+    kinds = ", ".join(f"{p.kind}({len(ports)} ports)" for p, ports in probes_for(playbook))
+    total = 0
+    for plan in asset_plans(playbook, "dry-run"):
+        addresses = sorted({j.target.endpoint.address for j in plan.jobs})
+        total += len(plan.jobs)
+        print(f"{plan.asset_id}\t{','.join(addresses)}\t{len(plan.jobs)} probes")
+    print(f"# {total} probes planned ({kinds}); nothing was sent", file=sys.stderr)
+    if policy_refused:
+        raise typer.Exit(2)
+
+
+@app.command()
+def scan(
+    playbook: Annotated[Path, typer.Option("--playbook", "-p", help="Playbook YAML file.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List targets and probes; send nothing.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Run a playbook: probe, assess, and store findings (SQLite by default)."""
+    from sentinel.scan import run_scan
+
+    try:
+        book = load_playbook(playbook)
+        if dry_run:
+            _dry_run(book)
+            return
+        with _store(store) as db, Progress(TextColumn("{task.description}"), BarColumn(),
+                                           TextColumn("{task.completed} assets"),
+                                           TimeElapsedColumn(), console=err,
+                                           transient=True) as bar:
+            task = bar.add_task(f"scanning {book.name}", total=None)
+            record = asyncio.run(run_scan(book, db, playbook_name=str(playbook),
+                                          progress=lambda *_: bar.advance(task)))
+        err.print(f"scan {record.id} {record.status}: {sum(record.attempts.values())} attempts "
+                  f"({', '.join(f'{k} {v}' for k, v in sorted(record.attempts.items()))}), "
+                  f"{record.findings} failed checks")
+        print(record.id)
+    except SentinelError as exc:
+        _fail(exc)
+
+
+@app.command()
+def findings(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of finding documents.")] = False,
+    scan_id: Annotated[str | None, typer.Option("--scan", help="Scan id (default: latest).")] = None,
+    agency: Annotated[str | None, typer.Option("--agency", help="Only this agency.")] = None,
+    check: Annotated[str | None, typer.Option("--check", help="Only this check id.")] = None,
+    severity: Annotated[Severity | None, typer.Option("--severity", help="At least this severe.")] = None,
+    include_passed: Annotated[bool, typer.Option("--all-results", help="Include passed checks.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """List findings of a scan (default: the latest completed scan)."""
+    try:
+        with _store(store, create=False) as db:
+            if scan_id is None:
+                latest = db.latest_scan()
+                if latest is None:
+                    raise UsageError(f"no completed scan in {db.path}: run 'sentinel scan' first")
+                scan_id = latest.id
+            evaluations = ("failed", "error", "passed") if include_passed else ("failed", "error")
+            docs = db.findings(scan_id=scan_id, agency_id=agency, check_id=check,
+                               min_severity=severity, evaluations=evaluations)
+    except SentinelError as exc:
+        _fail(exc)
+    if as_json:
+        json.dump(docs, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return
+    for doc in docs:
+        where = doc.get("destination", {})
+        endpoint = f"{where.get('ip', '')}:{where.get('port', '')}".rstrip(":")
+        print(f"{doc['sentinel']['severity']:<8} {doc['result']['evaluation']:<6} "
+              f"{doc['rule']['id']:<22} {doc['organization']['id']:<12} {endpoint:<28} "
+              f"{doc['sentinel']['title']['zh']}")
+
+
+@app.command()
+def report(
+    agency: Annotated[str | None, typer.Option("--agency", help="One agency id.")] = None,
+    all_agencies: Annotated[bool, typer.Option("--all", help="Every agency in the scan.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Output format: html.")] = "html",
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/reports"),
+    lang: Annotated[str, typer.Option("--lang", help="zh or en headings first.")] = "zh",
+    scan_id: Annotated[str | None, typer.Option("--scan", help="Scan id (default: latest).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Render remediation reports from the store."""
+    from sentinel.report.html import agencies_in, render_agency
+
+    try:
+        if fmt != "html":
+            raise UsageError(f"--format {fmt!r}: only 'html' is available")
+        if lang not in ("zh", "en"):
+            raise UsageError(f"--lang {lang!r}: expected zh or en")
+        if bool(agency) == all_agencies:
+            raise UsageError("give exactly one of --agency ID or --all")
+        with _store(store, create=False) as db:
+            targets = agencies_in(db, scan_id) if all_agencies else [agency or ""]
+            for agency_id in targets:
+                print(render_agency(db, agency_id, out, scan_id=scan_id, lang=lang))
+    except SentinelError as exc:
+        _fail(exc)
+
+
+def _mount_optional() -> None:
+    """Sub-commands that live beside their capability (mounted only when present)."""
+    try:
+        from sentinel.lab.cli import app as lab_app
+    except ImportError:
+        return
+    app.add_typer(lab_app, name="lab", help="The simulated extranet (root).")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

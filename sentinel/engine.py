@@ -1,0 +1,103 @@
+"""The engine: runs planned probes with bounded concurrency, a timeout on every probe, and
+turns every planned probe into exactly one recorded attempt.
+
+Work arrives as an iterator of :class:`AssetPlan` (all jobs for one asset, on all its
+addresses) and is pulled lazily, so memory stays flat on long target lists. At most
+``concurrent_hosts`` assets are in flight; within an asset, the gate caps connections per
+address. A probe that raises, hangs or is refused ends as an ``error`` attempt with a reason;
+a probe outside the scan windows ends as ``skipped``. One broken probe never stops a scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sentinel.errors import ErrorReason, ProbeError, ScopeRefused
+from sentinel.model import AttemptStatus, Observation, now
+from sentinel.playbook import Window
+from sentinel.probes.base import Network, Probe, Target
+
+
+@dataclass(frozen=True)
+class Job:
+    probe: Probe
+    target: Target
+
+
+@dataclass(frozen=True)
+class AssetPlan:
+    """Every job for one asset; the asset is assessed once all of them have ended."""
+
+    asset_id: str
+    jobs: tuple[Job, ...]
+
+
+AssetDone = Callable[[AssetPlan, list[Observation]], Awaitable[None]]
+
+
+class Engine:
+    """Runs asset plans under the gate's caps; calls ``on_asset`` as each asset finishes."""
+
+    def __init__(self, network: Network, *, probe_timeout: float,
+                 windows: tuple[Window, ...] = (),
+                 clock: Callable[[], datetime] = now) -> None:
+        self.network = network
+        self.probe_timeout = probe_timeout
+        self.windows = windows
+        self.clock = clock
+
+    def _in_window(self) -> bool:
+        return not self.windows or any(w.contains(self.clock()) for w in self.windows)
+
+    async def attempt(self, job: Job) -> Observation:
+        """Run one job to exactly one attempt record."""
+        target = job.target
+        started = self.clock()
+        tick = time.perf_counter()
+
+        def record(status: AttemptStatus, facts: dict[str, object] | None = None,
+                   reason: ErrorReason | None = None, detail: str | None = None) -> Observation:
+            return Observation(probe=job.probe.kind, context=target.context, asset=target.asset,
+                               endpoint=target.endpoint, status=status, reason=reason,
+                               detail=detail, facts=dict(facts or {}), started=started,
+                               duration_ms=round((time.perf_counter() - tick) * 1000, 3))
+
+        if not self._in_window():
+            return record(AttemptStatus.SKIPPED, reason=ErrorReason.WINDOW,
+                          detail="outside the playbook's scan windows")
+        try:
+            facts = await asyncio.wait_for(job.probe.run(target, self.network),
+                                           self.probe_timeout)
+        except TimeoutError:
+            return record(AttemptStatus.ERROR, reason=ErrorReason.TIMEOUT,
+                          detail=f"no result within {self.probe_timeout:g} s")
+        except ScopeRefused as exc:
+            return record(AttemptStatus.ERROR, reason=ErrorReason.SCOPE, detail=exc.reason)
+        except ProbeError as exc:
+            return record(AttemptStatus.ERROR, reason=exc.reason, detail=exc.detail)
+        except Exception as exc:  # noqa: BLE001 - one broken probe must not abort the scan
+            return record(AttemptStatus.ERROR, reason=ErrorReason.INTERNAL,
+                          detail=f"{type(exc).__name__}: {exc}")
+        return record(AttemptStatus.COMPLETED, facts)
+
+    async def _run_asset(self, plan: AssetPlan, on_asset: AssetDone) -> None:
+        async with self.network.gate.host_slots:
+            observations = list(await asyncio.gather(*(self.attempt(j) for j in plan.jobs)))
+        await on_asset(plan, observations)
+
+    async def run(self, plans: Iterable[AssetPlan], on_asset: AssetDone) -> None:
+        """Run every plan; at most ``concurrent_hosts`` assets are pulled at once."""
+        limit = self.network.gate.limits.concurrent_hosts
+        running: set[asyncio.Task[None]] = set()
+        for plan in plans:
+            if len(running) >= limit:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            running.add(asyncio.create_task(self._run_asset(plan, on_asset)))
+        for task in asyncio.as_completed(running):
+            await task

@@ -1,0 +1,360 @@
+"""Sentinel's one document model: observations, findings, events, alerts, scans.
+
+Probes produce :class:`Observation` (what was seen, or why nothing could be); assessors turn
+observations into :class:`Finding` (a judgement on one check and one resource); comparing
+scans produces :class:`Event`; rules produce :class:`Alert`. Every document renders to Elastic
+Common Schema 8.x here and nowhere else (:func:`to_ecs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sentinel import __version__
+from sentinel.errors import ErrorReason
+
+ECS_VERSION = "8.11.0"
+
+
+class Severity(StrEnum):
+    """How bad a failed check is; ``rank`` orders them, ``risk_score`` feeds ECS."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    @property
+    def risk_score(self) -> float:
+        return _RISK_SCORE[self]
+
+
+_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3,
+                  Severity.INFO: 4}
+_RISK_SCORE = {Severity.CRITICAL: 99.0, Severity.HIGH: 73.0, Severity.MEDIUM: 47.0,
+               Severity.LOW: 21.0, Severity.INFO: 0.0}
+
+
+class Evaluation(StrEnum):
+    """The verdict of one check on one resource (ECS ``result.evaluation``)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+
+
+class AttemptStatus(StrEnum):
+    """How a planned probe ended: every planned probe ends in exactly one of these."""
+
+    COMPLETED = "completed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class FindingStatus(StrEnum):
+    """Lifecycle of a problem across scans, tracked by its finding key."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+
+
+class Text(BaseModel):
+    """Words for people, Chinese first, English second."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    zh: str
+    en: str
+
+    def pick(self, lang: str) -> str:
+        return self.en if lang == "en" else self.zh
+
+
+class Asset(BaseModel):
+    """The identity of a scanned thing. ``id`` is stable across scans and address families:
+    an inventory id or hostname when one is known, else the address itself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    name: str | None = None
+    addresses: tuple[str, ...] = ()
+
+
+class Endpoint(BaseModel):
+    """One address and port as probed (``port`` is None for host-level probes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    address: str
+    port: int | None = None
+    transport: Literal["tcp", "udp", "icmp", "none"] = "tcp"
+
+    @property
+    def family(self) -> Literal["ipv4", "ipv6"]:
+        return "ipv6" if ipaddress.ip_address(self.address).version == 6 else "ipv4"
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}" if self.port is not None else host
+
+
+class Context(BaseModel):
+    """Who owns what was scanned, and in which scan and drill."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    scan_id: str
+    agency_id: str
+    agency_name: str = ""
+    segment_id: str
+    zone: str = "extranet"
+    tenant: str | None = None
+    drill_id: str | None = None
+
+
+class Observation(BaseModel):
+    """What one probe saw at one endpoint, or the recorded reason it saw nothing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    probe: str
+    context: Context
+    asset: Asset
+    endpoint: Endpoint
+    status: AttemptStatus
+    reason: ErrorReason | None = None
+    detail: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    started: datetime
+    duration_ms: float = 0.0
+
+
+def finding_key(check_id: str, asset_id: str, port: int | None, protocol: str | None) -> str:
+    """Stable fingerprint of (check, resource): the same problem keeps its key across scans."""
+    material = "|".join((check_id, asset_id, "" if port is None else str(port), protocol or ""))
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+class Finding(BaseModel):
+    """A judgement of one check on one resource in one scan."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    check_id: str
+    title: Text
+    evaluation: Evaluation
+    severity: Severity
+    context: Context
+    asset: Asset
+    endpoint: Endpoint | None = None
+    protocol: str | None = None
+    probe: str
+    ruleset: str = "sentinel"
+    references: tuple[str, ...] = ()
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    observed_at: datetime
+    status: FindingStatus | None = None  # lifecycle of a failed finding, set by the store
+
+    @property
+    def key(self) -> str:
+        port = self.endpoint.port if self.endpoint else None
+        return finding_key(self.check_id, self.asset.id, port, self.protocol)
+
+
+class Event(BaseModel):
+    """A change between scans, or an audit record (scan started, scope refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    action: str
+    category: Literal["change", "audit"]
+    message: Text
+    context: Context
+    asset: Asset | None = None
+    endpoint: Endpoint | None = None
+    severity: Severity = Severity.INFO
+    finding_key: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    created: datetime
+
+
+class Alert(BaseModel):
+    """A Sigma rule matched: names the rule and the documents it matched."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    rule_id: str
+    rule_title: str
+    level: Severity
+    matched_ids: tuple[str, ...]
+    group: dict[str, str] = Field(default_factory=dict)
+    agency_id: str | None = None
+    created: datetime
+
+
+class ScanRecord(BaseModel):
+    """One run of a playbook: what was planned, what happened."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    playbook: str
+    started: datetime
+    finished: datetime | None = None
+    status: Literal["running", "completed", "failed", "interrupted"] = "running"
+    attempts: dict[str, int] = Field(default_factory=dict)
+    findings: int = 0
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (all Sentinel timestamps are UTC)."""
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _observer() -> dict[str, Any]:
+    return {"type": "scanner", "vendor": "Sentinel", "product": "sentinel", "version": __version__}
+
+
+def _context_fields(ctx: Context) -> dict[str, Any]:
+    sentinel: dict[str, Any] = {"segment": ctx.segment_id, "zone": ctx.zone,
+                                "scan": {"id": ctx.scan_id}}
+    if ctx.tenant:
+        sentinel["tenant"] = ctx.tenant
+    if ctx.drill_id:
+        sentinel["drill"] = {"id": ctx.drill_id}
+    return {"organization": {"id": ctx.agency_id, "name": ctx.agency_name or ctx.agency_id},
+            "sentinel": sentinel}
+
+
+def _asset_fields(asset: Asset | None, endpoint: Endpoint | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if asset is not None:
+        host: dict[str, Any] = {"id": asset.id, "ip": list(asset.addresses)}
+        if asset.name:
+            host["name"] = asset.name
+        out["host"] = host
+    if endpoint is not None:
+        dest: dict[str, Any] = {"ip": endpoint.address, "address": endpoint.address}
+        if endpoint.port is not None:
+            dest["port"] = endpoint.port
+        out["destination"] = dest
+        out["network"] = {"type": endpoint.family, "transport": endpoint.transport}
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for name, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(name), dict):
+            _merge(base[name], value)
+        else:
+            base[name] = value
+    return base
+
+
+def finding_to_ecs(finding: Finding) -> dict[str, Any]:
+    """One finding as an ECS ``state`` document for ``sentinel-findings``."""
+    doc: dict[str, Any] = {
+        "@timestamp": _iso(finding.observed_at),
+        "ecs": {"version": ECS_VERSION},
+        "event": {"kind": "state", "category": ["configuration"], "type": ["info"],
+                  "dataset": "sentinel.finding", "module": "sentinel",
+                  "risk_score": finding.severity.risk_score if
+                  finding.evaluation is Evaluation.FAILED else 0.0},
+        "message": finding.title.zh + " / " + finding.title.en,
+        "rule": {"id": finding.check_id, "name": finding.title.en,
+                 "reference": list(finding.references), "ruleset": finding.ruleset},
+        "result": {"evaluation": finding.evaluation.value},
+        "observer": _observer(),
+    }
+    _merge(doc, _context_fields(finding.context))
+    _merge(doc, _asset_fields(finding.asset, finding.endpoint))
+    _merge(doc, {"sentinel": {
+        "severity": finding.severity.value,
+        "probe": finding.probe,
+        "finding": {"key": finding.key,
+                    **({"status": finding.status.value} if finding.status else {})},
+        "title": {"zh": finding.title.zh, "en": finding.title.en},
+        "evidence": finding.evidence,
+    }})
+    if finding.protocol:
+        doc.setdefault("network", {})["protocol"] = finding.protocol
+    return doc
+
+
+def event_to_ecs(event: Event) -> dict[str, Any]:
+    """One change or audit event as an ECS ``event`` document for ``sentinel-events``."""
+    doc: dict[str, Any] = {
+        "@timestamp": _iso(event.created),
+        "ecs": {"version": ECS_VERSION},
+        "event": {"kind": "event", "action": event.action,
+                  "category": ["configuration"] if event.category == "change" else ["process"],
+                  "type": ["change"] if event.category == "change" else ["info"],
+                  "dataset": f"sentinel.{event.category}", "module": "sentinel",
+                  "risk_score": event.severity.risk_score},
+        "message": event.message.zh + " / " + event.message.en,
+        "observer": _observer(),
+    }
+    _merge(doc, _context_fields(event.context))
+    _merge(doc, _asset_fields(event.asset, event.endpoint))
+    change: dict[str, Any] = {"severity": event.severity.value}
+    if event.finding_key:
+        change["finding"] = {"key": event.finding_key}
+    if event.before is not None:
+        change["before"] = event.before
+    if event.after is not None:
+        change["after"] = event.after
+    _merge(doc, {"sentinel": change})
+    return doc
+
+
+def alert_to_ecs(alert: Alert) -> dict[str, Any]:
+    """One rule match as an ECS ``alert`` document for ``sentinel-alerts``."""
+    doc: dict[str, Any] = {
+        "@timestamp": _iso(alert.created),
+        "ecs": {"version": ECS_VERSION},
+        "event": {"kind": "alert", "dataset": "sentinel.alert", "module": "sentinel",
+                  "risk_score": alert.level.risk_score},
+        "rule": {"id": alert.rule_id, "name": alert.rule_title},
+        "message": alert.rule_title,
+        "observer": _observer(),
+        "sentinel": {"severity": alert.level.value, "alert": {
+            "matched": list(alert.matched_ids), "group": alert.group}},
+    }
+    if alert.agency_id:
+        doc["organization"] = {"id": alert.agency_id}
+    return doc
+
+
+def observation_to_ecs(observation: Observation) -> dict[str, Any]:
+    """One probe attempt as an asset ``state`` document for ``sentinel-assets``."""
+    doc: dict[str, Any] = {
+        "@timestamp": _iso(observation.started),
+        "ecs": {"version": ECS_VERSION},
+        "event": {"kind": "state", "dataset": "sentinel.asset", "module": "sentinel",
+                  "outcome": "success" if observation.status is AttemptStatus.COMPLETED
+                  else "failure", "duration": int(observation.duration_ms * 1_000_000)},
+        "observer": _observer(),
+    }
+    _merge(doc, _context_fields(observation.context))
+    _merge(doc, _asset_fields(observation.asset, observation.endpoint))
+    attempt: dict[str, Any] = {"probe": observation.probe, "status": observation.status.value}
+    if observation.reason:
+        attempt["reason"] = observation.reason.value
+    if observation.detail:
+        attempt["detail"] = observation.detail
+    _merge(doc, {"sentinel": {"attempt": attempt, "facts": {observation.probe: observation.facts}}})
+    return doc
+
+
+DocumentKind = Literal["finding", "event", "alert", "asset"]
+DOCUMENT_MODELS: dict[DocumentKind, type[BaseModel]] = {
+    "finding": Finding, "event": Event, "alert": Alert, "asset": Observation}

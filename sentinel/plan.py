@@ -1,0 +1,121 @@
+"""From a playbook to work: scope verdicts, assets, and lazily generated asset plans.
+
+Nothing here sends anything. ``refusals`` says which segments or inventory addresses the
+scope forbids (the scan refuses to start if there are any); ``asset_plans`` yields one plan
+per asset, grouping an inventory host's IPv4 and IPv6 addresses under one asset id, so its
+findings keep the same key whichever address showed them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sentinel.catalog import services
+from sentinel.engine import AssetPlan, Job
+from sentinel.model import Asset, Context, Endpoint
+from sentinel.playbook import InventoryAsset, Playbook, Segment
+from sentinel.probes.base import Probe, Target
+from sentinel.probes.tcp import TcpProbe
+from sentinel.scope import ScopePolicy
+
+
+@dataclass(frozen=True)
+class Refusal:
+    what: str
+    target: str
+    reason: str
+
+
+def refusals(playbook: Playbook, policy: ScopePolicy) -> list[Refusal]:
+    """Every segment CIDR, listed host or inventory address the scope forbids."""
+    out: list[Refusal] = []
+    for segment in playbook.segments:
+        for network in segment.networks:
+            reason = policy.network_verdict(network)
+            if reason:
+                out.append(Refusal(f"segment {segment.id}", str(network), reason))
+    for asset in playbook.assets:
+        for address in asset.addresses:
+            reason = policy.verdict(address)
+            if reason:
+                out.append(Refusal(f"asset {asset.id}", address, reason))
+    return out
+
+
+def segment_addresses(segment: Segment) -> Iterator[str]:
+    """The listed hosts, else every usable IPv4 address of the CIDRs (lazily)."""
+    if segment.hosts:
+        yield from segment.hosts
+        return
+    for network in segment.networks:
+        if isinstance(network, ipaddress.IPv4Network):
+            for ip in network.hosts() if network.prefixlen < 31 else network:
+                yield str(ip)
+
+
+def tcp_ports(playbook: Playbook) -> tuple[int, ...]:
+    config = playbook.probes.tcp
+    if config is not None and config.ports:
+        return tuple(sorted(set(config.ports)))
+    return tuple(sorted({p.port for s in services().services for p in s.ports
+                         if p.transport == "tcp"}))
+
+
+def probes_for(playbook: Playbook) -> list[tuple[Probe, tuple[int, ...]]]:
+    """The probe kinds this playbook runs, each with the ports it targets."""
+    selected: list[tuple[Probe, tuple[int, ...]]] = []
+    if playbook.probes.tcp is not None:
+        config = playbook.probes.tcp
+        selected.append((TcpProbe(banner=config.banner, banner_wait_s=config.banner_wait_s),
+                         tcp_ports(playbook)))
+    return selected
+
+
+def _context(playbook: Playbook, segment: Segment, scan_id: str,
+             drill_id: str | None) -> Context:
+    agency = playbook.agency(segment.agency)
+    return Context(scan_id=scan_id, agency_id=agency.id, agency_name=agency.name.zh,
+                   segment_id=segment.id, zone=segment.zone, tenant=segment.tenant,
+                   drill_id=drill_id)
+
+
+def _plan(asset: Asset, addresses: list[str], segment: Segment, ctx: Context,
+          probes: list[tuple[Probe, tuple[int, ...]]]) -> AssetPlan:
+    jobs = tuple(Job(probe, Target(Endpoint(address=a, port=port, transport="tcp"), asset, ctx,
+                                   segment, asset.name))
+                 for a in addresses for probe, ports in probes for port in ports)
+    return AssetPlan(asset.id, jobs)
+
+
+def _segment_of(playbook: Playbook, address: str) -> Segment | None:
+    ip = ipaddress.ip_address(address)
+    return next((s for s in playbook.segments if any(ip in n for n in s.networks)), None)
+
+
+def asset_plans(playbook: Playbook, scan_id: str,
+                drill_id: str | None = None) -> Iterator[AssetPlan]:
+    """One plan per asset: inventory assets first (all their addresses), then the rest."""
+    probes = probes_for(playbook)
+    claimed: set[str] = set()
+    for item in playbook.assets:
+        located = [(a, _segment_of(playbook, a)) for a in item.addresses]
+        inside = [(a, s) for a, s in located if s is not None]
+        if not inside:
+            continue
+        segment = inside[0][1]
+        assert segment is not None
+        claimed.update(a for a, _ in inside)
+        yield _plan(_inventory_asset(item), [a for a, _ in inside], segment,
+                    _context(playbook, segment, scan_id, drill_id), probes)
+    for segment in playbook.segments:
+        ctx = _context(playbook, segment, scan_id, drill_id)
+        for address in segment_addresses(segment):
+            if address not in claimed:
+                yield _plan(Asset(id=address, addresses=(address,)), [address], segment, ctx,
+                            probes)
+
+
+def _inventory_asset(item: InventoryAsset) -> Asset:
+    return Asset(id=item.id, name=item.name, addresses=item.addresses)

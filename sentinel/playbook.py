@@ -1,0 +1,237 @@
+"""Playbooks: what to scan, where, who owns it, how gently, and when.
+
+The minimal playbook stays four lines (name, agencies, scope, segments); everything else has
+a safe default. Loading is strict: unknown fields, duplicate keys, bad addresses and dangling
+references are errors that name the file, line and field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, time
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sentinel.errors import PlaybookError
+from sentinel.model import Text
+from sentinel.yamlio import load_yaml, validate
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Zone = Literal["extranet", "cloud-tenant", "internet-facing", "management"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_V4_EXPANSION = 4096
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _network(value: object) -> IPNetwork:
+    if not isinstance(value, str):
+        raise ValueError("expected a CIDR string such as 198.18.1.0/24 or 2001:db8:1::/64")
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR network: {exc}") from None
+
+
+def _address(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected an IP address string")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise ValueError(f"not an IP address: {exc}") from None
+
+
+class Contact(Strict):
+    name: str
+    role: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class Agency(Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+    name: Text
+    contacts: tuple[Contact, ...] = ()
+
+
+class Scope(Strict):
+    authorised: tuple[str, ...]
+    deny: tuple[str, ...] = ()
+
+    @field_validator("authorised", "deny")
+    @classmethod
+    def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(_network(v)) for v in values)
+
+    @property
+    def authorised_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(c) for c in self.authorised)
+
+    @property
+    def deny_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(c) for c in self.deny)
+
+
+class Levels(Strict):
+    """等保 (GB/T 22239) and 密评 (GB/T 39786) protection levels of a segment's systems."""
+
+    dengbao: Annotated[int, Field(ge=1, le=5)] = 3
+    mipin: Annotated[int, Field(ge=1, le=4)] = 3
+
+
+class Segment(Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+    agency: str
+    name: Text | None = None
+    cidrs: tuple[str, ...]
+    zone: Zone
+    tenant: str | None = None
+    hosts: tuple[str, ...] = ()
+    allowed_services: tuple[str, ...] = ()
+    levels: Levels = Levels()
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if not values:
+            raise ValueError("a segment needs at least one CIDR")
+        return tuple(str(_network(v)) for v in values)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_address(v) for v in values)
+
+    @property
+    def networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(c) for c in self.cidrs)
+
+
+class InventoryAsset(Strict):
+    """A host known to the inventory, typically with both an IPv4 and an IPv6 address."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+    name: str | None = None
+    addresses: tuple[str, ...]
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_address(v) for v in values)
+
+
+class RateLimits(Strict):
+    packets_per_second: Annotated[float, Field(gt=0, le=100_000)] = 200.0
+    connections_per_host: Annotated[int, Field(ge=1, le=64)] = 4
+    concurrent_hosts: Annotated[int, Field(ge=1, le=1024)] = 32
+    host_delay_ms: Annotated[float, Field(ge=0, le=60_000)] = 0.0
+    probe_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+
+
+class Window(Strict):
+    """A time window in which scanning may run (end before start spans midnight)."""
+
+    days: tuple[Weekday, ...] = WEEKDAYS
+    start: time
+    end: time
+    tz: str = "Asia/Shanghai"
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    def contains(self, moment: datetime) -> bool:
+        local = moment.astimezone(ZoneInfo(self.tz))
+        clock, day = local.time(), WEEKDAYS[local.weekday()]
+        if self.start <= self.end:
+            return day in self.days and self.start <= clock < self.end
+        # Spans midnight: the early-morning part belongs to the previous day's window.
+        previous = WEEKDAYS[(local.weekday() - 1) % 7]
+        return (day in self.days and clock >= self.start) or (
+            previous in self.days and clock < self.end)
+
+
+class TcpProbeConfig(Strict):
+    ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] | None = None
+    banner: bool = True
+    banner_wait_s: Annotated[float, Field(ge=0, le=10)] = 0.8
+
+
+class ProbeSelection(Strict):
+    """Which probe kinds run, with their options; a kind left out does not run."""
+
+    tcp: TcpProbeConfig | None = TcpProbeConfig()
+
+
+class Playbook(Strict):
+    name: str
+    description: str | None = None
+    agencies: tuple[Agency, ...]
+    scope: Scope
+    segments: tuple[Segment, ...]
+    assets: tuple[InventoryAsset, ...] = ()
+    rate: RateLimits = RateLimits()
+    windows: tuple[Window, ...] = ()
+    probes: ProbeSelection = ProbeSelection()
+
+    @model_validator(mode="after")
+    def _references(self) -> Playbook:
+        agency_ids = [a.id for a in self.agencies]
+        _unique("agencies", agency_ids)
+        _unique("segments", [s.id for s in self.segments])
+        _unique("assets", [a.id for a in self.assets])
+        for index, segment in enumerate(self.segments):
+            if segment.agency not in agency_ids:
+                raise _Dangling(("segments", index, "agency"),
+                                f"unknown agency {segment.agency!r} (known: {', '.join(agency_ids)})")
+            for host in segment.hosts:
+                if not any(ipaddress.ip_address(host) in n for n in segment.networks):
+                    raise _Dangling(("segments", index, "hosts"),
+                                    f"host {host} is not inside the segment's CIDRs")
+            v4_size = sum(n.num_addresses for n in segment.networks if n.version == 4)
+            if v4_size > MAX_V4_EXPANSION and not segment.hosts:
+                raise _Dangling(("segments", index, "cidrs"),
+                                f"{v4_size} IPv4 addresses is too many to sweep without "
+                                f"discovery; list 'hosts' or use smaller CIDRs")
+        return self
+
+    def agency(self, agency_id: str) -> Agency:
+        return next(a for a in self.agencies if a.id == agency_id)
+
+
+class _Dangling(ValueError):
+    """A cross-reference error that knows which field it belongs to."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for index, item in enumerate(ids):
+        if item in seen:
+            raise _Dangling((what, index, "id"), f"duplicate id {item!r}")
+        seen.add(item)
+
+
+def load_playbook(source: Path | Traversable, text: str | None = None) -> Playbook:
+    """Load and validate a playbook; every error names the file, line and field."""
+    doc = load_yaml(source, PlaybookError, text=text)
+    if not isinstance(doc.data, dict):
+        raise PlaybookError("a playbook is a YAML mapping with name, agencies, scope, segments",
+                            doc.locate(()))
+    return validate(doc, Playbook, PlaybookError)
