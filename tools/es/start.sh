@@ -48,14 +48,36 @@ log_tail() {
 command -v curl >/dev/null || die "curl is required"
 mkdir -p "$STATE" "$DATA" "$LOGS"
 
-# ---- 1. resolve + unpack the distribution (once) ------------------------------------
-if [[ ! -x "$ES_DIR/bin/elasticsearch" ]]; then
+# ---- 1. resolve + unpack the distribution, build our root-info plugin (once) -----------
+BUILD="$STATE/build"
+PLUGIN_JAR="$BUILD/sentinel-es-root.jar"
+PLUGIN_DIR="$ES_DIR/plugins/sentinel-rest-root"
+need_build=0
+[[ -x "$ES_DIR/bin/elasticsearch" && -f "$PLUGIN_JAR" ]] || need_build=1
+if [[ $need_build == 0 ]] && [[ -n "$(find "$HERE/pom.xml" "$HERE/src" -newer "$PLUGIN_JAR" -type f 2>/dev/null | head -1)" ]]; then
+  need_build=1
+fi
+if [[ $need_build == 1 ]]; then
   command -v mvn >/dev/null || die "mvn is required for the first start (resolves ES $ES_VERSION from Maven Central)"
-  log "resolving Elasticsearch $ES_VERSION from Maven Central into $DIST_ROOT"
-  rm -rf "$DIST_ROOT"
-  mvn -B -q -f "$HERE/pom.xml" -Des.dist.dir="$DIST_ROOT" dependency:unpack@unpack-es \
-    || die "maven could not resolve/unpack the Elasticsearch distribution"
+  log "building: Elasticsearch $ES_VERSION from Maven Central (cached in ~/.m2) -> $DIST_ROOT"
+  [[ -x "$ES_DIR/bin/elasticsearch" ]] || rm -rf "$DIST_ROOT"
+  mvn -B -q -f "$HERE/pom.xml" -Des.build.dir="$BUILD" -Des.dist.dir="$DIST_ROOT" package \
+    || die "maven could not resolve/unpack Elasticsearch or build tools/es/src"
   [[ -x "$ES_DIR/bin/elasticsearch" ]] || die "unpacked distribution has no $ES_DIR/bin/elasticsearch"
+  [[ -f "$PLUGIN_JAR" ]] || die "maven did not produce $PLUGIN_JAR"
+  rm -rf "$PLUGIN_DIR"
+fi
+if [[ ! -f "$PLUGIN_DIR/plugin-descriptor.properties" ]]; then
+  mkdir -p "$PLUGIN_DIR"
+  cp "$PLUGIN_JAR" "$PLUGIN_DIR/"
+  cat > "$PLUGIN_DIR/plugin-descriptor.properties" <<EOF
+description=Sentinel: GET / and HEAD / (rest-root is not in the integ-test-zip distribution)
+version=1.0.0
+name=sentinel-rest-root
+classname=dev.sentinel.es.RootInfoPlugin
+java.version=17
+elasticsearch.version=$ES_VERSION
+EOF
 fi
 
 # ---- 2. Java ------------------------------------------------------------------------
@@ -136,8 +158,7 @@ while (( SECONDS < deadline )); do
   fi
   if [[ "$status" == "yellow" && $fixed_replicas == 0 ]]; then
     # Single node: replicas can never be assigned. Drop them on existing indices
-    # (e.g. created before the zero-replica template existed, or by a composable template
-    # that did not set number_of_replicas) so the cluster can reach green.
+    # (indices created without "number_of_replicas": 0) so the cluster can reach green.
     curl -s -o /dev/null -X PUT "$URL/_all/_settings?expand_wildcards=open,hidden&ignore_unavailable=true" \
       -H 'Content-Type: application/json' -d '{"index":{"number_of_replicas":0}}' || true
     fixed_replicas=1
@@ -153,13 +174,6 @@ if [[ "$status" != "green" ]]; then
   log_tail
   die "Elasticsearch on $URL not green after ${TIMEOUT}s (last status: '${status:-no answer}'); pid file $PIDFILE"
 fi
-
-# ---- 7. defaults for a single node: new indices get 0 replicas ---------------------------
-# A legacy template only applies when no composable template matches the index; composable
-# templates should set "number_of_replicas": 0 themselves (see README).
-curl -s -o /dev/null -X PUT "$URL/_template/sentinel-single-node-defaults" \
-  -H 'Content-Type: application/json' \
-  -d '{"index_patterns":["*"],"order":-1000,"settings":{"number_of_replicas":0}}' || true
 
 log "Elasticsearch $ES_VERSION is up on $URL (pid $(cat "$PIDFILE" 2>/dev/null), status green)"
 exit 0
