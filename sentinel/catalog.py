@@ -54,9 +54,24 @@ class Service(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     name: Text
     ports: tuple[ServicePort, ...]
-    category: Literal["web", "tls-web", "remote-management", "file-transfer", "file-sharing",
-                      "database", "cache", "directory", "mail", "monitoring", "container",
-                      "cloud-management", "device-management", "name-service", "vpn", "other"]
+    category: Literal[
+        "web",
+        "tls-web",
+        "remote-management",
+        "file-transfer",
+        "file-sharing",
+        "database",
+        "cache",
+        "directory",
+        "mail",
+        "monitoring",
+        "container",
+        "cloud-management",
+        "device-management",
+        "name-service",
+        "vpn",
+        "other",
+    ]
     cleartext_credentials: bool = False
     management: bool = False
     high_risk: bool = False
@@ -94,8 +109,9 @@ def checks() -> dict[str, Check]:
         parsed = validate(doc, CheckFile, CatalogError)
         for check_id, check in parsed.checks.items():
             if check_id in merged:
-                raise CatalogError(f"check {check_id} is defined twice",
-                                   doc.locate(("checks", check_id)))
+                raise CatalogError(
+                    f"check {check_id} is defined twice", doc.locate(("checks", check_id))
+                )
             merged[check_id] = check
         del name
     return merged

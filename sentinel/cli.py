@@ -23,12 +23,20 @@ from sentinel.plan import asset_plans, probes_for, refusals
 from sentinel.playbook import Playbook, load_playbook
 from sentinel.store.sqlite import SqliteStore, default_path
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Sentinel: security posture and national crypto-compliance scanner.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Sentinel: security posture and national crypto-compliance scanner.",
+)
 err = Console(stderr=True)
 
-StoreOption = Annotated[Path | None, typer.Option(
-    "--store", help="SQLite store (default: $SENTINEL_STORE or ~/.local/share/sentinel/sentinel.db)")]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="SQLite store (default: $SENTINEL_STORE or ~/.local/share/sentinel/sentinel.db)",
+    ),
+]
 
 
 def _fail(exc: SentinelError) -> NoReturn:
@@ -49,8 +57,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Sentinel scans authorised segments and judges IPv6 readiness, crypto and exposure."""
 
@@ -73,7 +85,9 @@ def _dry_run(playbook: Playbook) -> None:
 @app.command()
 def scan(
     playbook: Annotated[Path, typer.Option("--playbook", "-p", help="Playbook YAML file.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List targets and probes; send nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List targets and probes; send nothing.")
+    ] = False,
     store: StoreOption = None,
 ) -> None:
     """Run a playbook: probe, assess, and store findings (SQLite by default)."""
@@ -84,16 +98,28 @@ def scan(
         if dry_run:
             _dry_run(book)
             return
-        with _store(store) as db, Progress(TextColumn("{task.description}"), BarColumn(),
-                                           TextColumn("{task.completed} assets"),
-                                           TimeElapsedColumn(), console=err,
-                                           transient=True) as bar:
+        with (
+            _store(store) as db,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed} assets"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar,
+        ):
             task = bar.add_task(f"scanning {book.name}", total=None)
-            record = asyncio.run(run_scan(book, db, playbook_name=str(playbook),
-                                          progress=lambda *_: bar.advance(task)))
-        err.print(f"scan {record.id} {record.status}: {sum(record.attempts.values())} attempts "
-                  f"({', '.join(f'{k} {v}' for k, v in sorted(record.attempts.items()))}), "
-                  f"{record.findings} failed checks")
+            record = asyncio.run(
+                run_scan(
+                    book, db, playbook_name=str(playbook), progress=lambda *_: bar.advance(task)
+                )
+            )
+        err.print(
+            f"scan {record.id} {record.status}: {sum(record.attempts.values())} attempts "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(record.attempts.items()))}), "
+            f"{record.findings} failed checks"
+        )
         print(record.id)
     except SentinelError as exc:
         _fail(exc)
@@ -101,12 +127,20 @@ def scan(
 
 @app.command()
 def findings(
-    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of finding documents.")] = False,
-    scan_id: Annotated[str | None, typer.Option("--scan", help="Scan id (default: latest).")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="A JSON array of finding documents.")
+    ] = False,
+    scan_id: Annotated[
+        str | None, typer.Option("--scan", help="Scan id (default: latest).")
+    ] = None,
     agency: Annotated[str | None, typer.Option("--agency", help="Only this agency.")] = None,
     check: Annotated[str | None, typer.Option("--check", help="Only this check id.")] = None,
-    severity: Annotated[Severity | None, typer.Option("--severity", help="At least this severe.")] = None,
-    include_passed: Annotated[bool, typer.Option("--all-results", help="Include passed checks.")] = False,
+    severity: Annotated[
+        Severity | None, typer.Option("--severity", help="At least this severe.")
+    ] = None,
+    include_passed: Annotated[
+        bool, typer.Option("--all-results", help="Include passed checks.")
+    ] = False,
     store: StoreOption = None,
 ) -> None:
     """List findings of a scan (default: the latest completed scan)."""
@@ -118,8 +152,13 @@ def findings(
                     raise UsageError(f"no completed scan in {db.path}: run 'sentinel scan' first")
                 scan_id = latest.id
             evaluations = ("failed", "error", "passed") if include_passed else ("failed", "error")
-            docs = db.findings(scan_id=scan_id, agency_id=agency, check_id=check,
-                               min_severity=severity, evaluations=evaluations)
+            docs = db.findings(
+                scan_id=scan_id,
+                agency_id=agency,
+                check_id=check,
+                min_severity=severity,
+                evaluations=evaluations,
+            )
     except SentinelError as exc:
         _fail(exc)
     if as_json:
@@ -129,9 +168,11 @@ def findings(
     for doc in docs:
         where = doc.get("destination", {})
         endpoint = f"{where.get('ip', '')}:{where.get('port', '')}".rstrip(":")
-        print(f"{doc['sentinel']['severity']:<8} {doc['result']['evaluation']:<6} "
-              f"{doc['rule']['id']:<22} {doc['organization']['id']:<12} {endpoint:<28} "
-              f"{doc['sentinel']['title']['zh']}")
+        print(
+            f"{doc['sentinel']['severity']:<8} {doc['result']['evaluation']:<6} "
+            f"{doc['rule']['id']:<22} {doc['organization']['id']:<12} {endpoint:<28} "
+            f"{doc['sentinel']['title']['zh']}"
+        )
 
 
 @app.command()
@@ -141,7 +182,9 @@ def report(
     fmt: Annotated[str, typer.Option("--format", help="Output format: html.")] = "html",
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/reports"),
     lang: Annotated[str, typer.Option("--lang", help="zh or en headings first.")] = "zh",
-    scan_id: Annotated[str | None, typer.Option("--scan", help="Scan id (default: latest).")] = None,
+    scan_id: Annotated[
+        str | None, typer.Option("--scan", help="Scan id (default: latest).")
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Render remediation reports from the store."""
@@ -177,3 +220,7 @@ _mount_optional()
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -42,9 +42,14 @@ AssetDone = Callable[[AssetPlan, list[Observation]], Awaitable[None]]
 class Engine:
     """Runs asset plans under the gate's caps; calls ``on_asset`` as each asset finishes."""
 
-    def __init__(self, network: Network, *, probe_timeout: float,
-                 windows: tuple[Window, ...] = (),
-                 clock: Callable[[], datetime] = now) -> None:
+    def __init__(
+        self,
+        network: Network,
+        *,
+        probe_timeout: float,
+        windows: tuple[Window, ...] = (),
+        clock: Callable[[], datetime] = now,
+    ) -> None:
         self.network = network
         self.probe_timeout = probe_timeout
         self.windows = windows
@@ -59,29 +64,49 @@ class Engine:
         started = self.clock()
         tick = time.perf_counter()
 
-        def record(status: AttemptStatus, facts: dict[str, object] | None = None,
-                   reason: ErrorReason | None = None, detail: str | None = None) -> Observation:
-            return Observation(probe=job.probe.kind, context=target.context, asset=target.asset,
-                               endpoint=target.endpoint, status=status, reason=reason,
-                               detail=detail, facts=dict(facts or {}), started=started,
-                               duration_ms=round((time.perf_counter() - tick) * 1000, 3))
+        def record(
+            status: AttemptStatus,
+            facts: dict[str, object] | None = None,
+            reason: ErrorReason | None = None,
+            detail: str | None = None,
+        ) -> Observation:
+            return Observation(
+                probe=job.probe.kind,
+                context=target.context,
+                asset=target.asset,
+                endpoint=target.endpoint,
+                status=status,
+                reason=reason,
+                detail=detail,
+                facts=dict(facts or {}),
+                started=started,
+                duration_ms=round((time.perf_counter() - tick) * 1000, 3),
+            )
 
         if not self._in_window():
-            return record(AttemptStatus.SKIPPED, reason=ErrorReason.WINDOW,
-                          detail="outside the playbook's scan windows")
+            return record(
+                AttemptStatus.SKIPPED,
+                reason=ErrorReason.WINDOW,
+                detail="outside the playbook's scan windows",
+            )
         try:
-            facts = await asyncio.wait_for(job.probe.run(target, self.network),
-                                           self.probe_timeout)
+            facts = await asyncio.wait_for(job.probe.run(target, self.network), self.probe_timeout)
         except TimeoutError:
-            return record(AttemptStatus.ERROR, reason=ErrorReason.TIMEOUT,
-                          detail=f"no result within {self.probe_timeout:g} s")
+            return record(
+                AttemptStatus.ERROR,
+                reason=ErrorReason.TIMEOUT,
+                detail=f"no result within {self.probe_timeout:g} s",
+            )
         except ScopeRefused as exc:
             return record(AttemptStatus.ERROR, reason=ErrorReason.SCOPE, detail=exc.reason)
         except ProbeError as exc:
             return record(AttemptStatus.ERROR, reason=exc.reason, detail=exc.detail)
-        except Exception as exc:  # noqa: BLE001 - one broken probe must not abort the scan
-            return record(AttemptStatus.ERROR, reason=ErrorReason.INTERNAL,
-                          detail=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            return record(
+                AttemptStatus.ERROR,
+                reason=ErrorReason.INTERNAL,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
         return record(AttemptStatus.COMPLETED, facts)
 
     async def _run_asset(self, plan: AssetPlan, on_asset: AssetDone) -> None:
@@ -95,9 +120,10 @@ class Engine:
         running: set[asyncio.Task[None]] = set()
         for plan in plans:
             if len(running) >= limit:
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    running.discard(finished)
+                    finished.result()
             running.add(asyncio.create_task(self._run_asset(plan, on_asset)))
-        for task in asyncio.as_completed(running):
-            await task
+        if running:
+            await asyncio.gather(*running)

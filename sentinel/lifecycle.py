@@ -50,16 +50,30 @@ class LifecycleOutcome:
     events: list[Event]
 
 
-def _event(action: str, message: Text, state: KeyState, when: datetime,
-           severity: Severity) -> Event:
-    return Event(action=action, category="change", message=message, context=state.context,
-                 asset=state.asset, endpoint=state.endpoint, finding_key=state.key,
-                 severity=severity, created=when,
-                 after={"check_id": state.check_id, "status": state.status.value})
+def _event(
+    action: str, message: Text, state: KeyState, when: datetime, severity: Severity
+) -> Event:
+    return Event(
+        action=action,
+        category="change",
+        message=message,
+        context=state.context,
+        asset=state.asset,
+        endpoint=state.endpoint,
+        finding_key=state.key,
+        severity=severity,
+        created=when,
+        after={"check_id": state.check_id, "status": state.status.value},
+    )
 
 
-def apply(previous: dict[str, KeyState], current: Iterable[Finding],
-          coverage: set[tuple[str, str]], ctx: Context, when: datetime) -> LifecycleOutcome:
+def apply(
+    previous: dict[str, KeyState],
+    current: Iterable[Finding],
+    coverage: set[tuple[str, str]],
+    ctx: Context,
+    when: datetime,
+) -> LifecycleOutcome:
     """Set each failed finding's status and derive state changes and events for one scan.
 
     ``coverage`` holds (asset id, probe) pairs whose probe completed in this scan.
@@ -85,9 +99,20 @@ def apply(previous: dict[str, KeyState], current: Iterable[Finding],
             status, first, reopened = prior.status, prior.first_seen, prior.reopened
             action = ""
         findings.append(finding.model_copy(update={"status": status}))
-        state = KeyState(key, finding.check_id, finding.asset.id, finding.probe, status,
-                         finding.severity, first, when, finding.context, finding.asset,
-                         finding.endpoint, reopened)
+        state = KeyState(
+            key,
+            finding.check_id,
+            finding.asset.id,
+            finding.probe,
+            status,
+            finding.severity,
+            first,
+            when,
+            finding.context,
+            finding.asset,
+            finding.endpoint,
+            reopened,
+        )
         states.append(state)
         if action:
             events.append(_event(action, words, state, when, finding.severity))
@@ -95,9 +120,19 @@ def apply(previous: dict[str, KeyState], current: Iterable[Finding],
         if key in failed_keys or prior.status is FindingStatus.RESOLVED:
             continue
         if (prior.asset_id, prior.probe) in coverage:
-            state = replace(prior, status=FindingStatus.RESOLVED,
-                            context=prior.context.model_copy(update={"scan_id": ctx.scan_id}))
+            state = replace(
+                prior,
+                status=FindingStatus.RESOLVED,
+                context=prior.context.model_copy(update={"scan_id": ctx.scan_id}),
+            )
             states.append(state)
-            events.append(_event("finding-resolved", Text(zh="问题已整改", en="finding resolved"),
-                                 state, when, Severity.INFO))
+            events.append(
+                _event(
+                    "finding-resolved",
+                    Text(zh="问题已整改", en="finding resolved"),
+                    state,
+                    when,
+                    Severity.INFO,
+                )
+            )
     return LifecycleOutcome(findings, states, events)

@@ -40,10 +40,20 @@ class Severity(StrEnum):
         return _RISK_SCORE[self]
 
 
-_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3,
-                  Severity.INFO: 4}
-_RISK_SCORE = {Severity.CRITICAL: 99.0, Severity.HIGH: 73.0, Severity.MEDIUM: 47.0,
-               Severity.LOW: 21.0, Severity.INFO: 0.0}
+_SEVERITY_RANK = {
+    Severity.CRITICAL: 0,
+    Severity.HIGH: 1,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 3,
+    Severity.INFO: 4,
+}
+_RISK_SCORE = {
+    Severity.CRITICAL: 99.0,
+    Severity.HIGH: 73.0,
+    Severity.MEDIUM: 47.0,
+    Severity.LOW: 21.0,
+    Severity.INFO: 0.0,
+}
 
 
 class Evaluation(StrEnum):
@@ -225,14 +235,19 @@ def _observer() -> dict[str, Any]:
 
 
 def _context_fields(ctx: Context) -> dict[str, Any]:
-    sentinel: dict[str, Any] = {"segment": ctx.segment_id, "zone": ctx.zone,
-                                "scan": {"id": ctx.scan_id}}
+    sentinel: dict[str, Any] = {
+        "segment": ctx.segment_id,
+        "zone": ctx.zone,
+        "scan": {"id": ctx.scan_id},
+    }
     if ctx.tenant:
         sentinel["tenant"] = ctx.tenant
     if ctx.drill_id:
         sentinel["drill"] = {"id": ctx.drill_id}
-    return {"organization": {"id": ctx.agency_id, "name": ctx.agency_name or ctx.agency_id},
-            "sentinel": sentinel}
+    return {
+        "organization": {"id": ctx.agency_id, "name": ctx.agency_name or ctx.agency_id},
+        "sentinel": sentinel,
+    }
 
 
 def _asset_fields(asset: Asset | None, endpoint: Endpoint | None) -> dict[str, Any]:
@@ -265,26 +280,43 @@ def finding_to_ecs(finding: Finding) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "@timestamp": _iso(finding.observed_at),
         "ecs": {"version": ECS_VERSION},
-        "event": {"kind": "state", "category": ["configuration"], "type": ["info"],
-                  "dataset": "sentinel.finding", "module": "sentinel",
-                  "risk_score": finding.severity.risk_score if
-                  finding.evaluation is Evaluation.FAILED else 0.0},
+        "event": {
+            "kind": "state",
+            "category": ["configuration"],
+            "type": ["info"],
+            "dataset": "sentinel.finding",
+            "module": "sentinel",
+            "risk_score": finding.severity.risk_score
+            if finding.evaluation is Evaluation.FAILED
+            else 0.0,
+        },
         "message": finding.title.zh + " / " + finding.title.en,
-        "rule": {"id": finding.check_id, "name": finding.title.en,
-                 "reference": list(finding.references), "ruleset": finding.ruleset},
+        "rule": {
+            "id": finding.check_id,
+            "name": finding.title.en,
+            "reference": list(finding.references),
+            "ruleset": finding.ruleset,
+        },
         "result": {"evaluation": finding.evaluation.value},
         "observer": _observer(),
     }
     _merge(doc, _context_fields(finding.context))
     _merge(doc, _asset_fields(finding.asset, finding.endpoint))
-    _merge(doc, {"sentinel": {
-        "severity": finding.severity.value,
-        "probe": finding.probe,
-        "finding": {"key": finding.key,
-                    **({"status": finding.status.value} if finding.status else {})},
-        "title": {"zh": finding.title.zh, "en": finding.title.en},
-        "evidence": finding.evidence,
-    }})
+    _merge(
+        doc,
+        {
+            "sentinel": {
+                "severity": finding.severity.value,
+                "probe": finding.probe,
+                "finding": {
+                    "key": finding.key,
+                    **({"status": finding.status.value} if finding.status else {}),
+                },
+                "title": {"zh": finding.title.zh, "en": finding.title.en},
+                "evidence": finding.evidence,
+            }
+        },
+    )
     if finding.protocol:
         doc.setdefault("network", {})["protocol"] = finding.protocol
     return doc
@@ -295,11 +327,15 @@ def event_to_ecs(event: Event) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "@timestamp": _iso(event.created),
         "ecs": {"version": ECS_VERSION},
-        "event": {"kind": "event", "action": event.action,
-                  "category": ["configuration"] if event.category == "change" else ["process"],
-                  "type": ["change"] if event.category == "change" else ["info"],
-                  "dataset": f"sentinel.{event.category}", "module": "sentinel",
-                  "risk_score": event.severity.risk_score},
+        "event": {
+            "kind": "event",
+            "action": event.action,
+            "category": ["configuration"] if event.category == "change" else ["process"],
+            "type": ["change"] if event.category == "change" else ["info"],
+            "dataset": f"sentinel.{event.category}",
+            "module": "sentinel",
+            "risk_score": event.severity.risk_score,
+        },
         "message": event.message.zh + " / " + event.message.en,
         "observer": _observer(),
     }
@@ -321,13 +357,19 @@ def alert_to_ecs(alert: Alert) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "@timestamp": _iso(alert.created),
         "ecs": {"version": ECS_VERSION},
-        "event": {"kind": "alert", "dataset": "sentinel.alert", "module": "sentinel",
-                  "risk_score": alert.level.risk_score},
+        "event": {
+            "kind": "alert",
+            "dataset": "sentinel.alert",
+            "module": "sentinel",
+            "risk_score": alert.level.risk_score,
+        },
         "rule": {"id": alert.rule_id, "name": alert.rule_title},
         "message": alert.rule_title,
         "observer": _observer(),
-        "sentinel": {"severity": alert.level.value, "alert": {
-            "matched": list(alert.matched_ids), "group": alert.group}},
+        "sentinel": {
+            "severity": alert.level.value,
+            "alert": {"matched": list(alert.matched_ids), "group": alert.group},
+        },
     }
     if alert.agency_id:
         doc["organization"] = {"id": alert.agency_id}
@@ -339,9 +381,13 @@ def observation_to_ecs(observation: Observation) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "@timestamp": _iso(observation.started),
         "ecs": {"version": ECS_VERSION},
-        "event": {"kind": "state", "dataset": "sentinel.asset", "module": "sentinel",
-                  "outcome": "success" if observation.status is AttemptStatus.COMPLETED
-                  else "failure", "duration": int(observation.duration_ms * 1_000_000)},
+        "event": {
+            "kind": "state",
+            "dataset": "sentinel.asset",
+            "module": "sentinel",
+            "outcome": "success" if observation.status is AttemptStatus.COMPLETED else "failure",
+            "duration": int(observation.duration_ms * 1_000_000),
+        },
         "observer": _observer(),
     }
     _merge(doc, _context_fields(observation.context))
@@ -357,4 +403,8 @@ def observation_to_ecs(observation: Observation) -> dict[str, Any]:
 
 DocumentKind = Literal["finding", "event", "alert", "asset"]
 DOCUMENT_MODELS: dict[DocumentKind, type[BaseModel]] = {
-    "finding": Finding, "event": Event, "alert": Alert, "asset": Observation}
+    "finding": Finding,
+    "event": Event,
+    "alert": Alert,
+    "asset": Observation,
+}

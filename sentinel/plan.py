@@ -59,8 +59,9 @@ def tcp_ports(playbook: Playbook) -> tuple[int, ...]:
     config = playbook.probes.tcp
     if config is not None and config.ports:
         return tuple(sorted(set(config.ports)))
-    return tuple(sorted({p.port for s in services().services for p in s.ports
-                         if p.transport == "tcp"}))
+    return tuple(
+        sorted({p.port for s in services().services for p in s.ports if p.transport == "tcp"})
+    )
 
 
 def probes_for(playbook: Playbook) -> list[tuple[Probe, tuple[int, ...]]]:
@@ -68,24 +69,46 @@ def probes_for(playbook: Playbook) -> list[tuple[Probe, tuple[int, ...]]]:
     selected: list[tuple[Probe, tuple[int, ...]]] = []
     if playbook.probes.tcp is not None:
         config = playbook.probes.tcp
-        selected.append((TcpProbe(banner=config.banner, banner_wait_s=config.banner_wait_s),
-                         tcp_ports(playbook)))
+        selected.append(
+            (
+                TcpProbe(banner=config.banner, banner_wait_s=config.banner_wait_s),
+                tcp_ports(playbook),
+            )
+        )
     return selected
 
 
-def _context(playbook: Playbook, segment: Segment, scan_id: str,
-             drill_id: str | None) -> Context:
+def _context(playbook: Playbook, segment: Segment, scan_id: str, drill_id: str | None) -> Context:
     agency = playbook.agency(segment.agency)
-    return Context(scan_id=scan_id, agency_id=agency.id, agency_name=agency.name.zh,
-                   segment_id=segment.id, zone=segment.zone, tenant=segment.tenant,
-                   drill_id=drill_id)
+    return Context(
+        scan_id=scan_id,
+        agency_id=agency.id,
+        agency_name=agency.name.zh,
+        segment_id=segment.id,
+        zone=segment.zone,
+        tenant=segment.tenant,
+        drill_id=drill_id,
+    )
 
 
-def _plan(asset: Asset, addresses: list[str], segment: Segment, ctx: Context,
-          probes: list[tuple[Probe, tuple[int, ...]]]) -> AssetPlan:
-    jobs = tuple(Job(probe, Target(Endpoint(address=a, port=port, transport="tcp"), asset, ctx,
-                                   segment, asset.name))
-                 for a in addresses for probe, ports in probes for port in ports)
+def _plan(
+    asset: Asset,
+    addresses: list[str],
+    segment: Segment,
+    ctx: Context,
+    probes: list[tuple[Probe, tuple[int, ...]]],
+) -> AssetPlan:
+    jobs = tuple(
+        Job(
+            probe,
+            Target(
+                Endpoint(address=a, port=port, transport="tcp"), asset, ctx, segment, asset.name
+            ),
+        )
+        for a in addresses
+        for probe, ports in probes
+        for port in ports
+    )
     return AssetPlan(asset.id, jobs)
 
 
@@ -94,8 +117,9 @@ def _segment_of(playbook: Playbook, address: str) -> Segment | None:
     return next((s for s in playbook.segments if any(ip in n for n in s.networks)), None)
 
 
-def asset_plans(playbook: Playbook, scan_id: str,
-                drill_id: str | None = None) -> Iterator[AssetPlan]:
+def asset_plans(
+    playbook: Playbook, scan_id: str, drill_id: str | None = None
+) -> Iterator[AssetPlan]:
     """One plan per asset: inventory assets first (all their addresses), then the rest."""
     probes = probes_for(playbook)
     claimed: set[str] = set()
@@ -107,14 +131,20 @@ def asset_plans(playbook: Playbook, scan_id: str,
         segment = inside[0][1]
         assert segment is not None
         claimed.update(a for a, _ in inside)
-        yield _plan(_inventory_asset(item), [a for a, _ in inside], segment,
-                    _context(playbook, segment, scan_id, drill_id), probes)
+        yield _plan(
+            _inventory_asset(item),
+            [a for a, _ in inside],
+            segment,
+            _context(playbook, segment, scan_id, drill_id),
+            probes,
+        )
     for segment in playbook.segments:
         ctx = _context(playbook, segment, scan_id, drill_id)
         for address in segment_addresses(segment):
             if address not in claimed:
-                yield _plan(Asset(id=address, addresses=(address,)), [address], segment, ctx,
-                            probes)
+                yield _plan(
+                    Asset(id=address, addresses=(address,)), [address], segment, ctx, probes
+                )
 
 
 def _inventory_asset(item: InventoryAsset) -> Asset:

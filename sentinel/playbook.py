@@ -161,7 +161,8 @@ class Window(Strict):
         # Spans midnight: the early-morning part belongs to the previous day's window.
         previous = WEEKDAYS[(local.weekday() - 1) % 7]
         return (day in self.days and clock >= self.start) or (
-            previous in self.days and clock < self.end)
+            previous in self.days and clock < self.end
+        )
 
 
 class TcpProbeConfig(Strict):
@@ -195,17 +196,23 @@ class Playbook(Strict):
         _unique("assets", [a.id for a in self.assets])
         for index, segment in enumerate(self.segments):
             if segment.agency not in agency_ids:
-                raise _Dangling(("segments", index, "agency"),
-                                f"unknown agency {segment.agency!r} (known: {', '.join(agency_ids)})")
+                raise _Dangling(
+                    ("segments", index, "agency"),
+                    f"unknown agency {segment.agency!r} (known: {', '.join(agency_ids)})",
+                )
             for host in segment.hosts:
                 if not any(ipaddress.ip_address(host) in n for n in segment.networks):
-                    raise _Dangling(("segments", index, "hosts"),
-                                    f"host {host} is not inside the segment's CIDRs")
+                    raise _Dangling(
+                        ("segments", index, "hosts"),
+                        f"host {host} is not inside the segment's CIDRs",
+                    )
             v4_size = sum(n.num_addresses for n in segment.networks if n.version == 4)
             if v4_size > MAX_V4_EXPANSION and not segment.hosts:
-                raise _Dangling(("segments", index, "cidrs"),
-                                f"{v4_size} IPv4 addresses is too many to sweep without "
-                                f"discovery; list 'hosts' or use smaller CIDRs")
+                raise _Dangling(
+                    ("segments", index, "cidrs"),
+                    f"{v4_size} IPv4 addresses is too many to sweep without "
+                    f"discovery; list 'hosts' or use smaller CIDRs",
+                )
         return self
 
     def agency(self, agency_id: str) -> Agency:
@@ -232,6 +239,7 @@ def load_playbook(source: Path | Traversable, text: str | None = None) -> Playbo
     """Load and validate a playbook; every error names the file, line and field."""
     doc = load_yaml(source, PlaybookError, text=text)
     if not isinstance(doc.data, dict):
-        raise PlaybookError("a playbook is a YAML mapping with name, agencies, scope, segments",
-                            doc.locate(()))
+        raise PlaybookError(
+            "a playbook is a YAML mapping with name, agencies, scope, segments", doc.locate(())
+        )
     return validate(doc, Playbook, PlaybookError)

@@ -49,9 +49,9 @@ def data_file(kind: DataKind, relative: str) -> Traversable:
     return node
 
 
-def data_files(kind: DataKind, folder: str = "", suffixes: tuple[str, ...] = (".yml",)) -> Iterator[
-    tuple[str, Traversable]
-]:
+def data_files(
+    kind: DataKind, folder: str = "", suffixes: tuple[str, ...] = (".yml",)
+) -> Iterator[tuple[str, Traversable]]:
     """Every file of a data folder as (relative name, file), overlay winning, sorted by name."""
     found: dict[str, Traversable] = {}
     roots: list[Traversable] = [shipped_root(kind)]

@@ -41,33 +41,56 @@ def policy_for(playbook: Playbook) -> ScopePolicy:
     """The playbook's scope with the organisation's global deny list on top."""
     import ipaddress
 
-    return ScopePolicy(playbook.scope.authorised_networks, playbook.scope.deny_networks,
-                       tuple(ipaddress.ip_network(c) for c in catalog.global_deny()))
+    return ScopePolicy(
+        playbook.scope.authorised_networks,
+        playbook.scope.deny_networks,
+        tuple(ipaddress.ip_network(c) for c in catalog.global_deny()),
+    )
 
 
-def _audit(action: str, words: Text, ctx: Context, severity: Severity = Severity.INFO,
-           after: dict[str, object] | None = None) -> Event:
-    return Event(action=action, category="audit", message=words, context=ctx,
-                 severity=severity, after=after, created=now())
+def _audit(
+    action: str,
+    words: Text,
+    ctx: Context,
+    severity: Severity = Severity.INFO,
+    after: dict[str, object] | None = None,
+) -> Event:
+    return Event(
+        action=action,
+        category="audit",
+        message=words,
+        context=ctx,
+        severity=severity,
+        after=after,
+        created=now(),
+    )
 
 
 def _scan_context(playbook: Playbook, scan_id: str, drill_id: str | None) -> Context:
     first = playbook.segments[0]
-    return Context(scan_id=scan_id, agency_id=first.agency, segment_id="*",
-                   zone=first.zone, drill_id=drill_id)
+    return Context(
+        scan_id=scan_id, agency_id=first.agency, segment_id="*", zone=first.zone, drill_id=drill_id
+    )
 
 
-def refuse_out_of_scope(playbook: Playbook, store: SqliteStore, scan_id: str,
-                        drill_id: str | None = None) -> None:
+def refuse_out_of_scope(
+    playbook: Playbook, store: SqliteStore, scan_id: str, drill_id: str | None = None
+) -> None:
     """Refuse the whole scan before anything is sent if the playbook reaches outside scope."""
     refused = refusals(playbook, policy_for(playbook))
     if not refused:
         return
     ctx = _scan_context(playbook, scan_id, drill_id)
-    store.add_events(_audit("scope-refused", Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
-                            ctx, Severity.HIGH,
-                            {"what": r.what, "target": r.target, "reason": r.reason})
-                     for r in refused)
+    store.add_events(
+        _audit(
+            "scope-refused",
+            Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+            ctx,
+            Severity.HIGH,
+            {"what": r.what, "target": r.target, "reason": r.reason},
+        )
+        for r in refused
+    )
     first = refused[0]
     more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
     raise ScopeRefused(f"{first.what} {first.target}", f"{first.reason}{more}")
@@ -91,10 +114,12 @@ class _Run:
             self.attempts[obs.status.value] += 1
         self.store.add_observations(observations)
         view = AssetView(target.asset, target.context, target.segment, observations)
-        coverage = {(o.asset.id, o.probe) for o in observations
-                    if o.status is AttemptStatus.COMPLETED}
-        outcome = apply(self.previous.get(target.asset.id, {}), assess(view), coverage,
-                        target.context, now())
+        coverage = {
+            (o.asset.id, o.probe) for o in observations if o.status is AttemptStatus.COMPLETED
+        }
+        outcome = apply(
+            self.previous.get(target.asset.id, {}), assess(view), coverage, target.context, now()
+        )
         self.store.add_findings(outcome.findings)
         self.store.save_states(outcome.states)
         self.store.add_events(outcome.events)
@@ -103,39 +128,77 @@ class _Run:
             self.progress(plan, observations)
 
 
-async def run_scan(playbook: Playbook, store: SqliteStore, *, playbook_name: str,
-                   progress: Progress | None = None, drill_id: str | None = None,
-                   scan_id: str | None = None) -> ScanRecord:
+async def run_scan(
+    playbook: Playbook,
+    store: SqliteStore,
+    *,
+    playbook_name: str,
+    progress: Progress | None = None,
+    drill_id: str | None = None,
+    scan_id: str | None = None,
+) -> ScanRecord:
     """Run a playbook against its scope and store everything; returns the scan record."""
     scan_id = scan_id or uuid.uuid4().hex[:16]
     refuse_out_of_scope(playbook, store, scan_id, drill_id)
     record = ScanRecord(id=scan_id, playbook=playbook_name, started=now())
     store.save_scan(record)
     ctx = _scan_context(playbook, scan_id, drill_id)
-    store.add_events([_audit("scan-started", Text(zh="扫描开始", en="scan started"), ctx,
-                             after={"playbook": playbook_name})])
+    store.add_events(
+        [
+            _audit(
+                "scan-started",
+                Text(zh="扫描开始", en="scan started"),
+                ctx,
+                after={"playbook": playbook_name},
+            )
+        ]
+    )
     runtime_refusals: list[tuple[str, str]] = []
-    gate = Gate(policy_for(playbook), playbook.rate,
-                audit=lambda address, reason: runtime_refusals.append((address, reason)))
+    gate = Gate(
+        policy_for(playbook),
+        playbook.rate,
+        audit=lambda address, reason: runtime_refusals.append((address, reason)),
+    )
     previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
     for key, state in store.states().items():
         previous[state.asset_id][key] = state
     run = _Run(playbook, store, record, previous, progress)
-    engine = Engine(Network(gate, playbook.rate.probe_timeout_s),
-                    probe_timeout=playbook.rate.probe_timeout_s, windows=playbook.windows)
+    engine = Engine(
+        Network(gate, playbook.rate.probe_timeout_s),
+        probe_timeout=playbook.rate.probe_timeout_s,
+        windows=playbook.windows,
+    )
     try:
         await engine.run(asset_plans(playbook, scan_id, drill_id), run.on_asset)
     except BaseException:
         record.status, record.finished = "interrupted", now()
         store.save_scan(record)
         raise
-    store.add_events(_audit("scope-refused", Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
-                            ctx, Severity.HIGH, {"target": address, "reason": reason})
-                     for address, reason in runtime_refusals)
+    store.add_events(
+        _audit(
+            "scope-refused",
+            Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+            ctx,
+            Severity.HIGH,
+            {"target": address, "reason": reason},
+        )
+        for address, reason in runtime_refusals
+    )
     record.status, record.finished = "completed", now()
     record.attempts, record.findings = dict(run.attempts), run.failed
     store.save_scan(record)
-    store.add_events([_audit("scan-finished", Text(zh="扫描完成", en="scan finished"), ctx,
-                             after={"attempts": dict(run.attempts), "failed": run.failed,
-                                    "connections": gate.connections})])
+    store.add_events(
+        [
+            _audit(
+                "scan-finished",
+                Text(zh="扫描完成", en="scan finished"),
+                ctx,
+                after={
+                    "attempts": dict(run.attempts),
+                    "failed": run.failed,
+                    "connections": gate.connections,
+                },
+            )
+        ]
+    )
     return record

@@ -48,13 +48,17 @@ class ScopePolicy:
 
     def network_verdict(self, network: IPNetwork) -> str | None:
         """None when a whole network lies inside scope and touches no deny list."""
-        for label, nets in (("global deny list", self.global_deny),
-                            ("playbook's deny list", self.deny)):
+        for label, nets in (
+            ("global deny list", self.global_deny),
+            ("playbook's deny list", self.deny),
+        ):
             for net in nets:
                 if net.version == network.version and network.overlaps(net):
                     return f"overlaps the {label} ({net})"
-        if not any(network.version == net.version and network.subnet_of(net)  # type: ignore[arg-type]
-                   for net in self.authorised):
+        if not any(
+            network.version == net.version and network.subnet_of(net)  # type: ignore[arg-type]
+            for net in self.authorised
+        ):
             return "outside the authorised scope"
         return None
 
@@ -76,8 +80,9 @@ class TokenBucket:
         async with self._lock:
             while True:
                 current = self._clock()
-                self._tokens = min(self.capacity,
-                                   self._tokens + (current - self._stamp) * self.rate)
+                self._tokens = min(
+                    self.capacity, self._tokens + (current - self._stamp) * self.rate
+                )
                 self._stamp = current
                 if self._tokens >= count:
                     self._tokens -= count
@@ -96,8 +101,9 @@ class _HostState:
 class Gate:
     """The single gate: scope check, then budget. Create one per scan and pass it in."""
 
-    def __init__(self, policy: ScopePolicy, limits: RateLimits,
-                 audit: AuditHook | None = None) -> None:
+    def __init__(
+        self, policy: ScopePolicy, limits: RateLimits, audit: AuditHook | None = None
+    ) -> None:
         self.policy = policy
         self.limits = limits
         self.bucket = TokenBucket(limits.packets_per_second)
@@ -145,9 +151,12 @@ class Gate:
         await self.bucket.take(count)
 
 
-def policy_from(authorised: Iterable[str], deny: Iterable[str] = (),
-                global_deny: Iterable[str] = ()) -> ScopePolicy:
+def policy_from(
+    authorised: Iterable[str], deny: Iterable[str] = (), global_deny: Iterable[str] = ()
+) -> ScopePolicy:
     """Build a policy from CIDR strings."""
-    return ScopePolicy(tuple(ipaddress.ip_network(c) for c in authorised),
-                       tuple(ipaddress.ip_network(c) for c in deny),
-                       tuple(ipaddress.ip_network(c) for c in global_deny))
+    return ScopePolicy(
+        tuple(ipaddress.ip_network(c) for c in authorised),
+        tuple(ipaddress.ip_network(c) for c in deny),
+        tuple(ipaddress.ip_network(c) for c in global_deny),
+    )

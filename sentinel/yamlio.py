@@ -55,8 +55,9 @@ def _walk(node: yaml.Node, path: PathKey, doc: LocatedDocument, error: type[Inpu
                 where = SourceLocation(doc.file, key_node.start_mark.line + 1)
                 raise error("mapping keys must be plain strings", where)
             if key in result:
-                where = SourceLocation(doc.file, key_node.start_mark.line + 1,
-                                       key_node.start_mark.column + 1, str(key))
+                where = SourceLocation(
+                    doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1, str(key)
+                )
                 raise error(f"duplicate key {key!r}", where)
             result[key] = _walk(value_node, (*path, key), doc, error)
         return result
@@ -65,8 +66,9 @@ def _walk(node: yaml.Node, path: PathKey, doc: LocatedDocument, error: type[Inpu
     return _scalar(node)  # type: ignore[arg-type]  # a ScalarNode by elimination
 
 
-def load_yaml(source: Path | Traversable, error: type[InputError] = InputError,
-              text: str | None = None) -> LocatedDocument:
+def load_yaml(
+    source: Path | Traversable, error: type[InputError] = InputError, text: str | None = None
+) -> LocatedDocument:
     """Read one YAML file strictly: syntax errors and duplicate keys carry the location."""
     name = str(source)
     try:
@@ -77,7 +79,9 @@ def load_yaml(source: Path | Traversable, error: type[InputError] = InputError,
         node = yaml.compose(content, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        where = SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
+        where = (
+            SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
+        )
         raise error(f"not valid YAML: {exc.problem}", where) from exc
     except yaml.YAMLError as exc:
         raise error(f"not valid YAML: {exc}", SourceLocation(name)) from exc
@@ -97,8 +101,9 @@ def validate(doc: LocatedDocument, model: type[M], error: type[InputError]) -> M
         message = first["msg"]
         cause = first.get("ctx", {}).get("error")
         # A model-level validator can say which field it means by giving its error a `path`.
-        if isinstance(cause, Exception) and isinstance(getattr(cause, "path", None), tuple):
-            loc, message = (*loc, *cause.path), str(cause)
+        cause_path = getattr(cause, "path", None)
+        if isinstance(cause, Exception) and isinstance(cause_path, tuple):
+            loc, message = (*loc, *cause_path), str(cause)
         if first["type"] == "extra_forbidden":
             message = f"unknown field {loc[-1]!r}"
         elif first["type"] == "missing":

@@ -27,14 +27,33 @@ class AssetView:
 Assessor = Callable[[AssetView], list[Finding]]
 
 
-def make_finding(view: AssetView, check_id: str, evaluation: Evaluation, *,
-                 endpoint: Endpoint | None, probe: str, protocol: str | None = None,
-                 evidence: dict[str, Any] | None = None, severity: Severity | None = None,
-                 observed: Observation | None = None) -> Finding:
+def make_finding(
+    view: AssetView,
+    check_id: str,
+    evaluation: Evaluation,
+    *,
+    endpoint: Endpoint | None,
+    probe: str,
+    protocol: str | None = None,
+    evidence: dict[str, Any] | None = None,
+    severity: Severity | None = None,
+    observed: Observation | None = None,
+) -> Finding:
     """A finding whose words, references and default severity come from the check catalog."""
     spec = catalog.check(check_id)
     when = observed.started if observed else view.observations[0].started
-    return Finding(check_id=check_id, title=spec.title, evaluation=evaluation,
-                   severity=severity or spec.severity, context=view.context, asset=view.asset,
-                   endpoint=endpoint, protocol=protocol, probe=probe, ruleset=spec.ruleset,
-                   references=spec.references, evidence=evidence or {}, observed_at=when)
+    return Finding(
+        check_id=check_id,
+        title=spec.title,
+        evaluation=evaluation,
+        severity=severity or spec.severity,
+        context=view.context,
+        asset=view.asset,
+        endpoint=endpoint,
+        protocol=protocol,
+        probe=probe,
+        ruleset=spec.ruleset,
+        references=spec.references,
+        evidence=evidence or {},
+        observed_at=when,
+    )

@@ -22,8 +22,11 @@ def _allowed(view: AssetView, service: Service | None) -> bool:
 
 
 def _open_ports(view: AssetView) -> list[Observation]:
-    return [o for o in view.of("tcp")
-            if o.status is AttemptStatus.COMPLETED and o.facts.get("state") == "open"]
+    return [
+        o
+        for o in view.of("tcp")
+        if o.status is AttemptStatus.COMPLETED and o.facts.get("state") == "open"
+    ]
 
 
 def assess_exposure(view: AssetView) -> list[Finding]:
@@ -33,22 +36,53 @@ def assess_exposure(view: AssetView) -> list[Finding]:
         port = obs.endpoint.port or 0
         service = service_by_port().get((port, "tcp"))
         allowed = _allowed(view, service)
-        evidence = {"port": port, "service": service.id if service else None,
-                    "zone": view.segment.zone, "banner": obs.facts.get("banner"),
-                    "allowed_services": list(view.segment.allowed_services)}
+        evidence = {
+            "port": port,
+            "service": service.id if service else None,
+            "zone": view.segment.zone,
+            "banner": obs.facts.get("banner"),
+            "allowed_services": list(view.segment.allowed_services),
+        }
 
         def verdict(failed: bool) -> Evaluation:
             return Evaluation.FAILED if failed else Evaluation.PASSED
 
-        findings.append(make_finding(view, "EXP-SVC-NOTALLOWED", verdict(not allowed),
-                                     endpoint=obs.endpoint, probe="tcp", protocol="tcp",
-                                     evidence=evidence, observed=obs))
+        findings.append(
+            make_finding(
+                view,
+                "EXP-SVC-NOTALLOWED",
+                verdict(not allowed),
+                endpoint=obs.endpoint,
+                probe="tcp",
+                protocol="tcp",
+                evidence=evidence,
+                observed=obs,
+            )
+        )
         high_risk = bool(service and service.high_risk) and not allowed
-        findings.append(make_finding(view, "DB-CES-HIGHRISKPORT", verdict(high_risk),
-                                     endpoint=obs.endpoint, probe="tcp", protocol="tcp",
-                                     evidence=evidence, observed=obs))
+        findings.append(
+            make_finding(
+                view,
+                "DB-CES-HIGHRISKPORT",
+                verdict(high_risk),
+                endpoint=obs.endpoint,
+                probe="tcp",
+                protocol="tcp",
+                evidence=evidence,
+                observed=obs,
+            )
+        )
         cleartext = bool(service and service.cleartext_credentials)
-        findings.append(make_finding(view, "DB-CES-CREDPLAIN", verdict(cleartext),
-                                     endpoint=obs.endpoint, probe="tcp", protocol="tcp",
-                                     evidence=evidence, observed=obs))
+        findings.append(
+            make_finding(
+                view,
+                "DB-CES-CREDPLAIN",
+                verdict(cleartext),
+                endpoint=obs.endpoint,
+                probe="tcp",
+                protocol="tcp",
+                evidence=evidence,
+                observed=obs,
+            )
+        )
     return findings

@@ -9,6 +9,7 @@ budget), so no probe kind can send outside scope or past the rate limits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ class Network:
         async with self.gate.connection(address):
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(address, port), self.connect_timeout)
+                    asyncio.open_connection(address, port), self.connect_timeout
+                )
             except TimeoutError:
                 raise ProbeError(ErrorReason.TIMEOUT, f"connect to port {port} timed out") from None
             except ConnectionRefusedError:
@@ -58,10 +60,9 @@ class Network:
                 yield reader, writer
             finally:
                 writer.close()
-                try:
+                # The peer may already be gone; there is nothing left to release then.
+                with contextlib.suppress(OSError, TimeoutError):
                     await asyncio.wait_for(writer.wait_closed(), 1.0)
-                except (OSError, TimeoutError):
-                    pass  # the peer may already be gone; nothing left to release
 
     def connector(self, address: str, port: int) -> Connector:
         """A factory of gated connections to one endpoint (for multi-connection probes)."""

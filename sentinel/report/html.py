@@ -33,8 +33,13 @@ class _DataLoader(BaseLoader):
 
 
 def environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(loader=_DataLoader(), autoescape=True, undefined=StrictUndefined,
-                                trim_blocks=True, lstrip_blocks=True)
+    return SandboxedEnvironment(
+        loader=_DataLoader(),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 @dataclass
@@ -55,15 +60,22 @@ def _groups(findings: list[dict[str, Any]]) -> list[CheckGroup]:
         check_id = doc["rule"]["id"]
         if check_id not in groups:
             spec = catalog.check(check_id)
-            groups[check_id] = CheckGroup(check_id, spec.title.model_dump(), spec.why.model_dump(),
-                                          spec.fix.model_dump(), doc["sentinel"]["severity"],
-                                          spec.ruleset, spec.references)
+            groups[check_id] = CheckGroup(
+                check_id,
+                spec.title.model_dump(),
+                spec.why.model_dump(),
+                spec.fix.model_dump(),
+                doc["sentinel"]["severity"],
+                spec.ruleset,
+                spec.references,
+            )
         groups[check_id].items.append(doc)
     return sorted(groups.values(), key=lambda g: (Severity(g.severity).rank, g.check_id))
 
 
-def agency_view(store: SqliteStore, agency_id: str, scan_id: str,
-                agency_names: dict[str, str]) -> dict[str, Any]:
+def agency_view(
+    store: SqliteStore, agency_id: str, scan_id: str, agency_names: dict[str, str]
+) -> dict[str, Any]:
     """What one agency's report shows: failed findings of the scan, grouped by check."""
     findings = store.findings(scan_id=scan_id, agency_id=agency_id)
     counts: dict[str, int] = defaultdict(int)
@@ -71,21 +83,36 @@ def agency_view(store: SqliteStore, agency_id: str, scan_id: str,
         if doc["result"]["evaluation"] == "failed":
             counts[doc["sentinel"]["severity"]] += 1
     name = agency_names.get(agency_id) or next(
-        (d["organization"].get("name") for d in findings if d.get("organization")), agency_id)
-    return {"agency_id": agency_id, "agency_name": name,
-            "groups": _groups(findings), "counts": counts,
-            "severities": [s.value for s in Severity], "total": len(findings)}
+        (d["organization"].get("name") for d in findings if d.get("organization")), agency_id
+    )
+    return {
+        "agency_id": agency_id,
+        "agency_name": name,
+        "groups": _groups(findings),
+        "counts": counts,
+        "severities": [s.value for s in Severity],
+        "total": len(findings),
+    }
 
 
-def render_agency(store: SqliteStore, agency_id: str, out_dir: Path, *,
-                  playbook: Playbook | None = None, scan_id: str | None = None,
-                  lang: str = "zh") -> Path:
+def render_agency(
+    store: SqliteStore,
+    agency_id: str,
+    out_dir: Path,
+    *,
+    playbook: Playbook | None = None,
+    scan_id: str | None = None,
+    lang: str = "zh",
+) -> Path:
     """Write ``<agency>.html`` for one agency; returns its path."""
     scan = _scan(store, scan_id)
     names = {a.id: a.name.zh for a in playbook.agencies} if playbook else {}
     view = agency_view(store, agency_id, scan.id, names)
-    html = environment().get_template("agency.html.j2").render(
-        view=view, scan=scan, lang=lang, version=__version__, generated=now().isoformat())
+    html = (
+        environment()
+        .get_template("agency.html.j2")
+        .render(view=view, scan=scan, lang=lang, version=__version__, generated=now().isoformat())
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{agency_id}.html"
     temporary = target.with_suffix(".html.part")
@@ -97,8 +124,12 @@ def render_agency(store: SqliteStore, agency_id: str, out_dir: Path, *,
 def agencies_in(store: SqliteStore, scan_id: str | None = None) -> list[str]:
     """Every agency that has findings in the scan."""
     scan = _scan(store, scan_id)
-    return sorted({d["organization"]["id"] for d in
-                   store.findings(scan_id=scan.id, evaluations=("failed", "error", "passed"))})
+    return sorted(
+        {
+            d["organization"]["id"]
+            for d in store.findings(scan_id=scan.id, evaluations=("failed", "error", "passed"))
+        }
+    )
 
 
 def _scan(store: SqliteStore, scan_id: str | None) -> Any:

@@ -121,8 +121,10 @@ class SqliteStore:
     def _migrate(self) -> None:
         version = self.schema_version
         if version > len(MIGRATIONS):
-            raise StoreError(f"store {self.path} has schema {version}, newer than this Sentinel "
-                             f"knows ({len(MIGRATIONS)}): upgrade Sentinel")
+            raise StoreError(
+                f"store {self.path} has schema {version}, newer than this Sentinel "
+                f"knows ({len(MIGRATIONS)}): upgrade Sentinel"
+            )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self._transaction():
                 for statement in filter(str.strip, script.split(";")):
@@ -148,84 +150,172 @@ class SqliteStore:
                 "INSERT INTO scans (id, playbook, started, finished, status, doc) "
                 "VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET finished=excluded.finished,"
                 " status=excluded.status, doc=excluded.doc",
-                (record.id, record.playbook, record.started.isoformat(),
-                 record.finished.isoformat() if record.finished else None, record.status,
-                 record.model_dump_json()))
+                (
+                    record.id,
+                    record.playbook,
+                    record.started.isoformat(),
+                    record.finished.isoformat() if record.finished else None,
+                    record.status,
+                    record.model_dump_json(),
+                ),
+            )
 
     def add_observations(self, observations: Iterable[Observation]) -> None:
-        rows = [(o.context.scan_id, o.probe, o.asset.id, o.endpoint.address, o.endpoint.port,
-                 o.status.value, o.reason.value if o.reason else None, o.context.agency_id,
-                 o.context.segment_id, o.started.isoformat(), _dumps(observation_to_ecs(o)))
-                for o in observations]
+        rows = [
+            (
+                o.context.scan_id,
+                o.probe,
+                o.asset.id,
+                o.endpoint.address,
+                o.endpoint.port,
+                o.status.value,
+                o.reason.value if o.reason else None,
+                o.context.agency_id,
+                o.context.segment_id,
+                o.started.isoformat(),
+                _dumps(observation_to_ecs(o)),
+            )
+            for o in observations
+        ]
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO observations (scan_id, probe, asset_id, address, port, status,"
                 " reason, agency_id, segment_id, started, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                rows)
+                rows,
+            )
 
     def add_findings(self, findings: Iterable[Finding]) -> int:
-        rows = [(document_id(f.key, f.context.scan_id), f.key, f.context.scan_id, f.check_id,
-                 f.context.agency_id, f.context.segment_id, f.asset.id, f.severity.value,
-                 f.severity.rank, f.evaluation.value, f.observed_at.isoformat(),
-                 _dumps(finding_to_ecs(f))) for f in findings]
+        rows = [
+            (
+                document_id(f.key, f.context.scan_id),
+                f.key,
+                f.context.scan_id,
+                f.check_id,
+                f.context.agency_id,
+                f.context.segment_id,
+                f.asset.id,
+                f.severity.value,
+                f.severity.rank,
+                f.evaluation.value,
+                f.observed_at.isoformat(),
+                _dumps(finding_to_ecs(f)),
+            )
+            for f in findings
+        ]
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO findings (doc_id, key, scan_id, check_id, agency_id,"
                 " segment_id, asset_id, severity, severity_rank, evaluation, observed_at, doc)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
         return len(rows)
 
     def add_events(self, events: Iterable[Event]) -> None:
         rows = []
         for event in events:
             doc = event_to_ecs(event)
-            doc_id = document_id(event.context.scan_id, event.action, event.finding_key or "",
-                                 event.asset.id if event.asset else "", _dumps(event.after or {}),
-                                 event.created.isoformat())
-            rows.append((doc_id, event.context.scan_id, event.action, event.context.agency_id,
-                         event.created.isoformat(), _dumps(doc)))
+            doc_id = document_id(
+                event.context.scan_id,
+                event.action,
+                event.finding_key or "",
+                event.asset.id if event.asset else "",
+                _dumps(event.after or {}),
+                event.created.isoformat(),
+            )
+            rows.append(
+                (
+                    doc_id,
+                    event.context.scan_id,
+                    event.action,
+                    event.context.agency_id,
+                    event.created.isoformat(),
+                    _dumps(doc),
+                )
+            )
         with self._transaction():
-            self._db.executemany("INSERT OR IGNORE INTO events (doc_id, scan_id, action,"
-                                 " agency_id, created, doc) VALUES (?,?,?,?,?,?)", rows)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO events (doc_id, scan_id, action,"
+                " agency_id, created, doc) VALUES (?,?,?,?,?,?)",
+                rows,
+            )
 
     def add_alerts(self, alerts: Iterable[Alert]) -> None:
-        rows = [(document_id(a.rule_id, *a.matched_ids), a.rule_id, a.agency_id,
-                 a.created.isoformat(), _dumps(alert_to_ecs(a))) for a in alerts]
+        rows = [
+            (
+                document_id(a.rule_id, *a.matched_ids),
+                a.rule_id,
+                a.agency_id,
+                a.created.isoformat(),
+                _dumps(alert_to_ecs(a)),
+            )
+            for a in alerts
+        ]
         with self._transaction():
-            self._db.executemany("INSERT OR IGNORE INTO alerts (doc_id, rule_id, agency_id,"
-                                 " created, doc) VALUES (?,?,?,?,?)", rows)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO alerts (doc_id, rule_id, agency_id,"
+                " created, doc) VALUES (?,?,?,?,?)",
+                rows,
+            )
 
     def save_states(self, states: Iterable[KeyState]) -> None:
-        rows = [(s.key, s.check_id, s.asset_id, s.probe, s.status.value, s.severity.value,
-                 s.first_seen.isoformat(), s.last_seen.isoformat(), s.reopened,
-                 s.context.agency_id,
-                 json.dumps({"context": s.context.model_dump(mode="json"),
-                             "asset": s.asset.model_dump(mode="json"),
-                             "endpoint": s.endpoint.model_dump(mode="json") if s.endpoint
-                             else None})) for s in states]
+        rows = [
+            (
+                s.key,
+                s.check_id,
+                s.asset_id,
+                s.probe,
+                s.status.value,
+                s.severity.value,
+                s.first_seen.isoformat(),
+                s.last_seen.isoformat(),
+                s.reopened,
+                s.context.agency_id,
+                json.dumps(
+                    {
+                        "context": s.context.model_dump(mode="json"),
+                        "asset": s.asset.model_dump(mode="json"),
+                        "endpoint": s.endpoint.model_dump(mode="json") if s.endpoint else None,
+                    }
+                ),
+            )
+            for s in states
+        ]
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO finding_state (key, check_id, asset_id, probe, status,"
                 " severity, first_seen, last_seen, reopened, agency_id, state)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
 
     # -- reading -------------------------------------------------------------------------
 
     def states(self, keys: Sequence[str] | None = None) -> dict[str, KeyState]:
         """Lifecycle state of every remembered finding key (or of the given keys)."""
-        query = "SELECT key, check_id, asset_id, probe, status, severity, first_seen," \
-                " last_seen, reopened, state FROM finding_state"
+        query = (
+            "SELECT key, check_id, asset_id, probe, status, severity, first_seen,"
+            " last_seen, reopened, state FROM finding_state"
+        )
         out: dict[str, KeyState] = {}
         for row in self._db.execute(query):
             if keys is not None and row[0] not in keys:
                 continue
             extra = json.loads(row[9])
             out[row[0]] = KeyState(
-                row[0], row[1], row[2], row[3], FindingStatus(row[4]), Severity(row[5]),
-                datetime.fromisoformat(row[6]), datetime.fromisoformat(row[7]),
-                Context.model_validate(extra["context"]), Asset.model_validate(extra["asset"]),
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                FindingStatus(row[4]),
+                Severity(row[5]),
+                datetime.fromisoformat(row[6]),
+                datetime.fromisoformat(row[7]),
+                Context.model_validate(extra["context"]),
+                Asset.model_validate(extra["asset"]),
                 Endpoint.model_validate(extra["endpoint"]) if extra["endpoint"] else None,
-                int(row[8]))
+                int(row[8]),
+            )
         return out
 
     def scans(self) -> list[ScanRecord]:
@@ -234,26 +324,37 @@ class SqliteStore:
 
     def latest_scan(self, *, completed: bool = True) -> ScanRecord | None:
         clause = "WHERE status = 'completed' " if completed else ""
-        row = self._db.execute(f"SELECT doc FROM scans {clause}ORDER BY started DESC LIMIT 1"  # noqa: S608
-                               ).fetchone()
+        row = self._db.execute(
+            f"SELECT doc FROM scans {clause}ORDER BY started DESC LIMIT 1"  # noqa: S608
+        ).fetchone()
         return ScanRecord.model_validate_json(row[0]) if row else None
 
-    def findings(self, *, scan_id: str | None = None, agency_id: str | None = None,
-                 check_id: str | None = None, min_severity: Severity | None = None,
-                 evaluations: Sequence[str] = ("failed", "error")) -> list[dict[str, Any]]:
+    def findings(
+        self,
+        *,
+        scan_id: str | None = None,
+        agency_id: str | None = None,
+        check_id: str | None = None,
+        min_severity: Severity | None = None,
+        evaluations: Sequence[str] = ("failed", "error"),
+    ) -> list[dict[str, Any]]:
         """Finding documents matching every given filter, most severe first."""
-        clauses, params = ["evaluation IN (%s)" % ",".join("?" * len(evaluations))], \
-            list(evaluations)
-        for column, value in (("scan_id", scan_id), ("agency_id", agency_id),
-                              ("check_id", check_id)):
+        marks = ",".join("?" * len(evaluations))
+        clauses, params = [f"evaluation IN ({marks})"], list(evaluations)
+        for column, value in (
+            ("scan_id", scan_id),
+            ("agency_id", agency_id),
+            ("check_id", check_id),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         if min_severity is not None:
             clauses.append("severity_rank <= ?")
             params.append(str(min_severity.rank))
-        sql = ("SELECT doc FROM findings WHERE " + " AND ".join(clauses)  # noqa: S608
-               + " ORDER BY severity_rank, check_id, asset_id")
+        # Only fixed column names are joined in; every value is a bound parameter.
+        where = " AND ".join(clauses)
+        sql = f"SELECT doc FROM findings WHERE {where} ORDER BY severity_rank, check_id, asset_id"  # noqa: S608
         return [json.loads(r[0]) for r in self._db.execute(sql, params)]
 
     def events(self, scan_id: str | None = None) -> list[dict[str, Any]]:
@@ -263,16 +364,24 @@ class SqliteStore:
         return [json.loads(r[0]) for r in self._db.execute(sql + " ORDER BY created", params)]
 
     def assets(self, scan_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT doc FROM observations WHERE scan_id = ? ORDER BY id",
-                                (scan_id,))
+        rows = self._db.execute(
+            "SELECT doc FROM observations WHERE scan_id = ? ORDER BY id", (scan_id,)
+        )
         return [json.loads(r[0]) for r in rows]
 
     def coverage(self, scan_id: str) -> set[tuple[str, str]]:
         """(asset id, probe) pairs whose probe completed at least once in the scan."""
-        rows = self._db.execute("SELECT DISTINCT asset_id, probe FROM observations"
-                                " WHERE scan_id = ? AND status = 'completed'", (scan_id,))
+        rows = self._db.execute(
+            "SELECT DISTINCT asset_id, probe FROM observations"
+            " WHERE scan_id = ? AND status = 'completed'",
+            (scan_id,),
+        )
         return {(r[0], r[1]) for r in rows}
 
     def open_states(self, agency_id: str | None = None) -> list[KeyState]:
-        return [s for s in self.states().values() if s.status is not FindingStatus.RESOLVED
-                and (agency_id is None or s.context.agency_id == agency_id)]
+        return [
+            s
+            for s in self.states().values()
+            if s.status is not FindingStatus.RESOLVED
+            and (agency_id is None or s.context.agency_id == agency_id)
+        ]

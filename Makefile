@@ -1,0 +1,39 @@
+# Sentinel: the two commands of the README, and the pieces they stand on.
+# Everything installs what it needs itself (Debian packages, Python dependencies, lab servers).
+SHELL := /bin/bash
+PYTHON ?= python3
+OUT ?= out
+
+# Debian packages: the scanner's tools (nmap), the lab's real servers, report fonts.
+DEBS := nmap nginx-light openssh-server openssh-client snmpd snmp radvd dnsmasq-base iproute2 \
+        fonts-noto-cjk gnutls-bin redis-server vsftpd inetutils-telnetd openbsd-inetd dnsutils \
+        curl openssl busybox socat poppler-utils
+
+.PHONY: deps install lint test demo lab-servers es es-stop
+
+deps:
+	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends $(DEBS); fi
+
+install: deps
+	$(PYTHON) -m pip install -q -e '.[dev]'
+
+lab-servers:
+	@if [ -x lab/servers/build.sh ]; then bash lab/servers/build.sh; fi
+
+lint: install
+	$(PYTHON) -m ruff check sentinel tests bench
+	$(PYTHON) -m mypy
+
+test: install lab-servers lint
+	$(PYTHON) -m pytest tests -q
+
+demo: install lab-servers
+	$(PYTHON) -m sentinel.demo --out $(OUT)
+
+es:
+	bash tools/es/start.sh
+
+es-stop:
+	bash tools/es/stop.sh
