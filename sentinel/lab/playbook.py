@@ -1,0 +1,69 @@
+"""The lab's scan playbook, derived from the lab manifest so the two never drift apart.
+
+``python -m sentinel.lab.playbook > playbooks/lab.yml`` rewrites the committed playbook; a test
+fails when the committed file differs. The segment policies below say what each lab segment
+is *meant* to expose: everything else the lab runs is a finding on purpose.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+
+from sentinel.lab.manifest import Manifest, load_manifest
+
+# What each lab segment's owner allows (service ids from probes/services.yml).
+SEGMENT_POLICY: dict[str, list[str]] = {
+    "dmz": ["http", "https"],
+    "data": ["https"],
+    "psb": ["http"],
+    "city": ["http", "https"],
+    "cloud": ["https"],
+    "mgmt": ["ssh", "dns"],
+}
+EXTRA_TCP_PORTS = [4433]  # the lab's gnutls 3DES server listens beside nginx
+
+
+def lab_playbook(manifest: Manifest) -> dict[str, Any]:
+    """A playbook that scans every lab host on every address it has, with the lab as scope."""
+    segments = []
+    for segment in manifest.segments:
+        hosts = [h for h in manifest.hosts if h.segment == segment.id]
+        addresses = [str(a) for h in hosts for a in (h.v4, h.v6) if a is not None]
+        cidrs = [str(segment.v4)] + ([str(segment.v6)] if segment.v6 else [])
+        segments.append({"id": segment.id, "agency": segment.agency, "cidrs": cidrs,
+                         "zone": segment.zone.value, "hosts": addresses,
+                         "allowed_services": SEGMENT_POLICY.get(segment.id, [])})
+    assets = [{"id": h.hostname, "name": h.hostname,
+               "addresses": [str(a) for a in (h.v4, h.v6) if a is not None]}
+              for h in manifest.hosts]
+    from sentinel.catalog import services
+
+    ports = sorted({p.port for s in services().services for p in s.ports if p.transport == "tcp"}
+                   | set(EXTRA_TCP_PORTS))
+    return {
+        "name": "lab",
+        "description": "The whole Sentinel lab (generated from sentinel/lab/manifest.yml).",
+        "agencies": [{"id": a.id, "name": {"zh": a.name_zh, "en": a.name}}
+                     for a in manifest.agencies],
+        "scope": {"authorised": ["198.18.0.0/15", "2001:db8::/32"], "deny": []},
+        "segments": segments,
+        "assets": assets,
+        "rate": {"packets_per_second": 1000, "connections_per_host": 8, "concurrent_hosts": 16,
+                 "probe_timeout_s": 4},
+        "probes": {"tcp": {"ports": ports, "banner_wait_s": 0.6}},
+    }
+
+
+def render(manifest: Manifest | None = None) -> str:
+    header = ("# Generated from sentinel/lab/manifest.yml by `python -m sentinel.lab.playbook`;\n"
+              "# do not edit by hand (a test compares it with the manifest).\n")
+    body = yaml.safe_dump(lab_playbook(manifest or load_manifest()), allow_unicode=True,
+                          sort_keys=False, width=100)
+    return header + body
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
