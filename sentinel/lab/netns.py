@@ -118,8 +118,9 @@ def build_host(manifest: Manifest, host: Host) -> None:
     ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns,
        namespace=CORE_NS)
     ip("link", "set", port, "master", bridge_name(segment), "up", namespace=CORE_NS)
-    if host.v6 is None and not host.accept_ra:
-        # An IPv4-only host really has no IPv6, not even a link-local address.
+    if host.v6 is None and not host.accept_ra and segment.v6 is not None:
+        # An IPv4-only host on a dual-stack segment has IPv6 off, not even link-local; hosts
+        # on the IPv4-only segment keep link-local, so they can see that no RA comes.
         sysctl(ns, {"net.ipv6.conf.eth0.disable_ipv6": "1"})
     if host.v4 is not None:
         ip("addr", "add", f"{host.v4}/{segment.v4.prefixlen}", "dev", "eth0", namespace=ns)
