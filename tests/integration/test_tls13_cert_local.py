@@ -8,30 +8,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from gmssl import sm2 as gm_sm2
 
+from sentinel.crypto import sm2
+from sentinel.wire import tls13_messages as msg
 from sentinel.wire.tls13_client import (
     ServerAlert,
     StreamPair,
     Tls13CertResult,
     read_tls13_certificates,
 )
+from sentinel.wire.tls13_keys import (
+    SUITES,
+    Tls13Suite,
+    finished_verify_data,
+    handshake_secrets,
+    traffic_keys,
+)
+from sentinel.wire.tls13_record import RecordEncryptor
+from sentinel.wire.tls13_verify import SM2SIG_SM3, certificate_verify_content
 
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl command not installed")
 
 ALL_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 ALL_GROUPS = "X25519:P-256:P-384"
+CURVE_SM2 = 41
 SCHEMES = [0x0403, 0x0503, 0x0804, 0x0805, 0x0807, 0x0708]
 KEY_OPTIONS = {
     "ecdsa": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
@@ -162,3 +176,179 @@ async def test_tls12_only_server_refuses_with_protocol_version(tmp_path: Path) -
     ):
         await _read(server.port, [0x1301], [29])
     assert caught.value.description == 70  # protocol_version
+
+
+# --- RFC 8998 (TLS_SM4_*_SM3, curveSM2, sm2sig_sm3) against a scripted loopback server ---
+#
+# Until the lab's SM-capable server is available, a minimal TLS 1.3 server on 127.0.0.1
+# answers one ClientHello with a ShangMi flight. Its ECDH runs on gmssl's point arithmetic
+# and its CertificateVerify is signed by `openssl pkeyutl`, so the client's curveSM2 and
+# sm2sig_sm3 code meets independent implementations; record protection and the key
+# schedule on the server side are Sentinel's own (already pinned by RFC 8448 / RFC 8998).
+
+
+@dataclass(frozen=True)
+class Sm2Identity:
+    key_file: Path
+    certificate_der: bytes
+
+
+@pytest.fixture(scope="module")
+def sm2_identity(tmp_path_factory: pytest.TempPathFactory) -> Sm2Identity:
+    assert OPENSSL is not None
+    folder = tmp_path_factory.mktemp("sm2server")
+    key, der = folder / "key.pem", folder / "cert.der"
+    subprocess.run(
+        [
+            OPENSSL,
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:SM2",
+            "-out",
+            str(key),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *(OPENSSL, "req", "-x509", "-key", str(key), "-sm3", "-subj", "/CN=sm2.localhost"),
+            *("-days", "1", "-outform", "DER", "-out", str(der)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return Sm2Identity(key, der.read_bytes())
+
+
+def _openssl_sm2_sign(key: Path, content: bytes, signer_id: str) -> bytes:
+    assert OPENSSL is not None
+    result = subprocess.run(
+        [
+            *(OPENSSL, "pkeyutl", "-sign", "-rawin", "-digest", "sm3", "-inkey", str(key)),
+            *("-pkeyopt", f"distid:{signer_id}", "-in", "/dev/stdin"),
+        ],
+        input=content,
+        check=True,
+        capture_output=True,
+    )
+    return result.stdout
+
+
+def _u24(value: int) -> bytes:
+    return value.to_bytes(3, "big")
+
+
+def _client_session_and_sm2_share(hello: bytes) -> tuple[bytes, bytes]:
+    """(legacy_session_id, curveSM2 key_exchange) from a ClientHello handshake message."""
+    cursor = msg.Cursor(hello[4:])
+    cursor.take(34, "legacy_version and random")
+    session_id = cursor.vector(1, "legacy_session_id").data
+    cursor.vector(2, "cipher_suites")
+    cursor.vector(1, "legacy_compression_methods")
+    extensions = cursor.vector(2, "extensions")
+    while not extensions.at_end():
+        ext_type, data = extensions.uint(2, "type"), extensions.vector(2, "data")
+        if ext_type == msg.EXT_KEY_SHARE:
+            shares = data.vector(2, "client_shares")
+            while not shares.at_end():
+                group, key = shares.uint(2, "group"), shares.vector(2, "key_exchange").data
+                if group == CURVE_SM2:
+                    return session_id, key
+    raise AssertionError("ClientHello has no curveSM2 key share")
+
+
+def _gmssl_ecdh(client_public: bytes) -> tuple[bytes, bytes]:
+    """(server key_exchange, shared secret x) computed with gmssl's point arithmetic."""
+    private = secrets.randbelow(sm2.N - 2) + 1
+    gm = gm_sm2.CryptSM2(private_key=f"{private:064x}", public_key="")
+    server_public = b"\x04" + bytes.fromhex(gm._kg(private, gm.ecc_table["g"]))
+    shared_point = gm._kg(private, client_public[1:].hex())
+    return server_public, bytes.fromhex(shared_point[:64])
+
+
+def _server_hello(suite: int, session_id: bytes, server_public: bytes) -> bytes:
+    key_share = CURVE_SM2.to_bytes(2, "big") + len(server_public).to_bytes(2, "big")
+    extensions = msg.extension(msg.EXT_SUPPORTED_VERSIONS, b"\x03\x04") + msg.extension(
+        msg.EXT_KEY_SHARE, key_share + server_public
+    )
+    body = b"\x03\x03" + secrets.token_bytes(32) + bytes([len(session_id)]) + session_id
+    body += suite.to_bytes(2, "big") + b"\x00" + len(extensions).to_bytes(2, "big") + extensions
+    return msg.handshake_message(msg.HANDSHAKE_SERVER_HELLO, body)
+
+
+def _shangmi_flight(
+    suite: Tls13Suite, transcript: list[bytes], identity: Sm2Identity, signer_id: str
+) -> list[bytes]:
+    """EncryptedExtensions, Certificate, CertificateVerify (sm2sig_sm3) — plaintext."""
+    encrypted_extensions = msg.handshake_message(msg.HANDSHAKE_ENCRYPTED_EXTENSIONS, b"\x00\x00")
+    der = identity.certificate_der
+    entry = _u24(len(der)) + der + b"\x00\x00"
+    certificate = msg.handshake_message(
+        msg.HANDSHAKE_CERTIFICATE, b"\x00" + _u24(len(entry)) + entry
+    )
+    content = certificate_verify_content(
+        suite.transcript_hash(*transcript, encrypted_extensions, certificate)
+    )
+    signature = _openssl_sm2_sign(identity.key_file, content, signer_id)
+    verify_body = SM2SIG_SM3.to_bytes(2, "big") + len(signature).to_bytes(2, "big") + signature
+    certificate_verify = msg.handshake_message(msg.HANDSHAKE_CERTIFICATE_VERIFY, verify_body)
+    return [encrypted_extensions, certificate, certificate_verify]
+
+
+def _shangmi_handler(
+    suite_code: int, identity: Sm2Identity, signer_id: str
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    suite = SUITES[suite_code]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        header = await reader.readexactly(5)
+        hello = await reader.readexactly(int.from_bytes(header[3:], "big"))
+        session_id, client_public = _client_session_and_sm2_share(hello)
+        server_public, shared = _gmssl_ecdh(client_public)
+        server_hello = _server_hello(suite_code, session_id, server_public)
+        transcript = [hello, server_hello]
+        secrets_ = handshake_secrets(suite, shared, suite.transcript_hash(*transcript))
+        server_secret = secrets_.server_handshake_traffic_secret
+        flight = _shangmi_flight(suite, transcript, identity, signer_id)
+        through_verify = suite.transcript_hash(*transcript, *flight)
+        finished_body = finished_verify_data(suite, server_secret, through_verify)
+        flight.append(msg.handshake_message(msg.HANDSHAKE_FINISHED, finished_body))
+        protector = RecordEncryptor(suite, traffic_keys(suite, server_secret))
+        stream = b"".join(flight)
+        cut = len(stream) - 40  # a record boundary inside CertificateVerify / Finished
+        writer.write(b"\x16\x03\x03" + len(server_hello).to_bytes(2, "big") + server_hello)
+        writer.write(b"\x14\x03\x03\x00\x01\x01")  # middlebox-compatibility CCS
+        writer.write(protector.encrypt(22, stream[:cut], padding=11))
+        writer.write(protector.encrypt(22, stream[cut:]))
+        await writer.drain()
+        await reader.read()  # until the client closes
+        writer.close()
+
+    return handle
+
+
+@pytest.mark.parametrize("suite", [0x00C6, 0x00C7], ids=["sm4gcm", "sm4ccm"])
+async def test_rfc8998_flight_from_loopback_server(sm2_identity: Sm2Identity, suite: int) -> None:
+    handler = _shangmi_handler(suite, sm2_identity, "TLSv1.3+GM+Cipher+Suite")
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        result = await _read(port, [0x00C6, 0x00C7], [CURVE_SM2])
+    assert result.certificates == (sm2_identity.certificate_der,)
+    assert (result.cipher_suite, result.group, result.signature_scheme) == (suite, 41, 0x0708)
+    assert result.signature_valid is True
+    assert result.finished_valid is True
+
+
+async def test_sm2_certificate_verify_with_default_id_is_invalid(sm2_identity: Sm2Identity) -> None:
+    # RFC 8998 requires the TLS 1.3 ID; a server signing with the TLCP default ID fails.
+    handler = _shangmi_handler(0x00C6, sm2_identity, "1234567812345678")
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        result = await _read(port, [0x00C6], [CURVE_SM2])
+    assert result.signature_valid is False
+    assert result.finished_valid is True
