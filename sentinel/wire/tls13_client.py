@@ -167,18 +167,21 @@ class _Session:
         transcript = [hello]
         server_hello = await self._read_server_hello()
         info = msg.parse_server_hello(server_hello.body)
-        retried = info.is_retry
-        if retried:
+        retry_suite = info.cipher_suite if info.is_retry else None
+        if info.is_retry:
             share, transcript = await self._retry(info, share, hello, server_hello)
             server_hello = await self._read_server_hello()
             info = msg.parse_server_hello(server_hello.body)
             if info.is_retry:
                 raise _protocol("second HelloRetryRequest")
-        suite = self._check_server_hello(info, share)
+            if info.cipher_suite != retry_suite:
+                raise _protocol("ServerHello suite differs from the HelloRetryRequest's")
+        suite, server_public = self._check_server_hello(info, share)
         transcript.append(server_hello.raw)
-        assert info.key_share_public is not None  # checked in _check_server_hello
-        shared = share.shared_secret(info.key_share_public)
-        return await self._read_encrypted_flight(suite, shared, transcript, share, retried)
+        shared = share.shared_secret(server_public)
+        return await self._read_encrypted_flight(
+            suite, shared, transcript, share, retried=retry_suite is not None
+        )
 
     async def _send_hello(self, share: KeyShare, cookie: bytes | None) -> bytes:
         hello = _client_hello(self.offer, share, cookie)
@@ -202,14 +205,19 @@ class _Session:
         second = await self._send_hello(new_share, info.cookie)
         return new_share, [synthetic, retry.raw, second]
 
-    def _check_server_hello(self, info: msg.ServerHelloInfo, share: KeyShare) -> Tls13Suite:
+    def _check_server_hello(
+        self, info: msg.ServerHelloInfo, share: KeyShare
+    ) -> tuple[Tls13Suite, bytes]:
+        """The negotiated suite and the server's key_exchange, after RFC 8446 §4.1.3 checks."""
         if info.selected_version != msg.TLS13:
             raise ProbeError(ErrorReason.UNSUPPORTED, "server did not negotiate TLS 1.3")
         if info.cipher_suite not in self.offer.suites:
             raise _protocol(f"server chose suite 0x{info.cipher_suite:04x} not offered")
+        if info.session_id != self.offer.session_id:
+            raise _protocol("server did not echo legacy_session_id")
         if info.key_share_group != share.group or info.key_share_public is None:
             raise _protocol(f"server key share for group {info.key_share_group} not offered")
-        return SUITES[info.cipher_suite]
+        return SUITES[info.cipher_suite], info.key_share_public
 
     async def _read_record(self) -> tuple[RecordHeader, bytes]:
         self.records_read += 1
@@ -233,7 +241,11 @@ class _Session:
                 raise _protocol(f"record type {header.content_type} before ServerHello")
             messages = self.plain.feed(body)
             if messages:
-                if len(messages) > 1 or self.plain.pending or messages[0].msg_type != 2:
+                if (
+                    len(messages) > 1
+                    or self.plain.pending
+                    or messages[0].msg_type != msg.HANDSHAKE_SERVER_HELLO
+                ):
                     raise _protocol("ServerHello not alone in its record(s)")
                 return messages[0]
 
@@ -243,6 +255,7 @@ class _Session:
         shared: bytes,
         transcript: list[bytes],
         share: KeyShare,
+        *,
         retried: bool,
     ) -> Tls13CertResult:
         secrets_ = handshake_secrets(suite, shared, suite.transcript_hash(*transcript))
