@@ -36,13 +36,19 @@ die() { log "ERROR: $*"; exit 1; }
 
 http_get() { curl -s --max-time "${2:-5}" "$URL$1"; }
 
-alive() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE" 2>/dev/null)" 2>/dev/null; }
+# Our node is alive if the pid file names a live (non-zombie) Elasticsearch JVM.
+alive() {
+  local pid
+  pid="$(cat "$PIDFILE" 2>/dev/null || true)"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null \
+    && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'org.elasticsearch'
+}
 
 log_tail() {
   log "---- last lines of $LOGS/sentinel-es.log ----"
-  tail -n 40 "$LOGS/sentinel-es.log" 2>/dev/null >&2 || true
+  tail -n 40 "$LOGS/sentinel-es.log" >&2 2>/dev/null || true
   log "---- last lines of $OUT ----"
-  tail -n 40 "$OUT" 2>/dev/null >&2 || true
+  grep -v 'JVM arguments' "$OUT" 2>/dev/null | tail -n 20 >&2 || true
 }
 
 command -v curl >/dev/null || die "curl is required"
@@ -142,9 +148,26 @@ EOF
   # -d daemonizes the server process; -p writes its pid. The launcher itself blocks until
   # the node is started, so we background it and poll with our own deadline.
   ( cd "$STATE" && ES_PATH_CONF="$CONF" ES_TMPDIR="$STATE/tmp" \
-      setsid "${AS_USER[@]}" "$ES_DIR/bin/elasticsearch" -d -p "$PIDFILE" >>"$OUT" 2>&1 ) &
-  LAUNCHER=$!
+      exec setsid "${AS_USER[@]}" "$ES_DIR/bin/elasticsearch" -d -p "$PIDFILE" >>"$OUT" 2>&1 ) &
+  LAUNCHER=$!   # == session id of everything this start launched (exec setsid)
 fi
+
+# On failure, stop exactly what this invocation launched: the processes of our session.
+abort_launch() {
+  [[ -n "${LAUNCHER:-}" ]] || return 0
+  local pids
+  pids="$(ps -eo pid=,sid= | awk -v s="$LAUNCHER" '$2 == s {print $1}')"
+  [[ -n "$pids" ]] || return 0
+  log "stopping the node this start launched (pids: $(echo $pids))"
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 1 60); do
+    pids="$(ps -eo pid=,sid= | awk -v s="$LAUNCHER" '$2 == s {print $1}')"
+    [[ -z "$pids" ]] && break
+    sleep 0.5
+  done
+  [[ -n "$pids" ]] && kill -KILL $pids 2>/dev/null || true
+  rm -f "$PIDFILE"
+}
 
 # ---- 6. wait for health ----------------------------------------------------------------
 deadline=$((SECONDS + TIMEOUT))
@@ -163,8 +186,9 @@ while (( SECONDS < deadline )); do
       -H 'Content-Type: application/json' -d '{"index":{"number_of_replicas":0}}' || true
     fixed_replicas=1
   fi
-  if [[ -n "${LAUNCHER:-}" ]] && ! kill -0 "$LAUNCHER" 2>/dev/null && ! alive; then
+  if { [[ -z "${LAUNCHER:-}" ]] || ! kill -0 "$LAUNCHER" 2>/dev/null; } && ! alive; then
     log_tail
+    abort_launch
     die "Elasticsearch exited during startup (see above)"
   fi
   sleep 1
@@ -172,6 +196,7 @@ done
 
 if [[ "$status" != "green" ]]; then
   log_tail
+  abort_launch
   die "Elasticsearch on $URL not green after ${TIMEOUT}s (last status: '${status:-no answer}'); pid file $PIDFILE"
 fi
 
