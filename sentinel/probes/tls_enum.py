@@ -1,0 +1,430 @@
+"""TLS/TLCP enumeration strategies: versions, suites, preference, groups, personality,
+certificate chains and TLCP key-exchange inputs. Engine-independent: every function takes
+``connect`` (one scope-checked TCP connection per call) and a per-read timeout.
+
+Suites are found connection-economically: offer every remaining candidate, record the
+server's choice, remove it, repeat until the server refuses. A server with N suites costs
+N + 1 connections per version (per chunk of candidates), not one per known suite.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sentinel.errors import DecodeError
+from sentinel.probes.tls_exchange import (
+    STOP_AT_HELLO_DONE,
+    Connect,
+    Outcome,
+    ServerFlight,
+    send_hello,
+)
+from sentinel.probes.tls_results import (
+    AcceptedGroup,
+    AcceptedSuite,
+    CertificateChain,
+    Personality,
+    SuiteOrder,
+    TlcpKeyExchange,
+    TlsEnumeration,
+)
+from sentinel.wire.alerts import is_gotlcp_version_alert
+from sentinel.wire.constants import HandshakeType, ProtocolVersion, version_name
+from sentinel.wire.handshake import (
+    parse_certificate,
+    parse_ecdhe_server_key_exchange,
+    parse_tlcp_ecc_server_key_exchange,
+    parse_tlcp_ecdhe_server_key_exchange,
+    tlcp_ecc_signed_data,
+)
+from sentinel.wire.hello import ClientHello, client_hello_record
+from sentinel.wire.profiles import tlcp_hello, tls_hello
+from sentinel.wire.registry import TlsRegistry, tls_registry
+from sentinel.wire.sslv2 import SSL2_CIPHER_NAMES as SSL2_NAMES
+from sentinel.wire.sslv2 import build_sslv2_client_hello
+
+__all__ = [
+    "AcceptedGroup", "AcceptedSuite", "CertificateChain", "Personality", "Probe", "SuiteOrder",
+    "TlcpKeyExchange", "TlsEnumeration", "detect_personality", "enumerate_groups_tls12",
+    "enumerate_groups_tls13", "enumerate_suites", "enumerate_tls", "fetch_certificate_chain",
+    "fetch_tlcp_key_exchange", "probe_version", "probe_versions", "server_preference",
+]
+
+V = ProtocolVersion
+TLS_VERSIONS = (V.SSL3, V.TLS1_0, V.TLS1_1, V.TLS1_2, V.TLS1_3)
+CHUNK = 128  # suites per hello: keeps hellos < 512 bytes of suites for fragile stacks
+STOP_AT_KEY_EXCHANGE = frozenset({HandshakeType.SERVER_KEY_EXCHANGE,
+                                  HandshakeType.SERVER_HELLO_DONE})
+
+
+@dataclass
+class Probe:
+    """Connection, timeout and the running tally shared by the strategies of one port."""
+
+    connect: Connect
+    timeout: float = 5.0
+    server_name: str | None = None
+    registry: TlsRegistry = field(default_factory=tls_registry)
+    tlcp_extensions: bool = True
+    connections: int = 0
+    alerts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    gotlcp_seen: bool = False
+
+    async def send(self, label: str, data: bytes, stop_at: frozenset[int] | None = None,
+                   sslv2: bool = False) -> ServerFlight:
+        """One connection, one hello; alerts and anomalies go into the tally."""
+        self.connections += 1
+        try:
+            flight = await send_hello(self.connect, data, self.timeout,
+                                      stop_at or frozenset({HandshakeType.SERVER_HELLO}), sslv2)
+        except OSError as exc:
+            self.errors.append(f"{label}: {exc.__class__.__name__}: {exc}")
+            return ServerFlight(Outcome.CLOSED, error=str(exc))
+        if flight.alert is not None:
+            self.alerts.append(f"{label}: {flight.alert.name}")
+        if flight.outcome is Outcome.MALFORMED:
+            self.errors.append(f"{label}: {flight.error}")
+        self.gotlcp_seen |= is_gotlcp_version_alert(flight.first_bytes)
+        return flight
+
+    def hello(self, version: int, suites: Sequence[int],
+              groups: Sequence[int] | None = None) -> ClientHello:
+        """The ClientHello this probe sends for a version (TLS 1.3: empty key_share)."""
+        random = secrets.token_bytes(32)
+        if version == V.TLCP1_1:
+            return tlcp_hello(suites, random, with_extensions=self.tlcp_extensions,
+                              server_name=self.server_name)
+        if groups is None:
+            groups = self.tls13_groups() if version == V.TLS1_3 else None
+        if groups is None:
+            return tls_hello(version, suites, random, server_name=self.server_name)
+        return tls_hello(version, suites, random, server_name=self.server_name, groups=groups)
+
+    def tls13_groups(self) -> tuple[int, ...]:
+        """Every non-legacy group in the registry: what a TLS 1.3 server may pick from."""
+        return tuple(g.code for g in self.registry.data.groups if g.category != "legacy")
+
+    def candidates(self, version: int) -> tuple[int, ...]:
+        """Registry suites that can exist under a version (unknown codes may be added)."""
+        if version == V.TLCP1_1:
+            return tuple(s.code for s in self.registry.suites_of("tlcp"))
+        if version == V.TLS1_3:
+            return tuple(s.code for s in self.registry.suites_of("tls13"))
+        allowed = {"ssl3", "tls1.2"} if version >= V.TLS1_2 else {"ssl3"}
+        return tuple(s.code for s in self.registry.suites_of("tls") if s.min_version in allowed)
+
+
+def chosen_suite(flight: ServerFlight, version: int) -> int | None:
+    """The suite the server picked if it answered with exactly ``version``."""
+    hello = flight.server_hello
+    if flight.outcome is not Outcome.SERVER_HELLO or hello is None or hello.version != version:
+        return None
+    return hello.cipher_suite
+
+
+async def probe_version(probe: Probe, version: int) -> ServerFlight:
+    """One hello offering only ``version`` with every candidate suite (SSLv2 framing for 2)."""
+    label = version_name(version)
+    if version == V.SSL2:
+        return await probe.send(label, build_sslv2_client_hello(), sslv2=True)
+    hello = probe.hello(version, probe.candidates(version))
+    flight = await probe.send(label, client_hello_record(hello))
+    if version == V.TLCP1_1 and flight.silent and probe.tlcp_extensions:
+        probe.tlcp_extensions = False  # GmSSL-style servers drop unknown extensions silently
+        bare = probe.hello(version, probe.candidates(version))
+        flight = await probe.send(f"{label} (no extensions)", client_hello_record(bare))
+        if chosen_suite(flight, version) is None:
+            probe.tlcp_extensions = True
+    return flight
+
+
+def version_accepted(flight: ServerFlight, version: int) -> bool:
+    """Did this flight accept exactly ``version``?"""
+    if version == V.SSL2:
+        return flight.sslv2 is not None and bool(flight.sslv2.cipher_specs)
+    return chosen_suite(flight, version) is not None
+
+
+async def probe_versions(probe: Probe) -> tuple[int, ...]:
+    """Protocol versions accepted: SSLv2, SSLv3, TLS 1.0-1.3, TLCP 1.1 (TLCP first)."""
+    accepted: list[int] = []
+    for version in (V.TLCP1_1, V.SSL2, *TLS_VERSIONS):
+        if version_accepted(await probe_version(probe, version), version):
+            accepted.append(version)
+    return tuple(accepted)
+
+
+async def enumerate_suites(probe: Probe, version: int,
+                           candidates: Sequence[int] | None = None) -> tuple[int, ...]:
+    """Suites accepted under ``version``, in discovery order (offer all, remove the choice)."""
+    pool = list(probe.candidates(version) if candidates is None else candidates)
+    accepted: list[int] = []
+    for start in range(0, len(pool), CHUNK):
+        offer = pool[start : start + CHUNK]
+        while offer:  # each pass removes one suite or stops
+            flight = await probe.send(version_name(version),
+                                      client_hello_record(probe.hello(version, offer)))
+            choice = chosen_suite(flight, version)
+            if choice is None:
+                break
+            if choice not in offer:
+                probe.errors.append(f"{version_name(version)}: server chose unoffered "
+                                    f"suite 0x{choice:04x}")
+                break
+            accepted.append(choice)
+            offer.remove(choice)
+    return tuple(accepted)
+
+
+async def _first_choice(probe: Probe, version: int, offer: Sequence[int]) -> int | None:
+    flight = await probe.send(version_name(version),
+                              client_hello_record(probe.hello(version, offer)))
+    return chosen_suite(flight, version)
+
+
+async def server_preference(probe: Probe, version: int,
+                            accepted: Sequence[int]) -> tuple[int, ...] | None:
+    """The server's order of ``accepted``, or None when it follows the client's order.
+
+    Two hellos with the list forwards and backwards tell the policy; if the server decides,
+    the offer-remove loop over only the accepted suites yields its order.
+    """
+    if len(accepted) < 2:
+        return tuple(accepted)
+    forwards = await _first_choice(probe, version, accepted)
+    backwards = await _first_choice(probe, version, list(reversed(accepted)))
+    if forwards is None or forwards != backwards:
+        return None
+    if len(probe.candidates(version)) <= CHUNK:
+        return tuple(accepted)  # one chunk: discovery order already was the server's order
+    return await enumerate_suites(probe, version, accepted)
+
+
+async def enumerate_groups_tls13(probe: Probe,
+                                 candidates: Sequence[int] | None = None) -> tuple[int, ...]:
+    """TLS 1.3 groups: offer the remaining groups with an empty key_share; the server names
+    its choice in a HelloRetryRequest (works for ML-KEM hybrids and curveSM2 without
+    producing a key for them); remove it and repeat."""
+    pool = list(probe.tls13_groups() if candidates is None else candidates)
+    suites = probe.candidates(V.TLS1_3)
+    found: list[int] = []
+    while pool:  # each pass removes one group or stops
+        flight = await probe.send("TLSv1.3 groups",
+                                  client_hello_record(probe.hello(V.TLS1_3, suites, pool)))
+        hello = flight.server_hello
+        share = hello.key_share if hello is not None and hello.version == V.TLS1_3 else None
+        if share is None:
+            break
+        if share.group not in pool:
+            probe.errors.append(f"TLSv1.3: server chose unoffered group {share.group}")
+            break
+        found.append(share.group)
+        pool.remove(share.group)
+    return tuple(found)
+
+
+async def enumerate_groups_tls12(probe: Probe, version: int, ecdhe_suites: Sequence[int],
+                                 candidates: Sequence[int] | None = None) -> tuple[int, ...]:
+    """ECDHE curves under TLS 1.0-1.2: the named_curve of each ServerKeyExchange."""
+    pool = list(candidates if candidates is not None else
+                (g.code for g in probe.registry.data.groups if g.kind in ("ec", "ecx")))
+    found: list[int] = []
+    while pool and ecdhe_suites:  # each pass removes one group or stops
+        hello = tls_hello(version, ecdhe_suites, secrets.token_bytes(32),
+                          server_name=probe.server_name, groups=pool)
+        flight = await probe.send(f"{version_name(version)} groups", client_hello_record(hello),
+                                  STOP_AT_KEY_EXCHANGE)
+        message = flight.message(HandshakeType.SERVER_KEY_EXCHANGE)
+        if chosen_suite(flight, version) is None or message is None:
+            break
+        params = parse_ecdhe_server_key_exchange(message.body, version >= V.TLS1_2)
+        if params.named_curve not in pool:
+            probe.errors.append(f"{version_name(version)}: unoffered curve {params.named_curve}")
+            break
+        found.append(params.named_curve)
+        pool.remove(params.named_curve)
+    return tuple(found)
+
+
+async def full_flight(probe: Probe, version: int, suites: Sequence[int]) -> ServerFlight:
+    """One cleartext handshake up to ServerHelloDone (TLS 1.0-1.2 and TLCP)."""
+    return await probe.send(f"{version_name(version)} flight",
+                            client_hello_record(probe.hello(version, suites)), STOP_AT_HELLO_DONE)
+
+
+async def fetch_certificate_chain(probe: Probe, version: int,
+                                  suites: Sequence[int]) -> CertificateChain | None:
+    """The Certificate message of a cleartext handshake (not TLS 1.3: it is encrypted)."""
+    flight = await full_flight(probe, version, suites)
+    message = flight.message(HandshakeType.CERTIFICATE)
+    suite = chosen_suite(flight, version)
+    if message is None or suite is None:
+        return None
+    return CertificateChain(version_name(version), suite, parse_certificate(message.body))
+
+
+async def fetch_tlcp_key_exchange(probe: Probe, suite: int) -> TlcpKeyExchange | None:
+    """A TLCP handshake with one suite: the SKE signature and what it signs.
+
+    Verification (SM2 with the signing certificate's key) belongs to ``sentinel.crypto``.
+    """
+    hello = probe.hello(V.TLCP1_1, [suite])
+    flight = await probe.send("TLCPv1.1 key exchange", client_hello_record(hello),
+                              STOP_AT_HELLO_DONE)
+    ske = flight.message(HandshakeType.SERVER_KEY_EXCHANGE)
+    cert = flight.message(HandshakeType.CERTIFICATE)
+    server = flight.server_hello
+    if chosen_suite(flight, V.TLCP1_1) != suite or ske is None or cert is None or not server:
+        return None
+    chain = parse_certificate(cert.body)
+    requested = flight.message(HandshakeType.CERTIFICATE_REQUEST) is not None
+    if probe.registry.suites[suite].kx == "ECDHE_SM2":
+        params = parse_tlcp_ecdhe_server_key_exchange(ske.body)
+        signed = hello.random + server.random + params.signed_params
+        return TlcpKeyExchange(suite, hello.random, server.random, chain, params.signature,
+                               signed, params.named_curve, requested)
+    if len(chain) < 2:
+        probe.errors.append("TLCPv1.1: fewer than two certificates (no encryption cert)")
+        return None
+    signature = parse_tlcp_ecc_server_key_exchange(ske.body)
+    signed = tlcp_ecc_signed_data(hello.random, server.random, chain[1])
+    return TlcpKeyExchange(suite, hello.random, server.random, chain, signature, signed,
+                           None, requested)
+
+
+def personality(versions: Sequence[int]) -> Personality:
+    """tls-only / tlcp-only / dual / none from the accepted versions."""
+    tls = any(v != V.TLCP1_1 for v in versions)
+    tlcp = V.TLCP1_1 in versions
+    if tls and tlcp:
+        return Personality.DUAL
+    return Personality.TLS_ONLY if tls else Personality.TLCP_ONLY if tlcp else Personality.NONE
+
+
+async def detect_personality(probe: Probe) -> Personality:
+    """Two or three connections: a TLCP hello (bare on silence), then a TLS hello."""
+    versions = [V.TLCP1_1] if version_accepted(await probe_version(probe, V.TLCP1_1),
+                                               V.TLCP1_1) else []
+    for version in (V.TLS1_3, V.TLS1_2):
+        if version_accepted(await probe_version(probe, version), version):
+            versions.append(version)
+            break
+    return personality(versions)
+
+
+def _by_auth(probe: Probe, suites: Sequence[int]) -> list[list[int]]:
+    """Suites grouped by authentication, so each certificate type is fetched once."""
+    groups: dict[str, list[int]] = {}
+    for code in suites:
+        suite = probe.registry.suites.get(code)
+        groups.setdefault(suite.auth if suite else "unknown", []).append(code)
+    return list(groups.values())
+
+
+async def _suites_and_order(probe: Probe, versions: Sequence[int]) -> tuple[
+        list[AcceptedSuite], list[SuiteOrder]]:
+    accepted: list[AcceptedSuite] = []
+    orders: list[SuiteOrder] = []
+    for version in versions:
+        if version == V.SSL2:
+            continue  # SSLv2's SERVER-HELLO already lists every cipher kind it shares
+        codes = await enumerate_suites(probe, version)
+        name = version_name(version)
+        accepted += [AcceptedSuite(name, c, probe.registry.suite_name(c)) for c in codes]
+        orders.append(SuiteOrder(name, await server_preference(probe, version, codes)))
+    return accepted, orders
+
+
+async def _sslv2_suites(probe: Probe) -> list[AcceptedSuite]:
+    flight = await probe.send("SSLv2 ciphers", build_sslv2_client_hello(), sslv2=True)
+    specs = flight.sslv2.cipher_specs if flight.sslv2 else ()
+    return [AcceptedSuite("SSLv2", s, SSL2_NAMES.get(s, f"SSL2_0x{s:06X}")) for s in specs]
+
+
+async def _groups(probe: Probe, versions: Sequence[int],
+                  accepted: Sequence[AcceptedSuite]) -> list[AcceptedGroup]:
+    found: list[AcceptedGroup] = []
+    if V.TLS1_3 in versions:
+        found += [AcceptedGroup("TLSv1.3", g, probe.registry.group_name(g))
+                  for g in await enumerate_groups_tls13(probe)]
+    legacy = [v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0) if v in versions][:1]
+    for version in legacy:
+        ecdhe = [a.code for a in accepted if a.protocol == version_name(version)
+                 and probe.registry.suites.get(a.code) is not None
+                 and probe.registry.suites[a.code].kx == "ECDHE"]
+        found += [AcceptedGroup(version_name(version), g, probe.registry.group_name(g))
+                  for g in await enumerate_groups_tls12(probe, version, ecdhe)]
+    return found
+
+
+async def _certificates(probe: Probe, versions: Sequence[int],
+                        accepted: Sequence[AcceptedSuite]) -> list[CertificateChain]:
+    chains: list[CertificateChain] = []
+    cleartext = [v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0, V.SSL3) if v in versions][:1]
+    if V.TLCP1_1 in versions:
+        cleartext.append(V.TLCP1_1)
+    for version in cleartext:
+        codes = [a.code for a in accepted if a.protocol == version_name(version)]
+        for suites in _by_auth(probe, codes):
+            chain = await fetch_certificate_chain(probe, version, suites)
+            if chain is not None and chain.chain:
+                chains.append(chain)
+    return chains
+
+
+async def _tlcp_ske(probe: Probe, accepted: Sequence[AcceptedSuite]) -> TlcpKeyExchange | None:
+    tlcp = [a.code for a in accepted if a.protocol == version_name(V.TLCP1_1)]
+    for code in tlcp:  # the server's first SM2 suite
+        suite = probe.registry.suites.get(code)
+        if suite is not None and suite.kx in ("ECC_SM2", "ECDHE_SM2"):
+            return await fetch_tlcp_key_exchange(probe, code)
+    return None
+
+
+async def enumerate_tls(connect: Connect, *, timeout: float = 5.0,
+                        server_name: str | None = None,
+                        registry: TlsRegistry | None = None) -> TlsEnumeration:
+    """Everything about one port: versions, suites and order, groups, personality,
+    certificate chains (TLS <= 1.2 and TLCP) and the TLCP key-exchange signature inputs.
+
+    Per-step decode failures are recorded in ``errors``; ProbeError/ScopeRefused from
+    ``connect`` propagate to the engine.
+    """
+    probe = Probe(connect, timeout, server_name, registry or tls_registry())
+    versions = await probe_versions(probe)
+    accepted, orders = await _suites_and_order(probe, versions)
+    if V.SSL2 in versions:
+        accepted = await _sslv2_suites(probe) + accepted
+    steps = await _safe(probe, "groups", _groups(probe, versions, accepted))
+    chains = await _safe(probe, "certificates", _certificates(probe, versions, accepted))
+    tlcp_ske = await _safe(probe, "tlcp key exchange", _tlcp_ske(probe, accepted))
+    return TlsEnumeration(
+        versions=tuple(version_name(v) for v in versions),
+        accepted=tuple(accepted),
+        server_preference=tuple(orders),
+        groups=tuple(steps or ()),
+        personality=personality(versions),
+        certificates=tuple(chains or ()),
+        tlcp_key_exchange=tlcp_ske,
+        tlcp_needs_bare_hello=V.TLCP1_1 in versions and not probe.tlcp_extensions,
+        gotlcp_fingerprint=probe.gotlcp_seen,
+        alerts_seen=tuple(probe.alerts),
+        connections_used=probe.connections,
+        errors=tuple(probe.errors),
+    )
+
+
+T = TypeVar("T")
+
+
+async def _safe(probe: Probe, step: str, work: Awaitable[T]) -> T | None:
+    """Run one step; a malformed server answer is recorded, not fatal for the port."""
+    try:
+        return await work
+    except DecodeError as exc:
+        probe.errors.append(f"{step}: {exc}")
+        return None

@@ -1,0 +1,82 @@
+"""What the TLS/TLCP enumeration returns: plain frozen values, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Personality(StrEnum):
+    """What a TLS-looking port speaks (DOMAIN §1.2)."""
+
+    TLS_ONLY = "tls-only"
+    TLCP_ONLY = "tlcp-only"
+    DUAL = "dual"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class AcceptedSuite:
+    """One suite a server accepted under one protocol version."""
+
+    protocol: str
+    code: int
+    name: str
+
+
+@dataclass(frozen=True)
+class SuiteOrder:
+    """Server preference per protocol; ``server_order`` None means the client's order wins."""
+
+    protocol: str
+    server_order: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class AcceptedGroup:
+    """A key-exchange group a server accepted (``protocol`` TLSv1.3 or TLSv1.2)."""
+
+    protocol: str
+    code: int
+    name: str
+
+
+@dataclass(frozen=True)
+class CertificateChain:
+    """DER certificates as sent (TLCP: sign, enc, CA...), with the suite that fetched them."""
+
+    protocol: str
+    suite: int
+    chain: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class TlcpKeyExchange:
+    """A TLCP ServerKeyExchange and the exact bytes its SM2 signature covers."""
+
+    suite: int
+    client_random: bytes
+    server_random: bytes
+    certificates: tuple[bytes, ...]
+    signature: bytes
+    signed_data: bytes  # ECC: randoms ‖ uint24 ‖ enc cert; ECDHE: randoms ‖ ServerECDHParams
+    named_curve: int | None
+    certificate_requested: bool
+
+
+@dataclass(frozen=True)
+class TlsEnumeration:
+    """Everything ``enumerate_tls`` learned about one port."""
+
+    versions: tuple[str, ...]
+    accepted: tuple[AcceptedSuite, ...]
+    server_preference: tuple[SuiteOrder, ...]
+    groups: tuple[AcceptedGroup, ...]
+    personality: Personality
+    certificates: tuple[CertificateChain, ...]
+    tlcp_key_exchange: TlcpKeyExchange | None
+    tlcp_needs_bare_hello: bool
+    gotlcp_fingerprint: bool
+    alerts_seen: tuple[str, ...]
+    connections_used: int
+    errors: tuple[str, ...]
