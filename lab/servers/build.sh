@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build Sentinel's lab TLS servers into $SENTINEL_LAB_CACHE/bin (default ~/.cache/sentinel-lab/bin)
+# and generate the lab certificates into $SENTINEL_LAB_CACHE/certs (kept if present; --new-certs
+# regenerates). Reuses ~/.m2 and the Go module/build caches: a warm run takes seconds.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${SENTINEL_LAB_CACHE:-$HOME/.cache/sentinel-lab}"
+BIN="$CACHE/bin"
+CERTS="$CACHE/certs"
+NEW_CERTS=0
+[[ "${1:-}" == "--new-certs" ]] && NEW_CERTS=1
+mkdir -p "$BIN"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+stamp() { # newest mtime of the sources of a component
+  find "$@" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*.java' -o -name 'pom.xml' \) \
+    -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f1
+}
+
+build_go() { # dir binary
+  local dir="$1" out="$BIN/$2"
+  echo "[build] go $dir -> $out" >&2
+  (cd "$HERE/$dir" && go build -trimpath -o "$out.tmp" . && mv -f "$out.tmp" "$out")
+}
+
+build_go gmtls gmtls-lab
+build_go pqtls pqtls-lab
+
+JAR="$BIN/bcsm-lab-server.jar"
+SRC_STAMP="$(stamp "$HERE/bcsm")"
+if [[ ! -f "$JAR" || ! -f "$BIN/.bcsm.stamp" || "$(cat "$BIN/.bcsm.stamp")" != "$SRC_STAMP" ]]; then
+  echo "[build] maven bcsm -> $JAR" >&2
+  (cd "$HERE/bcsm" && mvn -q -B -o package -DskipTests 2>/dev/null || mvn -q -B package -DskipTests)
+  cp -f "$HERE/bcsm/target/bcsm-lab-server.jar" "$JAR.tmp" && mv -f "$JAR.tmp" "$JAR"
+  echo "$SRC_STAMP" > "$BIN/.bcsm.stamp"
+else
+  echo "[build] bcsm jar up to date" >&2
+fi
+
+if [[ $NEW_CERTS == 1 || ! -f "$CERTS/ca.crt" || ! -f "$CERTS/ecdsa.key" ]]; then
+  echo "[certs] generating into $CERTS" >&2
+  "$BIN/gmtls-lab" gencerts --out "$CERTS" --cn "${SENTINEL_LAB_CN:-sentinel-lab.local}" \
+    --san "${SENTINEL_LAB_SAN:-localhost,127.0.0.1,::1}" --days 365 >/dev/null
+fi
+
+echo "gmtls=$BIN/gmtls-lab"
+echo "pqtls=$BIN/pqtls-lab"
+echo "bcsm=$JAR"
+echo "certs=$CERTS"
