@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import shutil
 import socket
@@ -352,3 +353,79 @@ async def test_sm2_certificate_verify_with_default_id_is_invalid(sm2_identity: S
         result = await _read(port, [0x00C6], [CURVE_SM2])
     assert result.signature_valid is False
     assert result.finished_valid is True
+
+
+# --- RFC 8998 against the lab's BouncyCastle server (lab/servers/bcsm), when it is built ---
+
+LAB_CACHE = Path(os.environ.get("SENTINEL_LAB_CACHE", Path.home() / ".cache" / "sentinel-lab"))
+BCSM_JAR = LAB_CACHE / "bin" / "bcsm-lab-server.jar"
+JAVA = shutil.which("java")
+
+
+def _sm2_ca_and_leaf(folder: Path) -> bytes:
+    """ca.crt, tls.crt, tls.key (PKCS#8) with SM2 keys, as the bcsm server reads them."""
+    assert OPENSSL is not None
+
+    def run(*args: str) -> None:
+        subprocess.run([OPENSSL, *args], check=True, capture_output=True, cwd=folder)
+
+    for name in ("ca", "tls"):
+        run(
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:SM2",
+            "-out",
+            f"{name}.key",
+        )
+    run("req", "-x509", "-key", "ca.key", "-sm3", "-subj", "/CN=sentinel-test-ca", "-out", "ca.crt")
+    run("req", "-new", "-key", "tls.key", "-sm3", "-subj", "/CN=localhost", "-out", "tls.csr")
+    run(
+        *("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-sm3"),
+        *("-days", "1", "-out", "tls.crt"),
+    )
+    return x509.load_pem_x509_certificate((folder / "tls.crt").read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+
+
+@pytest.fixture(scope="module")
+def bcsm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    if JAVA is None or not BCSM_JAR.is_file():
+        pytest.skip(f"bcsm lab server not built ({BCSM_JAR}); run lab/servers/build.sh")
+    folder = tmp_path_factory.mktemp("bcsm")
+    leaf = _sm2_ca_and_leaf(folder)
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            *(JAVA, "-jar", str(BCSM_JAR), "--mode", "tls13sm", "--bind", "127.0.0.1"),
+            *("--port", str(port), "--certs", str(folder), "--ccm"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port, process)
+        yield LocalServer(port, leaf)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("suite", [0x00C6, 0x00C7], ids=["sm4gcm", "sm4ccm"])
+async def test_rfc8998_bouncycastle_server(bcsm_server: LocalServer, suite: int) -> None:
+    result = await _read(bcsm_server.port, [suite], [CURVE_SM2])
+    assert result.certificates[0] == bcsm_server.certificate_der
+    assert len(result.certificates) == 2  # leaf, then the CA
+    assert (result.cipher_suite, result.group, result.signature_scheme) == (suite, 41, 0x0708)
+    assert result.signature_valid is True
+    assert result.finished_valid is True
+
+
+async def test_rfc8998_bouncycastle_server_retries_for_curve_sm2(bcsm_server: LocalServer) -> None:
+    result = await _read(bcsm_server.port, [0x00C6], [29, CURVE_SM2])
+    assert result.hello_retry is True
+    assert result.group == CURVE_SM2
+    assert result.signature_valid is True and result.finished_valid is True
