@@ -78,6 +78,8 @@ class CertFactory:
         run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey",
              str(ca.key), "-set_serial", str(serial), "-days", VALIDITY_DAYS,
              SIGNATURES[signature], "-extfile", str(extensions), "-out", str(pair.cert)])
+        csr.unlink()
+        extensions.unlink()
         with self._lock:
             self._issued[name] = pair
         return pair

@@ -22,7 +22,7 @@ from sentinel.lab import netns, readiness
 from sentinel.lab.certs import CertFactory
 from sentinel.lab.manifest import Manifest, Service, ServiceKind, load_manifest, parse_manifest
 from sentinel.lab.procs import alive, run, stop
-from sentinel.lab.servers import STARTERS, ServerContext, radvd
+from sentinel.lab.servers import STARTERS, ServerContext, national, radvd
 from sentinel.lab.state import LabPaths, ProcessRecord
 
 MARKER = ".sentinel-lab"  # only a directory holding this file is ever removed by `lab down`
@@ -100,6 +100,7 @@ def lab_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> L
 
 
 def _build(manifest: Manifest, paths: LabPaths) -> None:
+    national.prepare(manifest, paths)  # first: a failed build leaves no namespace to undo
     netns.build_core(manifest)
     for host in manifest.hosts:
         netns.build_host(manifest, host)

@@ -21,11 +21,13 @@ COMMAND_TIMEOUT = 60.0
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = COMMAND_TIMEOUT,
-        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        input_text: str | None = None, env: Mapping[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
     """Run a command to completion; a failure (when checked) is a LabError naming it."""
     try:
         done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              input=input_text, check=False)
+                              input=input_text, check=False,
+                              env=None if env is None else {**os.environ, **env})
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LabError(f"{' '.join(argv)}: {exc}") from exc
     if check and done.returncode != 0:
