@@ -67,7 +67,7 @@ if [[ $need_build == 1 ]]; then
   command -v mvn >/dev/null || die "mvn is required for the first start (resolves ES $ES_VERSION from Maven Central)"
   log "building: Elasticsearch $ES_VERSION from Maven Central (cached in ~/.m2) -> $DIST_ROOT"
   [[ -x "$ES_DIR/bin/elasticsearch" ]] || rm -rf "$DIST_ROOT"
-  mvn -B -q -f "$HERE/pom.xml" -Des.build.dir="$BUILD" -Des.dist.dir="$DIST_ROOT" package \
+  mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" -Des.build.dir="$BUILD" -Des.dist.dir="$DIST_ROOT" package \
     || die "maven could not resolve/unpack Elasticsearch or build tools/es/src"
   [[ -x "$ES_DIR/bin/elasticsearch" ]] || die "unpacked distribution has no $ES_DIR/bin/elasticsearch"
   [[ -f "$PLUGIN_JAR" ]] || die "maven did not produce $PLUGIN_JAR"
