@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.lab import LabStatus, Manifest, lab_down, lab_up
+from sentinel.lab import LabStatus, Manifest, lab_down, lab_status, lab_up
 
 from .clients import MANIFEST
 
@@ -28,12 +28,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabStatus]:
-    """The running lab (built once; removed when the session ends)."""
+    """The running lab (built once; removed at the end unless it was up before the session)."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
+    was_up = lab_status().up
     status = lab_up(MANIFEST)
     yield status
-    lab_down()
+    if not was_up:
+        lab_down()
 
 
 @pytest.fixture(scope="session")
