@@ -207,6 +207,8 @@ def report(
 
 def _mount_optional() -> None:
     """Sub-commands that live beside their capability (mounted only when present)."""
+    from sentinel.cli_probe import app as probe_app
+    app.add_typer(probe_app, name="probe")
     try:
         from sentinel.lab.cli import app as lab_app
     except ImportError:

@@ -89,13 +89,15 @@ class Engine:
                 reason=ErrorReason.WINDOW,
                 detail="outside the playbook's scan windows",
             )
+        # A kind that needs many connections per job (tls) may declare a larger budget.
+        limit = max(self.probe_timeout, float(getattr(job.probe, "budget_s", 0.0)))
         try:
-            facts = await asyncio.wait_for(job.probe.run(target, self.network), self.probe_timeout)
+            facts = await asyncio.wait_for(job.probe.run(target, self.network), limit)
         except TimeoutError:
             return record(
                 AttemptStatus.ERROR,
                 reason=ErrorReason.TIMEOUT,
-                detail=f"no result within {self.probe_timeout:g} s",
+                detail=f"no result within {limit:g} s",
             )
         except ScopeRefused as exc:
             return record(AttemptStatus.ERROR, reason=ErrorReason.SCOPE, detail=exc.reason)

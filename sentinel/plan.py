@@ -18,6 +18,7 @@ from sentinel.model import Asset, Context, Endpoint
 from sentinel.playbook import InventoryAsset, Playbook, Segment
 from sentinel.probes.base import Probe, Target
 from sentinel.probes.tcp import TcpProbe
+from sentinel.probes.tls import TlsProbe
 from sentinel.scope import ScopePolicy
 
 
@@ -75,6 +76,10 @@ def probes_for(playbook: Playbook) -> list[tuple[Probe, tuple[int, ...]]]:
                 tcp_ports(playbook),
             )
         )
+    if playbook.probes.tls is not None:
+        tls = playbook.probes.tls
+        probe = TlsProbe(timeout=tls.timeout_s, budget_s=tls.budget_s, sni=tls.sni)
+        selected.append((probe, tuple(sorted(set(tls.ports)))))
     return selected
 
 

@@ -171,10 +171,24 @@ class TcpProbeConfig(Strict):
     banner_wait_s: Annotated[float, Field(ge=0, le=10)] = 0.8
 
 
+DEFAULT_TLS_PORTS = (443, 8443, 4433, 10443, 4443)
+
+
+class TlsProbeConfig(Strict):
+    """TLS/TLCP enumeration: which ports, how long to wait, whether to send SNI."""
+
+    ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = DEFAULT_TLS_PORTS
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # A full enumeration takes dozens of handshakes; it gets its own budget per port.
+    budget_s: Annotated[float, Field(gt=0, le=600)] = 90.0
+    sni: bool = True  # send the asset's name (inventory name) as server_name
+
+
 class ProbeSelection(Strict):
     """Which probe kinds run, with their options; a kind left out does not run."""
 
     tcp: TcpProbeConfig | None = TcpProbeConfig()
+    tls: TlsProbeConfig | None = None
 
 
 class Playbook(Strict):

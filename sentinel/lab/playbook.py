@@ -43,6 +43,9 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
 
     ports = sorted({p.port for s in services().services for p in s.ports if p.transport == "tcp"}
                    | set(EXTRA_TCP_PORTS))
+    # TLS is enumerated on every port where the manifest built a TLS/TLCP server.
+    tls_ports = sorted({svc.port for h in manifest.hosts for svc in h.services
+                        if svc.properties.tls_versions})
     return {
         "name": "lab",
         "description": "The whole Sentinel lab (generated from sentinel/lab/manifest.yml).",
@@ -53,7 +56,8 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
         "assets": assets,
         "rate": {"packets_per_second": 1000, "connections_per_host": 8, "concurrent_hosts": 16,
                  "probe_timeout_s": 4},
-        "probes": {"tcp": {"ports": ports, "banner_wait_s": 0.6}},
+        "probes": {"tcp": {"ports": ports, "banner_wait_s": 0.6},
+                   "tls": {"ports": tls_ports}},
     }
 
 
