@@ -20,7 +20,7 @@ install: deps
 	$(PYTHON) -m pip install -q -e '.[dev]'
 
 lab-servers:
-	@if [ -x lab/servers/build.sh ]; then bash lab/servers/build.sh; fi
+	bash lab/servers/build.sh
 
 lint: install
 	$(PYTHON) -m ruff check sentinel tests bench

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Build Sentinel's lab TLS servers into $SENTINEL_LAB_CACHE/bin (default ~/.cache/sentinel-lab/bin)
+# Build Sentinel's lab TLS servers into $SENTINEL_LAB_CACHE/bin (default /var/cache/sentinel-lab/bin)
 # and generate the lab certificates into $SENTINEL_LAB_CACHE/certs (kept if present; --new-certs
 # regenerates). Reuses ~/.m2 and the Go module/build caches: a warm run takes seconds.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CACHE="${SENTINEL_LAB_CACHE:-$HOME/.cache/sentinel-lab}"
+CACHE="${SENTINEL_LAB_CACHE:-/var/cache/sentinel-lab}"  # the lab (sentinel/lab/state.py) reads it there
 BIN="$CACHE/bin"
 CERTS="$CACHE/certs"
 NEW_CERTS=0

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from gmssl import sm2 as gm_sm2
 
 from sentinel.crypto import sm2
+from sentinel.lab.state import CACHE_ENV, DEFAULT_CACHE
 from sentinel.wire import tls13_messages as msg
 from sentinel.wire.tls13_client import (
     ServerAlert,
@@ -42,7 +43,7 @@ from sentinel.wire.tls13_record import RecordEncryptor
 from sentinel.wire.tls13_verify import SM2SIG_SM3, certificate_verify_content
 
 OPENSSL = shutil.which("openssl")
-pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl command not installed")
+assert OPENSSL is not None, "openssl is missing: run `make deps`"
 
 ALL_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 ALL_GROUPS = "X25519:P-256:P-384"
@@ -357,7 +358,7 @@ async def test_sm2_certificate_verify_with_default_id_is_invalid(sm2_identity: S
 
 # --- RFC 8998 against the lab's BouncyCastle server (lab/servers/bcsm), when it is built ---
 
-LAB_CACHE = Path(os.environ.get("SENTINEL_LAB_CACHE", Path.home() / ".cache" / "sentinel-lab"))
+LAB_CACHE = Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)  # where `make lab-servers` builds
 BCSM_JAR = LAB_CACHE / "bin" / "bcsm-lab-server.jar"
 JAVA = shutil.which("java")
 
@@ -392,8 +393,8 @@ def _sm2_ca_and_leaf(folder: Path) -> bytes:
 
 @pytest.fixture(scope="module")
 def bcsm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    if JAVA is None or not BCSM_JAR.is_file():
-        pytest.skip(f"bcsm lab server not built ({BCSM_JAR}); run lab/servers/build.sh")
+    assert JAVA is not None, "java is missing"
+    assert BCSM_JAR.is_file(), f"bcsm lab server not built ({BCSM_JAR}): run `make lab-servers`"
     folder = tmp_path_factory.mktemp("bcsm")
     leaf = _sm2_ca_and_leaf(folder)
     port = _free_port()

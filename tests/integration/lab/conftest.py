@@ -29,8 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabStatus]:
     """The running lab (built once; removed at the end unless it was up before the session)."""
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
+    assert os.geteuid() == 0, "the lab needs root (network namespaces); run the tests as root"
     was_up = lab_status().up
     status = lab_up(MANIFEST)
     yield status

@@ -13,7 +13,7 @@ from sentinel.crypto import tlcp
 from sentinel.errors import DecodeError
 
 OPENSSL = shutil.which("openssl")
-pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl command not installed")
+assert OPENSSL is not None, "openssl is missing: run `make deps`"
 
 
 def _run(*args: str) -> None:
