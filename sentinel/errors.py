@@ -9,6 +9,8 @@
     ├── DecodeError           bytes from a server that do not parse (typed; offset, layer)
     ├── ProbeError            a probe that could not complete (reason enum, detail)
     ├── StoreError            the embedded store (SQLite) failed or has an unknown schema
+    ├── SinkError             Elasticsearch rejected documents or setup failed
+    │   └── SpoolFullError    the disk spool hit its cap while Elasticsearch was down
     └── LabError              the lab could not be built, torn down or inspected
 
 Third-party exceptions are translated into these at the boundary where they occur; only the
@@ -116,3 +118,21 @@ class StoreError(SentinelError):
 
 class LabError(SentinelError):
     """The lab could not be built, torn down or inspected."""
+
+
+class SinkError(SentinelError):
+    """Elasticsearch could not take documents (rejected, or setup failed). The message
+    never carries credentials."""
+
+
+class SpoolFullError(SinkError):
+    """The disk spool reached its size cap while Elasticsearch was unreachable."""
+
+    def __init__(self, spool_dir: str, cap_bytes: int) -> None:
+        self.spool_dir = spool_dir
+        self.cap_bytes = cap_bytes
+        super().__init__(
+            f"spool {spool_dir} is full ({cap_bytes} bytes) while Elasticsearch is"
+            " unreachable: the unsent batch stays in memory; bring Elasticsearch back or"
+            " raise the spool cap"
+        )

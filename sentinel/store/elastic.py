@@ -1,0 +1,266 @@
+"""The Elasticsearch sink: bounded bulk batches, retries with backoff, a disk spool.
+
+``write`` adds one document to an in-memory batch of at most ``batch_docs`` documents (and
+``batch_bytes``); when the batch is full, ``write`` sends it before returning, so a fast
+producer is slowed to Elasticsearch's pace (backpressure) and memory stays bounded.
+A batch that cannot be delivered after the retries (429, 5xx, connection errors) goes to the
+disk spool (:mod:`sentinel.store.spool`). While Elasticsearch is down, batches go straight
+to the spool and delivery is tried again every ``reconnect_s``; once it answers, the spool
+is replayed oldest first, before anything newer, and removed. Every document has a fixed
+``_id`` (from :func:`sentinel.store.sqlite.document_id`) and is sent with ``op_type: index``,
+so a replay overwrites and never duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, Elasticsearch
+
+from sentinel.errors import SinkError
+from sentinel.model import (
+    Alert,
+    Event,
+    Finding,
+    Observation,
+    alert_to_ecs,
+    event_to_ecs,
+    finding_to_ecs,
+    observation_to_ecs,
+)
+from sentinel.store.elastic_templates import KINDS, Kind, alias_name, describe_error
+from sentinel.store.spool import Spool
+from sentinel.store.sqlite import document_id
+
+log = logging.getLogger(__name__)
+_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass
+class SinkStats:
+    """Counters a caller can report: documents acknowledged, spooled, replayed, rejected."""
+
+    sent: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    retries: int = 0
+    rejected: list[str] = field(default_factory=list)  # "id: error type" of refused docs
+
+
+class _Unreachable(Exception):
+    """Internal: Elasticsearch did not take a request after the retries."""
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class ElasticSink:
+    """Streams documents to ``<prefix>-<kind>`` write aliases; not shared across threads."""
+
+    def __init__(
+        self,
+        client: Elasticsearch,
+        spool_dir: Path,
+        *,
+        prefix: str = "sentinel",
+        batch_docs: int = 500,
+        batch_bytes: int = 5 * 1024 * 1024,
+        spool_max_bytes: int = 1024 * 1024 * 1024,
+        max_attempts: int = 5,
+        backoff_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+        reconnect_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client.options(max_retries=0)
+        self.spool = Spool(spool_dir, spool_max_bytes)
+        self.prefix = prefix
+        self.batch_docs = batch_docs
+        self.batch_bytes = batch_bytes
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.reconnect_s = reconnect_s
+        self._sleep = sleep
+        self._lines: list[str] = []
+        self._bytes = 0
+        self._down_since: float | None = None
+        self._next_try = 0.0
+        self.stats = SinkStats()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write(self, kind: Kind, doc_id: str, doc: dict[str, Any]) -> None:
+        """Queue one document; sends (or spools) the batch first when it is full."""
+        if kind not in KINDS:
+            raise SinkError(f"unknown document kind {kind!r}")
+        action = _dumps({"index": {"_index": alias_name(self.prefix, kind), "_id": doc_id}})
+        source = _dumps(doc)
+        self._lines += (action, source)
+        self._bytes += len(action) + len(source) + 2
+        if len(self._lines) >= 2 * self.batch_docs or self._bytes >= self.batch_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Deliver the batch (after any spooled backlog), or spool it if Elasticsearch is down.
+
+        Raises :class:`~sentinel.errors.SpoolFullError` when it must spool and the spool is
+        full; the batch then stays in memory and the next flush tries again.
+        """
+        if self._deliver_backlog() and self._lines:
+            try:
+                self._send(self._lines)
+                self._reset_batch()
+                return
+            except _Unreachable:
+                pass
+        if self._lines:
+            self.spool.append(self._lines)
+            self.stats.spooled += len(self._lines) // 2
+            self._reset_batch()
+
+    def close(self) -> None:
+        """Flush, try once more to empty the spool, and report rejected documents."""
+        self.flush()
+        if self.spool:
+            self._next_try = 0.0
+            self._deliver_backlog()
+        if self.stats.rejected:
+            first = self.stats.rejected[0]
+            raise SinkError(
+                f"Elasticsearch rejected {len(self.stats.rejected)} document(s); first: {first}"
+            )
+
+    def __enter__(self) -> ElasticSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- model helpers (same ids as the SQLite store) ------------------------------------
+
+    def add_findings(self, findings: Iterable[Finding]) -> None:
+        """Findings, ``_id`` = document_id(finding key, scan id) as in the SQLite store."""
+        for f in findings:
+            self.write("findings", document_id(f.key, f.context.scan_id), finding_to_ecs(f))
+
+    def add_observations(self, observations: Iterable[Observation]) -> None:
+        """Probe attempts as asset documents; one id per (scan, probe, endpoint, start)."""
+        for o in observations:
+            doc_id = document_id(
+                o.context.scan_id,
+                o.probe,
+                o.asset.id,
+                o.endpoint.address,
+                "" if o.endpoint.port is None else str(o.endpoint.port),
+                o.started.isoformat(),
+            )
+            self.write("assets", doc_id, observation_to_ecs(o))
+
+    def add_events(self, events: Iterable[Event]) -> None:
+        """Change and audit events; the id formula is the SQLite store's (add_events)."""
+        for e in events:
+            doc_id = document_id(
+                e.context.scan_id,
+                e.action,
+                e.finding_key or "",
+                e.asset.id if e.asset else "",
+                _dumps(e.after or {}),
+                e.created.isoformat(),
+            )
+            self.write("events", doc_id, event_to_ecs(e))
+
+    def add_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Rule matches; ``_id`` from the rule and the documents it matched."""
+        for a in alerts:
+            self.write("alerts", document_id(a.rule_id, *a.matched_ids), alert_to_ecs(a))
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def _reset_batch(self) -> None:
+        self._lines = []
+        self._bytes = 0
+
+    def _deliver_backlog(self) -> bool:
+        """Replay the spool, oldest first. False while Elasticsearch is still unreachable."""
+        if self._down_since is not None and time.monotonic() < self._next_try:
+            return False
+        for segment in self.spool.segments():
+            try:
+                for lines in self.spool.batches(segment, 2 * self.batch_docs):
+                    self._send(lines)
+                    self.stats.replayed += len(lines) // 2
+            except _Unreachable:
+                return False
+            self.spool.remove(segment)
+        return True
+
+    def _send(self, lines: list[str]) -> None:
+        """Bulk-index ``lines``; retry what Elasticsearch could not take yet."""
+        pending = lines
+        attempts = 1 if self._down_since is not None else self.max_attempts
+        delay = self.backoff_s
+        for attempt in range(1, attempts + 1):
+            try:
+                # Pre-encoded ndjson lines: the client's serializer passes str lines through.
+                response = self._client.bulk(operations=pending)  # type: ignore[arg-type]
+            except (ConnectionError, ConnectionTimeout) as exc:
+                reason = type(exc).__name__
+            except ApiError as exc:
+                if exc.meta.status not in _RETRYABLE_STATUS:
+                    raise SinkError(f"Elasticsearch bulk failed: {describe_error(exc)}") from None
+                reason = f"HTTP {exc.meta.status}"
+            else:
+                self._mark_up()
+                pending = self._unfinished(pending, response.body)
+                if not pending:
+                    return
+                reason = "429 on some documents"
+            if attempt < attempts:
+                self.stats.retries += 1
+                log.info("bulk retry %d/%d in %.1fs: %s", attempt, attempts, delay, reason)
+                self._sleep(delay)
+                delay = min(delay * 2, self.backoff_max_s)
+        self._mark_down(reason)
+        raise _Unreachable(reason)
+
+    def _unfinished(self, lines: list[str], body: dict[str, Any]) -> list[str]:
+        """Count acknowledged items, record rejected ones, return the lines to retry."""
+        retry: list[str] = []
+        for index, item in enumerate(body.get("items", [])):
+            result = next(iter(item.values()))
+            status = int(result.get("status", 500))
+            if status < 300:
+                self.stats.sent += 1
+            elif status in _RETRYABLE_STATUS:
+                retry += lines[2 * index : 2 * index + 2]
+            else:
+                error = result.get("error", {})
+                kind = error.get("type", "error") if isinstance(error, dict) else "error"
+                self.stats.rejected.append(f"{result.get('_id')}: {kind}")
+                log.warning("document %s rejected: %s", result.get("_id"), kind)
+        return retry
+
+    def _mark_down(self, reason: str) -> None:
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+            log.warning(
+                "Elasticsearch unreachable (%s): spooling to %s", reason, self.spool.directory
+            )
+        self._next_try = now + self.reconnect_s
+
+    def _mark_up(self) -> None:
+        if self._down_since is not None:
+            log.warning(
+                "Elasticsearch reachable again after %.1fs: replaying the spool",
+                time.monotonic() - self._down_since,
+            )
+            self._down_since = None
