@@ -89,8 +89,14 @@ def scan(
         bool, typer.Option("--dry-run", help="List targets and probes; send nothing.")
     ] = False,
     store: StoreOption = None,
+    es_url: Annotated[
+        str | None, typer.Option("--es-url", help="Also stream documents to Elasticsearch.")
+    ] = None,
 ) -> None:
     """Run a playbook: probe, assess, and store findings (SQLite by default)."""
+    from contextlib import nullcontext
+
+    from sentinel.cli_es import open_sink
     from sentinel.scan import run_scan
 
     try:
@@ -100,6 +106,7 @@ def scan(
             return
         with (
             _store(store) as db,
+            open_sink(es_url) if es_url else nullcontext() as sink,
             Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -112,7 +119,11 @@ def scan(
             task = bar.add_task(f"scanning {book.name}", total=None)
             record = asyncio.run(
                 run_scan(
-                    book, db, playbook_name=str(playbook), progress=lambda *_: bar.advance(task)
+                    book,
+                    db,
+                    playbook_name=str(playbook),
+                    progress=lambda *_: bar.advance(task),
+                    sink=sink,
                 )
             )
         err.print(
@@ -209,6 +220,9 @@ def _mount_optional() -> None:
     """Sub-commands that live beside their capability (mounted only when present)."""
     from sentinel.cli_probe import app as probe_app
     app.add_typer(probe_app, name="probe")
+    from sentinel.cli_es import app as es_app
+
+    app.add_typer(es_app, name="es")
     try:
         from sentinel.lab.cli import app as lab_app
     except ImportError:

@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sentinel import catalog
 from sentinel.assess import AssetView, assess
@@ -33,6 +34,9 @@ from sentinel.playbook import Playbook
 from sentinel.probes.base import Network
 from sentinel.scope import Gate, ScopePolicy
 from sentinel.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from sentinel.store.elastic import ElasticSink
 
 Progress = Callable[[AssetPlan, list[Observation]], None]
 
@@ -103,6 +107,7 @@ class _Run:
     record: ScanRecord
     previous: dict[str, dict[str, KeyState]]
     progress: Progress | None
+    sink: ElasticSink | None = None
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failed: int = 0
 
@@ -123,6 +128,10 @@ class _Run:
         self.store.add_findings(outcome.findings)
         self.store.save_states(outcome.states)
         self.store.add_events(outcome.events)
+        if self.sink is not None:  # SQLite first: it is the record; Elasticsearch a copy
+            self.sink.add_observations(observations)
+            self.sink.add_findings(outcome.findings)
+            self.sink.add_events(outcome.events)
         self.failed += sum(f.evaluation is Evaluation.FAILED for f in outcome.findings)
         if self.progress is not None:
             self.progress(plan, observations)
@@ -136,8 +145,13 @@ async def run_scan(
     progress: Progress | None = None,
     drill_id: str | None = None,
     scan_id: str | None = None,
+    sink: ElasticSink | None = None,
 ) -> ScanRecord:
-    """Run a playbook against its scope and store everything; returns the scan record."""
+    """Run a playbook against its scope and store everything; returns the scan record.
+
+    With a ``sink``, each asset's observations, findings and events are also streamed to
+    Elasticsearch right after they are stored; the caller flushes and closes the sink.
+    """
     scan_id = scan_id or uuid.uuid4().hex[:16]
     refuse_out_of_scope(playbook, store, scan_id, drill_id)
     record = ScanRecord(id=scan_id, playbook=playbook_name, started=now())
@@ -162,7 +176,7 @@ async def run_scan(
     previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
     for key, state in store.states().items():
         previous[state.asset_id][key] = state
-    run = _Run(playbook, store, record, previous, progress)
+    run = _Run(playbook, store, record, previous, progress, sink)
     engine = Engine(
         Network(gate, playbook.rate.probe_timeout_s),
         probe_timeout=playbook.rate.probe_timeout_s,

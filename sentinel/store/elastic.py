@@ -34,7 +34,7 @@ from sentinel.model import (
     finding_to_ecs,
     observation_to_ecs,
 )
-from sentinel.store.elastic_templates import KINDS, Kind, alias_name, describe_error
+from sentinel.store.elastic_templates import KINDS, Kind, alias_name, describe_error, install
 from sentinel.store.spool import Spool
 from sentinel.store.sqlite import document_id
 
@@ -78,6 +78,7 @@ class ElasticSink:
         backoff_max_s: float = 5.0,
         reconnect_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        setup_on_connect: bool = False,
     ) -> None:
         self._client = client.options(max_retries=0)
         self.spool = Spool(spool_dir, spool_max_bytes)
@@ -89,6 +90,7 @@ class ElasticSink:
         self.backoff_max_s = backoff_max_s
         self.reconnect_s = reconnect_s
         self._sleep = sleep
+        self._needs_setup = setup_on_connect
         self._lines: list[str] = []
         self._bytes = 0
         self._down_since: float | None = None
@@ -209,8 +211,13 @@ class ElasticSink:
         delay = self.backoff_s
         for attempt in range(1, attempts + 1):
             try:
+                self._ensure_setup()
                 # Pre-encoded ndjson lines: the client's serializer passes str lines through.
-                response = self._client.bulk(operations=pending)  # type: ignore[arg-type]
+                response = self._client.bulk(
+                    operations=pending,  # type: ignore[arg-type]
+                    # Never let a missing alias auto-create an index without our mappings.
+                    require_alias=True,
+                )
             except (ConnectionError, ConnectionTimeout) as exc:
                 reason = type(exc).__name__
             except ApiError as exc:
@@ -230,6 +237,13 @@ class ElasticSink:
                 delay = min(delay * 2, self.backoff_max_s)
         self._mark_down(reason)
         raise _Unreachable(reason)
+
+    def _ensure_setup(self) -> None:
+        # Templates and aliases are installed on first contact, which may come only after
+        # an outage: documents then wait in the spool, never in an unmapped index.
+        if self._needs_setup:
+            install(self._client, self.prefix)
+            self._needs_setup = False
 
     def _unfinished(self, lines: list[str], body: dict[str, Any]) -> list[str]:
         """Count acknowledged items, record rejected ones, return the lines to retry."""

@@ -122,19 +122,24 @@ def _ensure_write_index(client: Elasticsearch, prefix: str, kind: str, report: S
     report.add(f"write index {first} as {alias}")
 
 
+def install(client: Elasticsearch, prefix: str = "sentinel") -> SetupReport:
+    """:func:`setup` without error translation (the sink tells outages from refusals)."""
+    report = SetupReport()
+    ilm_line = put_lifecycle(client, prefix)
+    report.ilm = ilm_line != ILM_UNAVAILABLE
+    report.add(ilm_line)
+    _put_templates(client, prefix, report.ilm, report)
+    for kind in KINDS:
+        _ensure_write_index(client, prefix, kind, report)
+    return report
+
+
 def setup(client: Elasticsearch, prefix: str = "sentinel") -> SetupReport:
     """Install the ILM policy (where possible), the templates and the write indices."""
-    report = SetupReport()
     try:
-        ilm_line = put_lifecycle(client, prefix)
-        report.ilm = ilm_line != ILM_UNAVAILABLE
-        report.add(ilm_line)
-        _put_templates(client, prefix, report.ilm, report)
-        for kind in KINDS:
-            _ensure_write_index(client, prefix, kind, report)
+        return install(client, prefix)
     except (ApiError, EsTransportError) as exc:
         raise SinkError(f"Elasticsearch setup failed: {describe_error(exc)}") from None
-    return report
 
 
 def teardown(client: Elasticsearch, prefix: str) -> None:

@@ -1,0 +1,52 @@
+"""``sentinel es ...``: Elasticsearch setup. Thin: parse, call the store, print.
+
+Connection settings come from ``--es-url`` plus the environment or ``SENTINEL_ES_CONFIG``
+(:mod:`sentinel.store.elastic_config`); no secret is ever accepted on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sentinel.errors import InputError, SentinelError
+from sentinel.store.elastic import ElasticSink
+from sentinel.store.elastic_config import load_config, make_client, redact_url
+from sentinel.store.elastic_templates import setup as es_setup
+from sentinel.store.sqlite import default_path
+
+app = typer.Typer(no_args_is_help=True, help="Elasticsearch: templates, write indices, ILM.")
+err = Console(stderr=True)
+
+EsUrlOption = Annotated[
+    str | None,
+    typer.Option("--es-url", help="Elasticsearch URL (default: $SENTINEL_ES_URL or 127.0.0.1)."),
+]
+
+
+@app.command("setup")
+def setup_command(
+    es_url: EsUrlOption = None,
+    prefix: Annotated[str, typer.Option("--prefix", help="Index name prefix.")] = "sentinel",
+) -> None:
+    """Install index templates, write indices and (where the cluster has ILM) the policy."""
+    try:
+        config = load_config(es_url)
+        report = es_setup(make_client(config), prefix)
+    except SentinelError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+    for line in report.lines:
+        print(line)
+    err.print(f"Elasticsearch at {redact_url(config.url)} is ready for Sentinel documents")
+
+
+def open_sink(es_url: str, spool_dir: Path | None = None) -> ElasticSink:
+    """The sink ``scan --es-url`` streams to; its spool lives beside the SQLite store."""
+    config = load_config(es_url)
+    spool = spool_dir or Path(os.environ.get("SENTINEL_SPOOL") or default_path().parent / "spool")
+    return ElasticSink(make_client(config), spool, setup_on_connect=True)
