@@ -149,7 +149,7 @@ def tlcp_pair_check(chain: Sequence[dict[str, Any]]) -> dict[str, Any]:
     problems: list[str] = []
     if sign is None or enc is None:
         problems.append("fewer than two end-entity certificates")
-        return {"ok": False, "order": order, "problems": problems}
+        return {"ok": False, "order": order, "problems": problems, "warnings": []}
     for role, cert, wanted in (("sign", sign, SM2_SIGN_USAGES), ("enc", enc, SM2_ENC_USAGES)):
         if cert.get("error"):
             problems.append(f"{role} certificate unparseable")
@@ -160,9 +160,13 @@ def tlcp_pair_check(chain: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # Kona accepts a missing KU on the encryption certificate; a present KU must fit.
         if (usage is not None or role == "sign") and not wanted & set(usage or ()):
             problems.append(f"{role} certificate key usage {usage} lacks {sorted(wanted)}")
+    warnings: list[str] = []
     if not sign.get("error") and not enc.get("error"):
         if sign["issuer"] != enc["issuer"]:
             problems.append("sign and enc certificates have different issuers")
+        # Deployed pairs often differ only by a "(enc)" suffix; clients do not reject that.
         if sign["subject"] != enc["subject"]:
-            problems.append("sign and enc certificates have different subjects")
-    return {"ok": not problems, "order": order, "problems": problems}
+            warnings.append("sign and enc certificates have different subjects")
+    if order != "sign-enc":
+        warnings.append(f"certificate order {order}")
+    return {"ok": not problems, "order": order, "problems": problems, "warnings": warnings}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sentinel.assess.attempts import assess_attempts
 from sentinel.assess.base import Assessor, AssetView
+from sentinel.assess.crypto import assess_crypto
 from sentinel.assess.exposure import assess_exposure
 from sentinel.model import Finding
 
-ASSESSORS: tuple[Assessor, ...] = (assess_attempts, assess_exposure)
+ASSESSORS: tuple[Assessor, ...] = (assess_attempts, assess_exposure, assess_crypto)
 
 
 def assess(view: AssetView) -> list[Finding]:

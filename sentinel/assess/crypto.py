@@ -1,0 +1,343 @@
+"""Crypto: TLS baseline (TLS-*), 国密 protocol and certificate (GM-*) and 密评 (MP-*) checks.
+
+Judges the facts of the ``tls`` probe (``docs/probe-tls.md``) for every endpoint that speaks
+TLS or TLCP. Every check is evaluated on every such endpoint — a check that does not apply
+passes with ``applicable: false`` — so a fixed problem is resolved by a passing result, not by
+silence. Severities come from the catalog (``playbooks/remediation/crypto.yml``) except where
+DOMAIN.md scales them by the segment's 密评 level (``segment.levels.mipin``).
+
+A channel counts as national crypto only when SM2 authenticates it: a TLCP SM2 suite with an
+SM2 certificate pair, or an RFC 8998 suite whose certificate holds an SM2 key. SM4 under an
+RSA certificate is not 商用密码 (DOMAIN §1.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sentinel.assess.base import AssetView, make_finding
+from sentinel.model import AttemptStatus, Evaluation, Finding, Observation, Severity
+from sentinel.wire.registry import CipherSuite, tls_registry
+
+APPROVED_TLCP = frozenset({0xE011, 0xE051, 0xE013, 0xE053, 0xE015, 0xE055, 0xE017, 0xE057})
+SHA1_TLCP = frozenset({0xE00A, 0xE01A})
+SM1_TLCP = frozenset({0xE001, 0xE003, 0xE005, 0xE007, 0xE009})
+RFC8998 = frozenset({0x00C6, 0x00C7})
+OID_SM3_WITH_SM2 = "1.2.156.10197.1.501"
+OLD_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check's outcome: failed or not, severity override, what it was judged on."""
+
+    failed: bool
+    evidence: dict[str, Any]
+    severity: Severity | None = None
+    evaluation: Evaluation | None = None  # ERROR when the facts cannot decide
+
+
+def _pass(**evidence: Any) -> Verdict:
+    return Verdict(False, evidence)
+
+
+def _na() -> Verdict:
+    return Verdict(False, {"applicable": False})
+
+
+class Facts:
+    """Read-only helpers over one ``tls`` observation's facts."""
+
+    def __init__(self, facts: dict[str, Any], mipin: int) -> None:
+        self.raw = facts
+        self.mipin = mipin
+        self.versions: list[str] = facts.get("versions", [])
+        self.accepted: list[dict[str, Any]] = facts.get("accepted", [])
+
+    def suites(self, protocols: tuple[str, ...] | None = None) -> list[tuple[str, int, str]]:
+        return [(a["protocol"], int(a["code"], 16), a["name"]) for a in self.accepted
+                if protocols is None or a["protocol"] in protocols]
+
+    def spec(self, code: int) -> CipherSuite | None:
+        return tls_registry().suites.get(code)
+
+    def tls_suites(self) -> list[tuple[str, int, str]]:
+        """Standard TLS/SSL suites (TLCP suites are judged by the GM checks)."""
+        return [s for s in self.suites() if s[0] != "TLCPv1.1"]
+
+    def tlcp_codes(self) -> list[int]:
+        return [code for _p, code, _n in self.suites(("TLCPv1.1",))]
+
+    def chains(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(protocol, chain) for every chain seen, TLS 1.3 ones included."""
+        out = [(c["protocol"], c["chain"]) for c in self.raw.get("certificates", [])]
+        tls13 = self.raw.get("tls13_certificate") or {}
+        for offer in ("standard", "sm"):
+            found = tls13.get(offer)
+            if found and found.get("chain"):
+                out.append((f"TLSv1.3/{offer}", found["chain"]))
+        return out
+
+    def tlcp_chain(self) -> dict[str, Any] | None:
+        return next((c for c in self.raw.get("certificates", [])
+                     if c["protocol"] == "TLCPv1.1"), None)
+
+    def rfc8998(self) -> dict[str, Any] | None:
+        return (self.raw.get("tls13_certificate") or {}).get("sm")
+
+    def rfc8998_sm2(self) -> bool:
+        found = self.rfc8998()
+        return bool(found and found.get("chain")
+                    and found["chain"][0].get("key", {}).get("type") == "sm2"
+                    and found.get("signature_valid") is not False)
+
+    def tlcp_sm2(self) -> bool:
+        """TLCP with an SM2 suite, a valid SM2 certificate pair and a verifying SKE."""
+        chain = self.tlcp_chain()
+        ske = self.raw.get("tlcp_key_exchange") or {}
+        sm2_suite = any(c in APPROVED_TLCP for c in self.tlcp_codes())
+        return bool(sm2_suite and chain and chain.get("tlcp_pair", {}).get("ok")
+                    and ske.get("signature_valid") is True)
+
+
+def _by_level(mipin: int, table: dict[int, Severity]) -> Severity:
+    return table.get(mipin, table[3])
+
+
+STRONG_L3 = {1: Severity.LOW, 2: Severity.MEDIUM, 3: Severity.HIGH, 4: Severity.HIGH}
+MEDIUM_L3 = {1: Severity.INFO, 2: Severity.LOW, 3: Severity.MEDIUM, 4: Severity.MEDIUM}
+
+
+def _leaf(chain: list[dict[str, Any]]) -> dict[str, Any]:
+    return chain[0] if chain else {}
+
+
+def _weak_signature(cert: dict[str, Any]) -> bool:
+    name = str(cert.get("signature_algorithm", {}).get("name", "")).lower()
+    return "md5" in name or "sha1" in name or "md2" in name
+
+
+# ---- TLS baseline ------------------------------------------------------------------------
+
+def proto_ssl(f: Facts) -> Verdict:
+    found = [v for v in f.versions if v in ("SSLv2", "SSLv3")]
+    return Verdict(bool(found), {"versions": f.versions})
+
+
+def proto_10(f: Facts) -> Verdict:
+    return Verdict("TLSv1.0" in f.versions, {"versions": f.versions})
+
+
+def proto_11(f: Facts) -> Verdict:
+    return Verdict("TLSv1.1" in f.versions, {"versions": f.versions})
+
+
+def proto_12_13(f: Facts) -> Verdict:
+    if not f.tls_suites() and "TLSv1.3" not in f.versions:
+        return _na()  # TLCP-only: no standard TLS side to judge
+    if "TLSv1.3" in f.versions:
+        return _pass(versions=f.versions)
+    severity = Severity.LOW if "TLSv1.2" in f.versions else Severity.MEDIUM
+    return Verdict(True, {"versions": f.versions}, severity)
+
+
+def _suite_names(f: Facts, keep: Callable[[CipherSuite], bool]) -> list[str]:
+    names = {name for _p, code, name in f.tls_suites()
+             if (spec := f.spec(code)) is not None and keep(spec)}
+    return sorted(names)
+
+
+def cipher_broken(f: Facts) -> Verdict:
+    found = _suite_names(f, lambda s: s.category == "broken")
+    sslv2 = sorted({n for p, _c, n in f.tls_suites() if p == "SSLv2"})
+    return Verdict(bool(found or sslv2), {"suites": found + sslv2})
+
+
+def cipher_nopfs(f: Facts) -> Verdict:
+    return Verdict(bool(found := _suite_names(f, lambda s: not s.pfs)), {"suites": found})
+
+
+def cipher_cbc(f: Facts) -> Verdict:
+    return Verdict(bool(found := _suite_names(f, lambda s: s.mode == "CBC")), {"suites": found})
+
+
+def key_rsa(f: Facts) -> Verdict:
+    sizes = sorted({_leaf(c).get("key", {}).get("size") or 0 for _p, c in f.chains()
+                    if _leaf(c).get("key", {}).get("type") == "rsa"})
+    if not sizes:
+        return _na()
+    if sizes[0] < 2048:
+        return Verdict(True, {"rsa_bits": sizes}, Severity.HIGH)
+    if sizes[0] < 3072:  # BSI TR-02102-2 (2024) recommendation: a warning
+        return Verdict(True, {"rsa_bits": sizes}, Severity.INFO)
+    return _pass(rsa_bits=sizes)
+
+
+def cert_hash(f: Facts) -> Verdict:
+    weak = sorted({f"{c.get('subject')}: {c['signature_algorithm']['name']}"
+                   for _p, chain in f.chains() for c in chain
+                   if not c.get("self_signed") and _weak_signature(c)})
+    weak += sorted({f"{_leaf(ch).get('subject')}: {_leaf(ch)['signature_algorithm']['name']}"
+                    for _p, ch in f.chains() if _leaf(ch).get("self_signed")
+                    and _weak_signature(_leaf(ch))})
+    return Verdict(bool(weak), {"weak_signatures": weak})
+
+
+def cert_life(f: Facts) -> Verdict:
+    lifetimes = sorted({_leaf(c).get("lifetime_days") or 0 for _p, c in f.chains()})
+    if not lifetimes:
+        return _na()
+    return Verdict(lifetimes[-1] > 366, {"lifetime_days": lifetimes, "limit_days": 366})
+
+
+# ---- 国密 (GM-*) ---------------------------------------------------------------------------
+
+def tlcp_absent(f: Facts) -> Verdict:
+    national = f.tlcp_sm2() or f.rfc8998_sm2()
+    evidence = {"personality": f.raw.get("personality"), "mipin": f.mipin,
+                "tlcp_sm2": f.tlcp_sm2(), "rfc8998_sm2": f.rfc8998_sm2()}
+    return Verdict(not national, evidence, _by_level(f.mipin, MEDIUM_L3))
+
+
+def suite_approved(f: Facts) -> Verdict:
+    codes = f.tlcp_codes()
+    if not codes:
+        return _na()
+    order = next((o["server_order"] for o in f.raw.get("server_preference", [])
+                  if o["protocol"] == "TLCPv1.1" and o["server_order"]), None)
+    selected = int(order[0], 16) if order else codes[0]
+    evidence = {"selected": f"0x{selected:04X}", "accepted": [f"0x{c:04X}" for c in codes]}
+    return Verdict(selected not in APPROVED_TLCP, evidence)
+
+
+def suite_legacy(f: Facts) -> Verdict:
+    codes = set(f.tlcp_codes())
+    if codes & SHA1_TLCP:
+        return Verdict(True, {"sha1_suites": sorted(f"0x{c:04X}" for c in codes & SHA1_TLCP)},
+                       Severity.HIGH)
+    if codes & SM1_TLCP:
+        return Verdict(True, {"sm1_suites": sorted(f"0x{c:04X}" for c in codes & SM1_TLCP)},
+                       Severity.INFO)
+    return _pass(applicable=bool(codes))
+
+
+def cert_pair(f: Facts) -> Verdict:
+    chain = f.tlcp_chain()
+    if chain is None:
+        return _na()
+    pair = chain.get("tlcp_pair", {})
+    if not pair.get("ok"):
+        return Verdict(True, {"problems": pair.get("problems"), "order": pair.get("order")})
+    if pair.get("order") != "sign-enc":  # Kona tolerates sign, CA, enc: a warning only
+        return Verdict(True, {"order": pair.get("order")}, Severity.LOW)
+    return _pass(order="sign-enc", warnings=pair.get("warnings", []))
+
+
+def cert_sigalg(f: Facts) -> Verdict:
+    national = [(p, c) for p, c in f.chains() if p in ("TLCPv1.1", "TLSv1.3/sm")]
+    if not national:
+        return _na()
+    # The leaf always counts; a self-signed root's own signature is never checked by clients.
+    certs = [x for _p, c in national for i, x in enumerate(c)
+             if "signature_algorithm" in x and (i == 0 or not x.get("self_signed"))]
+    if not certs:
+        return _na()
+    algorithms = sorted({str(x["signature_algorithm"]["name"]) for x in certs})
+    if any(_weak_signature(x) for x in certs):
+        return Verdict(True, {"algorithms": algorithms}, Severity.HIGH)
+    non_sm = [x for x in certs if x["signature_algorithm"]["oid"] != OID_SM3_WITH_SM2]
+    return Verdict(bool(non_sm), {"algorithms": algorithms}, Severity.MEDIUM)
+
+
+def ske_verify(f: Facts) -> Verdict:
+    ske = f.raw.get("tlcp_key_exchange")
+    if not ske:
+        return _na()
+    if ske.get("signature_valid") is None:
+        return Verdict(True, {"error": ske.get("error")}, evaluation=Evaluation.ERROR)
+    return Verdict(not ske["signature_valid"], {"suite": ske.get("suite"),
+                                                "signature_valid": ske["signature_valid"]})
+
+
+def tls13_sm(f: Facts) -> Verdict:
+    found = f.rfc8998()
+    if found is None:
+        return _na()
+    if "error" in found:
+        return Verdict(True, {"error": found["error"]}, Severity.LOW)
+    key = _leaf(found.get("chain", [])).get("key", {}).get("type")
+    evidence = {"suite": found.get("suite_name"), "group": found.get("group_name"),
+                "signature_scheme": found.get("signature_scheme_name"), "certificate_key": key,
+                "signature_valid": found.get("signature_valid")}
+    # An SM4 suite authenticated by an RSA/ECDSA certificate is not national crypto.
+    return Verdict(not f.rfc8998_sm2(), evidence, Severity.LOW)
+
+
+# ---- 密评 (MP-*) ---------------------------------------------------------------------------
+
+def gen_alg(f: Facts) -> Verdict:
+    broken = _suite_names(f, lambda s: s.category == "broken")
+    broken += sorted(f"0x{c:04X}" for c in set(f.tlcp_codes()) & SHA1_TLCP)
+    weak_sigs = sorted({str(x["signature_algorithm"]["name"]) for _p, c in f.chains()
+                        for x in c if not x.get("error") and _weak_signature(x)})
+    small_rsa = sorted({x["key"]["size"] for _p, c in f.chains() for x in c[:1]
+                        if x.get("key", {}).get("type") == "rsa" and x["key"]["size"] < 2048})
+    evidence = {"broken_suites": broken, "weak_signatures": weak_sigs, "rsa_below_2048": small_rsa}
+    return Verdict(bool(broken or weak_sigs or small_rsa), evidence)
+
+
+def gen_tech(f: Facts) -> Verdict:
+    old = [v for v in f.versions if v in OLD_PROTOCOLS]
+    return Verdict(bool(old), {"versions": f.versions, "high_risk_versions": old})
+
+
+def n1_auth(f: Facts) -> Verdict:
+    evidence = {"mipin": f.mipin, "tlcp_sm2": f.tlcp_sm2(), "rfc8998_sm2": f.rfc8998_sm2(),
+                "authentication": f.raw.get("posture", {}).get("authentication")}
+    return Verdict(not (f.tlcp_sm2() or f.rfc8998_sm2()), evidence,
+                   _by_level(f.mipin, STRONG_L3))
+
+
+def n3_conf(f: Facts) -> Verdict:
+    sm4 = sorted({n for _p, c, n in f.suites() if (s := f.spec(c)) and s.cipher == "SM4"})
+    national = f.tlcp_sm2() or f.rfc8998_sm2()
+    evidence = {"mipin": f.mipin, "sm4_suites": sm4, "sm2_authenticated": national}
+    return Verdict(not national, evidence, _by_level(f.mipin, MEDIUM_L3))
+
+
+CHECKS: tuple[tuple[str, Callable[[Facts], Verdict]], ...] = (
+    ("TLS-PROTO-SSL", proto_ssl), ("TLS-PROTO-10", proto_10), ("TLS-PROTO-11", proto_11),
+    ("TLS-PROTO-12-13", proto_12_13), ("TLS-CIPHER-BROKEN", cipher_broken),
+    ("TLS-CIPHER-NOPFS", cipher_nopfs), ("TLS-CIPHER-CBC", cipher_cbc),
+    ("TLS-KEY-RSA", key_rsa), ("TLS-CERT-HASH", cert_hash), ("TLS-CERT-LIFE", cert_life),
+    ("GM-TLCP-ABSENT", tlcp_absent), ("GM-SUITE-APPROVED", suite_approved),
+    ("GM-SUITE-LEGACY", suite_legacy), ("GM-CERT-PAIR", cert_pair),
+    ("GM-CERT-SIGALG", cert_sigalg), ("GM-SKE-VERIFY", ske_verify), ("GM-TLS13-SM", tls13_sm),
+    ("MP-GEN-ALG", gen_alg), ("MP-GEN-TECH", gen_tech), ("MP-N1-AUTH", n1_auth),
+    ("MP-N3-CONF", n3_conf),
+)
+
+
+def _speaks_tls(obs: Observation) -> bool:
+    return (obs.status is AttemptStatus.COMPLETED and obs.facts.get("port_state") == "open"
+            and bool(obs.facts.get("versions")))
+
+
+def assess_crypto(view: AssetView) -> list[Finding]:
+    """Every TLS-, GM- and MP- check for every endpoint where TLS or TLCP answered."""
+    findings: list[Finding] = []
+    for obs in view.of("tls"):
+        if not _speaks_tls(obs):
+            continue
+        facts = Facts(obs.facts, view.segment.levels.mipin)
+        for check_id, rule in CHECKS:
+            verdict = rule(facts)
+            evaluation = verdict.evaluation or (
+                Evaluation.FAILED if verdict.failed else Evaluation.PASSED)
+            findings.append(make_finding(
+                view, check_id, evaluation, endpoint=obs.endpoint, probe="tls",
+                protocol="tls", evidence=verdict.evidence,
+                severity=verdict.severity if verdict.failed else None, observed=obs))
+    return findings

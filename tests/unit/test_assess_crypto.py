@@ -1,0 +1,143 @@
+"""The crypto assessor on constructed tls-probe facts: no network."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sentinel import catalog
+from sentinel.assess import assess
+from sentinel.assess.base import AssetView
+from sentinel.assess.crypto import CHECKS
+from sentinel.model import (
+    Asset,
+    AttemptStatus,
+    Context,
+    Endpoint,
+    Evaluation,
+    Finding,
+    Observation,
+    Severity,
+)
+from sentinel.playbook import Levels, Segment
+
+SM2_KEY = {"type": "sm2", "size": 256, "curve": "sm2p256v1"}
+SM3_SM2 = {"oid": "1.2.156.10197.1.501", "name": "sm2-with-sm3", "class": "national"}
+SHA256_RSA = {"oid": "1.2.840.113549.1.1.11", "name": "sha256WithRSAEncryption",
+              "class": "strong"}
+SHA1_RSA = {"oid": "1.2.840.113549.1.1.5", "name": "sha1WithRSAEncryption", "class": "broken"}
+
+
+def cert(key: dict[str, Any], sig: dict[str, Any], *, usage: list[str] | None = None,
+         subject: str = "CN=x", issuer: str = "CN=ca", days: int = 90) -> dict[str, Any]:
+    return {"subject": subject, "issuer": issuer, "key": key, "signature_algorithm": sig,
+            "lifetime_days": days, "key_usage": usage, "is_ca": False, "self_signed": False}
+
+
+def facts(accepted: list[tuple[str, int, str]], **extra: Any) -> dict[str, Any]:
+    versions = sorted({p for p, _c, _n in accepted})
+    base: dict[str, Any] = {
+        "port_state": "open", "versions": versions,
+        "accepted": [{"protocol": p, "code": f"0x{c:04X}", "name": n} for p, c, n in accepted],
+        "server_preference": [], "groups": [], "certificates": [], "tls13_certificate": None,
+        "tlcp_key_exchange": None, "posture": {}, "personality": "tls-only",
+    }
+    return {**base, **extra}
+
+
+def run(fact: dict[str, Any], mipin: int = 3) -> dict[str, Finding]:
+    ctx = Context(scan_id="s1", agency_id="a", segment_id="seg")
+    segment = Segment(id="seg", agency="a", cidrs=("198.18.1.0/24",), zone="extranet",
+                      levels=Levels(mipin=mipin))
+    obs = Observation(probe="tls", context=ctx, asset=Asset(id="h"),
+                      endpoint=Endpoint(address="198.18.1.1", port=443),
+                      status=AttemptStatus.COMPLETED, facts=fact,
+                      started=datetime(2026, 1, 1, tzinfo=UTC))
+    findings = assess(AssetView(Asset(id="h"), ctx, segment, [obs]))
+    return {f.check_id: f for f in findings if f.probe == "tls"}
+
+
+MODERN = facts([("TLSv1.2", 0xC02F, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+                ("TLSv1.3", 0x1301, "TLS_AES_128_GCM_SHA256")],
+               certificates=[{"protocol": "TLSv1.2", "chain": [
+                   cert({"type": "rsa", "size": 2048}, SHA256_RSA)]}])
+LEGACY = facts([("TLSv1.0", 0x002F, "TLS_RSA_WITH_AES_128_CBC_SHA"),
+                ("TLSv1.2", 0x000A, "TLS_RSA_WITH_3DES_EDE_CBC_SHA")],
+               certificates=[{"protocol": "TLSv1.2", "chain": [
+                   cert({"type": "rsa", "size": 1024}, SHA1_RSA, days=3650)]}])
+PAIR = {"ok": True, "order": "sign-enc", "problems": [], "warnings": []}
+TLCP = facts([("TLCPv1.1", 0xE013, "ECC_SM4_CBC_SM3")], personality="tlcp-only",
+             certificates=[{"protocol": "TLCPv1.1", "tlcp_pair": PAIR, "chain": [
+                 cert(SM2_KEY, SM3_SM2, usage=["digital_signature"]),
+                 cert(SM2_KEY, SM3_SM2, usage=["key_encipherment"])]}],
+             tlcp_key_exchange={"suite": "0xE013", "signature_valid": True})
+
+
+def failed(findings: dict[str, Finding]) -> set[str]:
+    return {c for c, f in findings.items() if f.evaluation is Evaluation.FAILED}
+
+
+def test_every_check_is_judged_on_every_endpoint_and_has_words() -> None:
+    for fact in (MODERN, LEGACY, TLCP):
+        assert set(run(fact)) == {check_id for check_id, _rule in CHECKS}
+    for check_id, _rule in CHECKS:
+        assert catalog.check(check_id).fix.zh
+
+
+def test_modern_tls_passes_the_baseline_but_is_not_national_crypto() -> None:
+    found = run(MODERN)
+    assert failed(found) == {"GM-TLCP-ABSENT", "MP-N1-AUTH", "MP-N3-CONF", "TLS-KEY-RSA"}
+    assert found["TLS-KEY-RSA"].severity is Severity.INFO  # 2048 < BSI's 3072: a warning
+    assert found["MP-N1-AUTH"].severity is Severity.HIGH  # 密评 level 3
+
+
+def test_legacy_server_fails_the_high_risk_checks() -> None:
+    found = run(LEGACY)
+    assert {"TLS-PROTO-10", "TLS-CIPHER-BROKEN", "TLS-CIPHER-NOPFS", "TLS-CIPHER-CBC",
+            "TLS-KEY-RSA", "TLS-CERT-HASH", "TLS-CERT-LIFE", "MP-GEN-ALG",
+            "MP-GEN-TECH"} <= failed(found)
+    assert found["TLS-KEY-RSA"].severity is Severity.HIGH
+    assert found["TLS-PROTO-12-13"].severity is Severity.LOW  # has 1.2, lacks 1.3
+    assert found["TLS-PROTO-11"].evaluation is Evaluation.PASSED
+
+
+def test_tlcp_with_a_valid_pair_passes_the_national_checks() -> None:
+    found = run(TLCP)
+    assert failed(found) == set()  # TLCP SM4-CBC is standardised: TLS-CIPHER-CBC skips it
+    assert found["MP-N1-AUTH"].evidence["tlcp_sm2"] is True
+
+
+def test_bad_ske_signature_and_rsa_tlcp_suite_fail() -> None:
+    bad = {**TLCP, "tlcp_key_exchange": {"suite": "0xE013", "signature_valid": False}}
+    assert {"GM-SKE-VERIFY", "MP-N1-AUTH", "GM-TLCP-ABSENT"} <= failed(run(bad))
+    rsa = facts([("TLCPv1.1", 0xE019, "RSA_SM4_CBC_SM3"), ("TLCPv1.1", 0xE01A, "RSA_SM4_SHA1")])
+    found = run(rsa)
+    assert {"GM-SUITE-APPROVED", "GM-SUITE-LEGACY", "MP-GEN-ALG"} <= failed(found)
+    assert found["GM-SUITE-LEGACY"].severity is Severity.HIGH
+
+
+def test_sm4_suite_with_an_rsa_certificate_is_not_national_crypto() -> None:
+    sm13 = {"suite_name": "TLS_SM4_GCM_SM3", "signature_valid": True,
+            "chain": [cert({"type": "rsa", "size": 2048}, SHA256_RSA)]}
+    fact = facts([("TLSv1.3", 0x00C6, "TLS_SM4_GCM_SM3")],
+                 tls13_certificate={"standard": None, "sm": sm13})
+    found = run(fact)
+    assert {"GM-TLS13-SM", "MP-N1-AUTH", "MP-N3-CONF", "GM-CERT-SIGALG"} <= failed(found)
+    sm13_ok = {**sm13, "chain": [cert(SM2_KEY, SM3_SM2)]}
+    good = run({**fact, "tls13_certificate": {"standard": None, "sm": sm13_ok}})
+    assert not {"GM-TLS13-SM", "MP-N1-AUTH", "MP-N3-CONF", "GM-CERT-SIGALG"} & failed(good)
+
+
+def test_mipin_level_scales_severity() -> None:
+    assert run(MODERN, mipin=1)["MP-N1-AUTH"].severity is Severity.LOW
+    assert run(MODERN, mipin=2)["MP-N1-AUTH"].severity is Severity.MEDIUM
+    assert run(MODERN, mipin=2)["GM-TLCP-ABSENT"].severity is Severity.LOW
+    assert run(MODERN, mipin=4)["MP-N3-CONF"].severity is Severity.MEDIUM
+
+
+def test_closed_port_and_broken_pair() -> None:
+    assert run({"port_state": "closed"}) == {}
+    broken = {**TLCP, "certificates": [{"protocol": "TLCPv1.1", "chain": [],
+                                        "tlcp_pair": {"ok": False, "order": "missing",
+                                                      "problems": ["fewer than two"]}}]}
+    assert "GM-CERT-PAIR" in failed(run(broken))
