@@ -1,0 +1,545 @@
+"""Sentinel's TLS enumeration against sslyze, nmap ssl-enum-ciphers and testssl.sh (not a test).
+
+Starts two nginx servers on 127.0.0.1 (ports above 20000, configs in a temp dir): "modern"
+(TLS 1.2 + 1.3, AEAD only, RSA and ECDSA certificates) and "legacy" (TLS 1.0-1.2, CBC, static
+RSA and DHE at SECLEVEL=0). With ``--lab`` the lab's 198.18.10.10:443 and 198.18.11.20:443 are
+added when ``sentinel lab status`` says the lab is up. Each tool runs as its own process, so
+wall time and peak RSS (``wait4``'s ``ru_maxrss``) are measured the same way for all of them:
+Sentinel runs in a subprocess of this script through the real gate (``Gate`` +
+``Network.connector``) with a high rate limit.
+
+Per endpoint it prints the median wall time of N runs (testssl.sh: one run, it is slow), peak
+RSS, "Sentinel faster by" ratios, the accepted (protocol, suite) matrix normalised to IANA
+codes, and every difference between Sentinel and each peer.
+
+sslyze (AGPL) lives in its own venv, never in Sentinel's dependencies: see bench/setup.sh.
+
+Usage: python bench/tls_peers.py [--runs 3] [--skip-testssl] [--quick] [--lab] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_HOME = Path(os.environ.get("SENTINEL_BENCH_HOME", Path.home() / ".cache" / "sentinel-bench"))
+SSLYZE = BENCH_HOME / "sslyze-venv" / "bin" / "sslyze"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NMAP = shutil.which("nmap") or "/usr/bin/nmap"
+TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh") or "/usr/bin/testssl"
+LOOPBACK = "127.0.0.1"
+LAB = (("lab-198.18.10.10", "198.18.10.10", 443), ("lab-198.18.11.20", "198.18.11.20", 443))
+# The only places this bench may send to: loopback, and the lab with --lab.
+ALLOWED = tuple(ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15"))
+PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3", "TLCPv1.1")
+TIMEOUT = 5.0
+
+Pair = tuple[str, str]  # (protocol, "0xC02F") or (protocol, "?UNRESOLVED_NAME")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    label: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    rss_kib: int
+    accepted: frozenset[Pair]
+    detail: str = ""  # e.g. Sentinel's in-process time and connection count
+
+
+@dataclass
+class ToolResult:
+    tool: str
+    runs: list[Run] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def rss_kib(self) -> int:
+        return max(r.rss_kib for r in self.runs)
+
+    @property
+    def accepted(self) -> frozenset[Pair]:
+        """The union over runs (instability between runs is reported separately)."""
+        return frozenset().union(*(r.accepted for r in self.runs))
+
+    @property
+    def unstable(self) -> bool:
+        return len({r.accepted for r in self.runs}) > 1
+
+
+# --- names -> IANA codes ------------------------------------------------------------------
+
+
+class SuiteNames:
+    """IANA names, registry aliases and OpenSSL names (``openssl ciphers -V``) -> codes."""
+
+    def __init__(self) -> None:
+        from sentinel.wire.registry import tls_registry
+
+        self.registry = tls_registry()
+        self.codes: dict[str, int] = {}
+        listing = subprocess.run([OPENSSL, "ciphers", "-V", "ALL:COMPLEMENTOFALL:@SECLEVEL=0"],
+                                 capture_output=True, text=True, check=False).stdout
+        for line in listing.splitlines():
+            match = re.match(r"\s*0x([0-9A-F]{2}),0x([0-9A-F]{2}) - (\S+)", line)
+            if match:
+                self.codes[match[3].upper()] = int(match[1] + match[2], 16)
+        for suite in self.registry.data.suites:  # the registry wins over OpenSSL
+            for name in (suite.name, *suite.aliases, *([suite.openssl] if suite.openssl else [])):
+                self.codes[name.upper()] = suite.code
+
+    def key(self, name: str) -> str:
+        upper = name.strip().upper()
+        # nmap names TLS 1.3 suites TLS_AKE_WITH_<aead>_<hash>.
+        code = self.codes.get(upper, self.codes.get(upper.replace("TLS_AKE_WITH_", "TLS_")))
+        return f"0x{code:04X}" if code is not None else f"?{name}"
+
+    def label(self, key: str) -> str:
+        if key.startswith("?"):
+            return f"{key[1:]} (not in registry)"
+        return self.registry.suite_name(int(key, 16))
+
+
+# --- running a child process with wall time and peak RSS -----------------------------------
+
+
+def measured(command: list[str], timeout: float, env: dict[str, str] | None = None
+             ) -> tuple[float, int, int, str, str]:
+    """Run ``command``; return (wall s, peak RSS KiB, exit code, stdout, stderr).
+
+    ``wait4`` gives the child's ru_maxrss, which on Linux covers the largest process of its
+    waited-for tree (not the sum: testssl.sh's many openssl children are not added up).
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                   env=env)
+        timer = threading.Timer(timeout, process.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return (wall, usage.ru_maxrss, process.returncode,
+                out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def hostport(endpoint: Endpoint) -> str:
+    host = endpoint.host
+    return f"[{host}]:{endpoint.port}" if ":" in host else f"{host}:{endpoint.port}"
+
+
+# --- the tools ------------------------------------------------------------------------------
+
+
+def run_sentinel(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker",
+               endpoint.host, str(endpoint.port)]
+    wall, rss, code, out, err = measured(command, 120, env)
+    if code != 0:
+        raise RuntimeError(f"sentinel worker exited {code}: {err.strip()[-400:]}")
+    doc = json.loads(out)
+    accepted = frozenset((p, f"0x{c:04X}") for p, c in doc["accepted"])
+    # The worker enumerates twice (cold, then warm); the process wall time would count both,
+    # so Sentinel's wall is the process time minus the warm pass: start-up + one enumeration.
+    detail = {k: doc[k] for k in ("import", "registry", "cold", "warm", "connections")}
+    detail["errors"] = len(doc["errors"])
+    detail["warm_same"] = doc["warm_same"]
+    return Run(wall - doc["warm"], rss, accepted, json.dumps(detail))
+
+
+SSLYZE_KEYS = {"ssl_2_0": "SSLv2", "ssl_3_0": "SSLv3", "tls_1_0": "TLSv1.0",
+               "tls_1_1": "TLSv1.1", "tls_1_2": "TLSv1.2", "tls_1_3": "TLSv1.3"}
+
+
+def run_sslyze(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
+    report = work / f"sslyze-{time.monotonic_ns()}.json"
+    # Cipher-suite commands plus groups: the work enumerate_tls does (no trust-store checks).
+    command = [str(SSLYZE), "--quiet", f"--json_out={report}", "--sslv2", "--sslv3", "--tlsv1",
+               "--tlsv1_1", "--tlsv1_2", "--tlsv1_3", "--elliptic_curves", hostport(endpoint)]
+    wall, rss, _, _, err = measured(command, 300)
+    if not report.exists():
+        raise RuntimeError(f"sslyze wrote no JSON: {err.strip()[-400:]}")
+    server = json.loads(report.read_text())["server_scan_results"][0]
+    if server.get("scan_status") != "COMPLETED":
+        raise RuntimeError(f"sslyze: {server.get('connectivity_error_trace') or server}")
+    accepted: set[Pair] = set()
+    notes = []
+    for prefix, protocol in SSLYZE_KEYS.items():
+        attempt = server["scan_result"][f"{prefix}_cipher_suites"]
+        if attempt["status"] != "COMPLETED":
+            notes.append(f"{protocol}: {attempt['status']} {attempt.get('error_reason')}")
+            continue
+        for item in attempt["result"]["accepted_cipher_suites"]:
+            accepted.add((protocol, names.key(item["cipher_suite"]["name"])))
+    return Run(wall, rss, frozenset(accepted), "; ".join(notes))
+
+
+def run_nmap(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
+    family = ["-6"] if ":" in endpoint.host else []
+    command = [NMAP, *family, "-n", "-Pn", "-p", str(endpoint.port), "--script",
+               "ssl-enum-ciphers", "-oX", "-", endpoint.host]
+    wall, rss, code, out, err = measured(command, 300)
+    if code != 0:
+        raise RuntimeError(f"nmap exited {code}: {err.strip()[-400:]}")
+    accepted: set[Pair] = set()
+    for script in ET.fromstring(out).iter("script"):
+        if script.get("id") != "ssl-enum-ciphers":
+            continue
+        for version in script.findall("table"):
+            protocol = version.get("key", "?")
+            for cipher in version.findall("table[@key='ciphers']/table"):
+                name = cipher.findtext("elem[@key='name']")
+                if name:
+                    accepted.add((protocol, names.key(name)))
+    return Run(wall, rss, frozenset(accepted))
+
+
+TESTSSL_PROTOCOLS = {"ssl2": "SSLv2", "ssl3": "SSLv3", "tls1": "TLSv1.0", "tls1_1": "TLSv1.1",
+                     "tls1_2": "TLSv1.2", "tls1_3": "TLSv1.3"}
+
+
+def run_testssl(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
+    report = work / f"testssl-{time.monotonic_ns()}.json"
+    command = [TESTSSL, "--quiet", "--color", "0", "--nodns", "none", "--warnings", "off",
+               "--jsonfile", str(report), "-p", "-E", hostport(endpoint)]
+    wall, rss, _, _, err = measured(command, 900)
+    if not report.exists():
+        raise RuntimeError(f"testssl.sh wrote no JSON: {err.strip()[-400:]}")
+    accepted: set[Pair] = set()
+    for item in json.loads(report.read_text()):
+        # -E (per protocol; plain -e loses the protocol): id "cipher-tls1_2_xc02f" per accepted
+        # suite.
+        match = re.fullmatch(r"cipher-(ssl2|ssl3|tls1(?:_[123])?)_x([0-9a-f]+)", item.get("id", ""))
+        if match:
+            accepted.add((TESTSSL_PROTOCOLS[match[1]], f"0x{int(match[2], 16):04X}"))
+    return Run(wall, rss, frozenset(accepted))
+
+
+Runner = Callable[[Endpoint, SuiteNames, Path], Run]
+
+
+# --- Sentinel worker (runs in a subprocess so its RSS and start-up are measured like a peer) --
+
+
+def worker(host: str, port: int) -> None:
+    """Enumerate once cold (what one CLI run pays) and once warm (each further endpoint)."""
+    started = time.perf_counter()
+    from sentinel.playbook import RateLimits
+    from sentinel.probes.base import Network
+    from sentinel.probes.tls_enum import enumerate_tls
+    from sentinel.scope import Gate, policy_from
+    from sentinel.wire.registry import tls_registry
+
+    imported = time.perf_counter()
+    registry = tls_registry()
+    loaded = time.perf_counter()
+    network = ipaddress.ip_network(host)  # a single address: the gate authorises only it
+    gate = Gate(policy_from([str(network)]),
+                RateLimits(packets_per_second=100_000, connections_per_host=64,
+                           probe_timeout_s=TIMEOUT))
+    connect = Network(gate, TIMEOUT).connector(host, port)
+    result = asyncio.run(enumerate_tls(connect, timeout=TIMEOUT, registry=registry))
+    first = time.perf_counter()
+    again = asyncio.run(enumerate_tls(connect, timeout=TIMEOUT, registry=registry))
+    second = time.perf_counter()
+    print(json.dumps({
+        "import": imported - started, "registry": loaded - imported,
+        "cold": first - loaded, "warm": second - first,
+        "connections": result.connections_used, "errors": [str(e) for e in result.errors],
+        "warm_same": set(again.accepted) == set(result.accepted),
+        "accepted": [(a.protocol, a.code) for a in result.accepted]}))
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+NGINX_CONF = """
+daemon off; worker_processes 2; pid {tmp}/nginx-{label}.pid; error_log {tmp}/error-{label}.log;
+events {{ worker_connections 512; }}
+http {{
+  access_log off; client_body_temp_path {tmp}; proxy_temp_path {tmp};
+  fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    {certificates}
+    ssl_protocols {protocols};
+    ssl_ciphers {ciphers};
+    {extra}
+    location / {{ return 204; }}
+  }}
+}}
+"""
+
+SERVERS = {
+    "modern": {
+        "certs": ("rsa", "ec"),
+        "protocols": "TLSv1.2 TLSv1.3",
+        "ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+        "extra": "ssl_prefer_server_ciphers off; ssl_ecdh_curve X25519:prime256v1:secp384r1;",
+    },
+    "legacy": {
+        "certs": ("rsa",),
+        "protocols": "TLSv1 TLSv1.1 TLSv1.2",
+        "ciphers": "ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-SHA:DHE-RSA-AES128-SHA:"
+                   "AES256-SHA:AES128-SHA:AES128-SHA256:AES256-SHA256:AES128-GCM-SHA256:"
+                   "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-GCM-SHA256:CAMELLIA128-SHA:"
+                   "@SECLEVEL=0",
+        "extra": "ssl_prefer_server_ciphers on; ssl_dhparam {tmp}/dh.pem;",
+    },
+}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 above 20000 (the bench's own range)."""
+    for _ in range(200):
+        port = random.randint(20001, 29999)
+        with socket.socket() as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20001-29999")
+
+
+def certificate(tmp: Path, kind: str) -> tuple[Path, Path]:
+    key, crt = tmp / f"{kind}.key", tmp / f"{kind}.crt"
+    if not crt.exists():
+        args = (["-newkey", "rsa:2048"] if kind == "rsa" else
+                ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        # 365 days: short lifetimes make peers report "expires soon" noise.
+        subprocess.run([OPENSSL, "req", "-x509", *args, "-nodes", "-keyout", str(key),
+                        "-out", str(crt), "-days", "365", "-subj", "/CN=localhost"],
+                       check=True, capture_output=True)
+    return key, crt
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("nginx exited on start-up")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nginx did not listen on {port}")
+
+
+@contextlib.contextmanager
+def nginx_servers(tmp: Path) -> Iterator[list[Endpoint]]:
+    subprocess.run([OPENSSL, "dhparam", "-dsaparam", "-out", str(tmp / "dh.pem"), "2048"],
+                   check=True, capture_output=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    endpoints = []
+    try:
+        for label, spec in SERVERS.items():
+            port = free_port()
+            lines = []
+            for kind in spec["certs"]:
+                key, crt = certificate(tmp, kind)
+                lines.append(f"ssl_certificate {crt}; ssl_certificate_key {key};")
+            conf = tmp / f"nginx-{label}.conf"
+            conf.write_text(NGINX_CONF.format(
+                tmp=tmp, label=label, port=port, certificates="\n    ".join(lines),
+                protocols=spec["protocols"], ciphers=spec["ciphers"],
+                extra=str(spec["extra"]).format(tmp=tmp)))
+            process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp)],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+            processes.append(process)
+            wait_listening(port, process)
+            endpoints.append(Endpoint(f"nginx-{label}", LOOPBACK, port))
+        yield endpoints
+    finally:
+        for process in processes:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+
+
+def lab_endpoints() -> list[Endpoint]:
+    status = subprocess.run(["sentinel", "lab", "status"], capture_output=True, text=True,
+                            check=False)
+    if status.returncode != 0:
+        print(f"--lab: the lab is not up (sentinel lab status exit {status.returncode}); "
+              "skipping lab endpoints", file=sys.stderr)
+        return []
+    return [Endpoint(label, host, port) for label, host, port in LAB]
+
+
+# --- benchmark and report ------------------------------------------------------------------
+
+
+def bench_endpoint(endpoint: Endpoint, tools: dict[str, tuple[Runner, int]], names: SuiteNames,
+                   work: Path, warm_up: bool) -> dict[str, ToolResult]:
+    """Interleave the tools run by run so drift hits all of them alike."""
+    address = ipaddress.ip_address(endpoint.host)
+    if not any(address.version == n.version and address in n for n in ALLOWED):
+        raise SystemExit(f"{endpoint.host} is outside loopback and the lab")
+    results = {tool: ToolResult(tool) for tool in tools}
+    if warm_up:  # page cache, venv imports: not counted
+        for runner, runs in tools.values():
+            if runs > 1:
+                with contextlib.suppress(Exception):
+                    runner(endpoint, names, work)
+    for index in range(max(runs for _, runs in tools.values())):
+        for tool, (runner, runs) in tools.items():
+            if index >= runs or results[tool].error:
+                continue
+            print(f"  {endpoint.label}: {tool} run {index + 1}/{runs}", file=sys.stderr)
+            try:
+                results[tool].runs.append(runner(endpoint, names, work))
+            except Exception as exc:
+                results[tool].error = f"{type(exc).__name__}: {exc}"
+    return results
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.0f} MiB"
+
+
+def report(endpoint: Endpoint, results: dict[str, ToolResult], names: SuiteNames) -> None:
+    print(f"\n== {endpoint.label} ({hostport(endpoint)}) ==")
+    sentinel = results["sentinel"]
+    print(f"{'tool':<10} {'runs':>4} {'wall median':>12} {'min-max':>15} {'peak RSS':>9} "
+          f"{'suites':>6}  Sentinel faster by")
+    for tool, result in results.items():
+        if not result.runs:
+            print(f"{tool:<10} failed: {result.error}")
+            continue
+        walls = [r.wall for r in result.runs]
+        ratio = "-" if tool == "sentinel" or not sentinel.runs else \
+            f"{result.wall / sentinel.wall:.1f}x"
+        print(f"{tool:<10} {len(walls):>4} {result.wall:>10.3f} s "
+              f"{min(walls):>6.2f}-{max(walls):<6.2f}s {mib(result.rss_kib):>9} "
+              f"{len(result.accepted):>6}  {ratio}")
+        if result.unstable:
+            print(f"{'':<10} note: accepted set differed between runs")
+    if sentinel.runs:
+        phases = [json.loads(r.detail) for r in sentinel.runs]
+        median = {k: statistics.median(p[k] for p in phases)
+                  for k in ("import", "registry", "cold", "warm")}
+        print(f"sentinel phases (median): import {median['import']:.3f} s, registry load "
+              f"{median['registry']:.3f} s, enumerate_tls cold {median['cold']:.3f} s / warm "
+              f"{median['warm']:.3f} s, {phases[0]['connections']} connections, "
+              f"{phases[0]['errors']} step errors, warm set same: "
+              f"{all(p['warm_same'] for p in phases)}")
+    matrix(results, names)
+    differences(results, names)
+
+
+def matrix(results: dict[str, ToolResult], names: SuiteNames) -> None:
+    tools = [t for t, r in results.items() if r.runs]
+    pairs = sorted(frozenset().union(*(results[t].accepted for t in tools)),
+                   key=lambda p: (PROTOCOLS.index(p[0]) if p[0] in PROTOCOLS else 99, p[1]))
+    print("accepted (protocol, suite): " + " ".join(f"{t[:8]:>8}" for t in tools))
+    for protocol, key in pairs:
+        marks = " ".join(f"{'x' if (protocol, key) in results[t].accepted else '.':>8}"
+                         for t in tools)
+        print(f"  {protocol:<8} {key:<7} {names.label(key):<44.44} {marks}")
+
+
+def differences(results: dict[str, ToolResult], names: SuiteNames) -> None:
+    ours = results["sentinel"].accepted
+    for tool, result in results.items():
+        if tool == "sentinel" or not result.runs:
+            continue
+        only_ours, only_theirs = ours - result.accepted, result.accepted - ours
+        if not only_ours and not only_theirs:
+            print(f"  vs {tool}: identical ({len(ours)} pairs)")
+        for label, pairs in ((f"in Sentinel, not {tool}", only_ours),
+                             (f"in {tool}, not Sentinel", only_theirs)):
+            for protocol, key in sorted(pairs):
+                print(f"  vs {tool}: {label}: {protocol} {key} {names.label(key)}")
+
+
+def as_json(results: dict[str, dict[str, ToolResult]]) -> dict[str, object]:
+    return {label: {tool: {"error": r.error, "wall_median": r.wall if r.runs else None,
+                           "walls": [x.wall for x in r.runs],
+                           "peak_rss_kib": r.rss_kib if r.runs else None,
+                           "accepted": sorted(r.accepted)}
+                    for tool, r in per_tool.items()}
+            for label, per_tool in results.items()}
+
+
+def available_tools(args: argparse.Namespace) -> dict[str, tuple[Runner, int]]:
+    runs = 1 if args.quick else args.runs
+    tools: dict[str, tuple[Runner, int]] = {"sentinel": (run_sentinel, runs)}
+    if SSLYZE.exists():
+        tools["sslyze"] = (run_sslyze, runs)
+    else:
+        print(f"sslyze not found at {SSLYZE}: run bench/setup.sh", file=sys.stderr)
+    tools["nmap"] = (run_nmap, runs)
+    if not (args.skip_testssl or args.quick):
+        if Path(TESTSSL).exists():
+            tools["testssl"] = (run_testssl, 1)
+        else:
+            print("testssl.sh not installed (apt-get install -y testssl.sh)", file=sys.stderr)
+    return tools
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs of the fast tools (median)")
+    parser.add_argument("--skip-testssl", action="store_true", help="testssl.sh takes ~100 s")
+    parser.add_argument("--quick", action="store_true", help="one run each, no testssl.sh")
+    parser.add_argument("--lab", action="store_true", help="also the lab's two TLS endpoints")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--worker", nargs=2, metavar=("HOST", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], int(args.worker[1]))
+        return
+    names = SuiteNames()
+    tools = available_tools(args)
+    results: dict[str, dict[str, ToolResult]] = {}
+    with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as folder:
+        work = Path(folder)
+        with nginx_servers(work) as endpoints:
+            targets = endpoints + (lab_endpoints() if args.lab else [])
+            for endpoint in targets:
+                results[endpoint.label] = bench_endpoint(endpoint, tools, names, work,
+                                                         warm_up=not args.quick)
+                report(endpoint, results[endpoint.label], names)
+    if args.json:
+        args.json.write_text(json.dumps(as_json(results), indent=2))
+
+
+if __name__ == "__main__":
+    main()
