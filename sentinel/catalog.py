@@ -93,8 +93,9 @@ class ServiceFile(_Strict):
 
 class ScopeFile(_Strict):
     global_deny: tuple[str, ...] = ()
+    probe_authorised: tuple[str, ...] = ()
 
-    @field_validator("global_deny")
+    @field_validator("global_deny", "probe_authorised")
     @classmethod
     def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(str(ipaddress.ip_network(v)) for v in values)
@@ -143,12 +144,25 @@ def service_by_port() -> dict[tuple[int, str], Service]:
 
 
 @functools.cache
-def global_deny() -> tuple[str, ...]:
-    """The organisation-wide deny list: ``probes/scope.yml`` plus ``SENTINEL_GLOBAL_DENY``."""
+def _scope_file() -> ScopeFile:
     doc = load_yaml(data_file("probes", "scope.yml"), CatalogError)
-    listed = validate(doc, ScopeFile, CatalogError).global_deny
-    extra = [c.strip() for c in os.environ.get("SENTINEL_GLOBAL_DENY", "").split(",") if c.strip()]
+    return validate(doc, ScopeFile, CatalogError)
+
+
+def _with_env(listed: tuple[str, ...], variable: str) -> tuple[str, ...]:
+    extra = [c.strip() for c in os.environ.get(variable, "").split(",") if c.strip()]
     try:
         return listed + tuple(str(ipaddress.ip_network(c)) for c in extra)
     except ValueError as exc:
-        raise CatalogError(f"SENTINEL_GLOBAL_DENY: {exc}") from None
+        raise CatalogError(f"{variable}: {exc}") from None
+
+
+@functools.cache
+def global_deny() -> tuple[str, ...]:
+    """The organisation-wide deny list: ``probes/scope.yml`` plus ``SENTINEL_GLOBAL_DENY``."""
+    return _with_env(_scope_file().global_deny, "SENTINEL_GLOBAL_DENY")
+
+
+def probe_scope() -> tuple[str, ...]:
+    """Where a single named endpoint may be probed without a playbook (plus the environment)."""
+    return _with_env(_scope_file().probe_authorised, "SENTINEL_PROBE_SCOPE")

@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from sentinel.catalog import global_deny
+from sentinel.catalog import global_deny, probe_scope
 from sentinel.errors import InputError, ProbeError, ScopeRefused, SentinelError, UsageError
 from sentinel.playbook import RateLimits
 from sentinel.probes.base import Network
@@ -50,20 +50,35 @@ def parse_target(text: str) -> tuple[str, int]:
     return str(address), int(port)
 
 
-def single_target_gate(address: str) -> Gate:
-    """A gate whose scope is exactly ``address``; the global deny list still applies."""
+def _scope_flags(values: list[str]) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(c)) for c in values)
+    except ValueError as exc:
+        raise UsageError(f"--scope: {exc}") from None
+
+
+def single_target_gate(address: str, scope: tuple[str, ...] = ()) -> Gate:
+    """A gate whose scope is exactly ``address`` — if the address lies inside the probe scope
+    (``probe_authorised`` in probes/scope.yml, SENTINEL_PROBE_SCOPE, or ``scope`` given on the
+    command line); otherwise a gate that authorises nothing. The global deny list still wins."""
     ip = ipaddress.ip_address(address)
+    allowed = [ipaddress.ip_network(c) for c in (*probe_scope(), *scope)]
+    inside = any(ip.version == net.version and ip in net for net in allowed)
     policy = ScopePolicy(
-        authorised=(ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}"),),
+        authorised=(ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}"),) if inside else (),
         global_deny=tuple(ipaddress.ip_network(c) for c in global_deny()),
     )
     return Gate(policy, RateLimits(connections_per_host=1, concurrent_hosts=1))
 
 
-async def _run_tls(address: str, port: int, sni: str | None, timeout: float) -> dict[str, Any]:
-    gate = single_target_gate(address)
+async def _run_tls(address: str, port: int, sni: str | None, timeout: float,
+                   scope: tuple[str, ...] = ()) -> dict[str, Any]:
+    gate = single_target_gate(address, scope)
     reason = gate.policy.verdict(address)
     if reason:  # refuse before any packet, with the reason the gate would give
+        if "outside" in reason:
+            reason += (" of probes (probes/scope.yml probe_authorised, SENTINEL_PROBE_SCOPE,"
+                       " or --scope CIDR)")
         raise ScopeRefused(address, reason)
     network = Network(gate, connect_timeout=timeout)
     started = time.perf_counter()
@@ -89,11 +104,14 @@ def tls(
     sni: Annotated[str | None, typer.Option("--sni", help="server name to send")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="the full observation as JSON")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")] = None,
 ) -> None:
     """Enumerate TLS/TLCP on one endpoint: versions, suites, groups, certificates."""
     try:
         address, port = parse_target(target)
-        document = asyncio.run(_run_tls(address, port, sni, timeout))
+        extra = _scope_flags(scope or [])
+        document = asyncio.run(_run_tls(address, port, sni, timeout, extra))
     except ScopeRefused as exc:
         _fail(str(exc), 2)
     except ProbeError as exc:
