@@ -46,7 +46,11 @@ def setup_command(
 
 
 def open_sink(es_url: str, spool_dir: Path | None = None) -> ElasticSink:
-    """The sink ``scan --es-url`` streams to; its spool lives beside the SQLite store."""
+    """The sink ``scan --es-url`` streams to; its spool lives beside the SQLite store.
+
+    ``SENTINEL_SPOOL`` moves the spool; ``SENTINEL_ES_PREFIX`` the index names (tests).
+    """
     config = load_config(es_url)
     spool = spool_dir or Path(os.environ.get("SENTINEL_SPOOL") or default_path().parent / "spool")
-    return ElasticSink(make_client(config), spool, setup_on_connect=True)
+    prefix = os.environ.get("SENTINEL_ES_PREFIX") or "sentinel"
+    return ElasticSink(make_client(config), spool, prefix=prefix, setup_on_connect=True)
