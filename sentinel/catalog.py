@@ -166,3 +166,9 @@ def global_deny() -> tuple[str, ...]:
 def probe_scope() -> tuple[str, ...]:
     """Where a single named endpoint may be probed without a playbook (plus the environment)."""
     return _with_env(_scope_file().probe_authorised, "SENTINEL_PROBE_SCOPE")
+
+
+def clear_caches() -> None:
+    """Forget every loaded catalog (after the overlay folder or the environment changed)."""
+    for loader in (checks, services, service_by_port, _scope_file, global_deny):
+        loader.cache_clear()

@@ -43,11 +43,11 @@ def test_overlay_replaces_a_shipped_file(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "probes").mkdir()
     (tmp_path / "probes" / "scope.yml").write_text("global_deny: [198.18.77.0/24]\n")
     monkeypatch.setenv(OVERLAY_ENV, str(tmp_path))
-    catalog.global_deny.cache_clear()
+    catalog.clear_caches()
     try:
         assert catalog.global_deny() == ("198.18.77.0/24",)
     finally:
-        catalog.global_deny.cache_clear()
+        catalog.clear_caches()
 
 
 def test_a_broken_overlay_is_located(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,10 +57,10 @@ def test_a_broken_overlay_is_located(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "checks:\n  X-ONE:\n    title: {zh: a, en: b}\n    title: {zh: c, en: d}\n"
     )
     monkeypatch.setenv(OVERLAY_ENV, str(tmp_path))
-    catalog.checks.cache_clear()
+    catalog.clear_caches()
     try:
         with pytest.raises(CatalogError, match="duplicate key 'title'") as caught:
             catalog.checks()
         assert caught.value.location is not None and caught.value.location.line == 4
     finally:
-        catalog.checks.cache_clear()
+        catalog.clear_caches()

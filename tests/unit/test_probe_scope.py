@@ -30,10 +30,10 @@ def test_global_deny_wins_over_the_probe_scope(monkeypatch: pytest.MonkeyPatch) 
     from sentinel import catalog
 
     monkeypatch.setenv("SENTINEL_GLOBAL_DENY", "198.18.10.0/24")
-    catalog.global_deny.cache_clear()
+    catalog.clear_caches()
     try:
         result = CliRunner().invoke(app, ["probe", "tls", "198.18.10.10:443"])
     finally:
-        catalog.global_deny.cache_clear()
+        catalog.clear_caches()
     assert result.exit_code == 2
     assert "global deny list (198.18.10.0/24)" in result.output
