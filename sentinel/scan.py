@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sentinel import catalog
 from sentinel.assess import AssetView, assess
+from sentinel.detect.changes import asset_changes
 from sentinel.engine import AssetPlan, Engine
 from sentinel.errors import ScopeRefused
 from sentinel.lifecycle import KeyState, apply
@@ -28,6 +29,7 @@ from sentinel.model import (
     Severity,
     Text,
     now,
+    observation_to_ecs,
 )
 from sentinel.plan import asset_plans, refusals
 from sentinel.playbook import Playbook
@@ -108,6 +110,7 @@ class _Run:
     previous: dict[str, dict[str, KeyState]]
     progress: Progress | None
     sink: ElasticSink | None = None
+    previous_scan: str | None = None  # the last completed scan, for change events
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failed: int = 0
 
@@ -127,6 +130,12 @@ class _Run:
         )
         self.store.add_findings(outcome.findings)
         self.store.save_states(outcome.states)
+        if self.previous_scan is not None:
+            earlier = self.store.assets(self.previous_scan, target.asset.id)
+            current = [observation_to_ecs(o) for o in observations]
+            outcome.events.extend(
+                asset_changes(earlier, current, target.context, target.asset, now())
+            )
         self.store.add_events(outcome.events)
         if self.sink is not None:  # SQLite first: it is the record; Elasticsearch a copy
             self.sink.add_observations(observations)
@@ -176,7 +185,8 @@ async def run_scan(
     previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
     for key, state in store.states().items():
         previous[state.asset_id][key] = state
-    run = _Run(playbook, store, record, previous, progress, sink)
+    last = store.latest_scan()
+    run = _Run(playbook, store, record, previous, progress, sink, last.id if last else None)
     engine = Engine(
         Network(gate, playbook.rate.probe_timeout_s),
         probe_timeout=playbook.rate.probe_timeout_s,

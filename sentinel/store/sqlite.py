@@ -363,10 +363,17 @@ class SqliteStore:
             sql, params = sql + " WHERE scan_id = ?", [scan_id]
         return [json.loads(r[0]) for r in self._db.execute(sql + " ORDER BY created", params)]
 
-    def assets(self, scan_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT doc FROM observations WHERE scan_id = ? ORDER BY id", (scan_id,)
-        )
+    def assets(self, scan_id: str, asset_id: str | None = None) -> list[dict[str, Any]]:
+        """Asset documents (observations) of one scan, or of one asset in it."""
+        if asset_id is None:
+            rows = self._db.execute(
+                "SELECT doc FROM observations WHERE scan_id = ? ORDER BY id", (scan_id,)
+            )
+        else:
+            rows = self._db.execute(
+                "SELECT doc FROM observations WHERE scan_id = ? AND asset_id = ? ORDER BY id",
+                (scan_id, asset_id),
+            )
         return [json.loads(r[0]) for r in rows]
 
     def coverage(self, scan_id: str) -> set[tuple[str, str]]:
