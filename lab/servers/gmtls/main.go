@@ -195,6 +195,7 @@ func runServer(args []string) int {
 	suites := fs.String("suites", "", "TLCP suites to enable, hex list (default e013,e011)")
 	maxConns := fs.Int("max-conns", 256, "maximum concurrent connections")
 	timeout := fs.Duration("timeout", 15*time.Second, "per-connection deadline")
+	tlsMin := fs.String("tls-min", "", "dual mode: lowest standard TLS version, 1.0|1.1|1.2 (default: the stack's, TLS 1.0)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -246,6 +247,10 @@ func runServer(args []string) int {
 			logger.Print(err)
 			return 1
 		}
+		if err := limitStandardTLS(cfg, *tlsMin); err != nil {
+			logger.Print(err)
+			return 2
+		}
 	default:
 		logger.Printf("unknown mode %q", *mode)
 		return 2
@@ -284,6 +289,31 @@ func runServer(args []string) int {
 			serveConn(id, c, cfg, *timeout)
 		}()
 	}
+}
+
+// limitStandardTLS sets the lowest TLS version for standard-TLS clients of a dual server.
+// tjfoc checks MinVersion against every ClientHello, TLCP's 0x0101 included, so the limit
+// lives in a second config handed only to clients that do not offer TLCP.
+func limitStandardTLS(cfg *gmtls.Config, min string) error {
+	versions := map[string]uint16{"": 0, "1.0": gmtls.VersionTLS10, "1.1": gmtls.VersionTLS11, "1.2": gmtls.VersionTLS12}
+	v, ok := versions[min]
+	if !ok {
+		return fmt.Errorf("--tls-min %q: want 1.0, 1.1 or 1.2", min)
+	}
+	if v == 0 {
+		return nil
+	}
+	std := cfg.Clone()
+	std.MinVersion = v
+	cfg.GetConfigForClient = func(info *gmtls.ClientHelloInfo) (*gmtls.Config, error) {
+		for _, offered := range info.SupportedVersions {
+			if offered == gmtls.VersionGMSSL {
+				return nil, nil
+			}
+		}
+		return std, nil
+	}
+	return nil
 }
 
 func hexList(l []uint16) string {

@@ -83,7 +83,19 @@ def _argv(bin_dir: Path, service: Service, bind: str, certs: Path) -> list[str]:
     suites = [TLCP_SUITE_IDS[s] for s in service.properties.suites or [] if s in TLCP_SUITE_IDS]
     if mode == "tlcp" and suites:
         argv += ["--suites", ",".join(suites)]
+    if mode == "dual":
+        argv += ["--tls-min", _lowest_tls(service)]
     return argv
+
+
+def _lowest_tls(service: Service) -> str:
+    """The dual server's lowest standard TLS version, as the manifest claims it."""
+    claimed = {"TLSv1": "1.0", "TLSv1.0": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2"}
+    found = [claimed[v] for v in service.properties.tls_versions or [] if v in claimed]
+    if not found:
+        raise LabError(f"{service.id}: a dual server needs a TLS 1.0-1.2 version "
+                       "(tjfoc has no TLS 1.3)")
+    return min(found)
 
 
 def start(ctx: ServerContext, host: Host, services: list[Service]) -> list[ProcessRecord]:
