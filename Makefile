@@ -26,8 +26,11 @@ lint: install
 	$(PYTHON) -m ruff check sentinel tests bench
 	$(PYTHON) -m mypy
 
+# The Elasticsearch tests need the local node (fetched from Maven Central, cached in ~/.m2);
+# it is started before the tests and stopped after them, whatever the outcome.
 test: install lab-servers lint
-	$(PYTHON) -m pytest tests -q
+	bash tools/es/start.sh
+	status=0; $(PYTHON) -m pytest tests -q || status=$$?; bash tools/es/stop.sh; exit $$status
 
 demo: install lab-servers
 	$(PYTHON) -m sentinel.demo --out $(OUT)
