@@ -11,6 +11,7 @@ exception, and every text field is the server's text (escape it when rendering).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -41,11 +42,9 @@ def _iso(moment: datetime) -> str:
 
 def _key_facts(cert: x509.Certificate, der: bytes) -> dict[str, Any]:
     """Key type and size; SM2 is tried first because ``cryptography`` rejects its curve."""
-    try:
+    with contextlib.suppress(DecodeError):  # not an SM2 key: cryptography handles the rest
         sm2.public_key_from_certificate(der)
         return {"type": "sm2", "size": 256, "curve": "sm2p256v1", "curve_oid": OID_SM2_CURVE}
-    except DecodeError:
-        pass
     try:
         key = cert.public_key()
     except (UnsupportedAlgorithm, ValueError, TypeError) as exc:

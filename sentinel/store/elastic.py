@@ -13,6 +13,7 @@ so a replay overwrites and never duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -117,12 +118,10 @@ class ElasticSink:
         full; the batch then stays in memory and the next flush tries again.
         """
         if self._deliver_backlog() and self._lines:
-            try:
+            with contextlib.suppress(_Unreachable):  # still down: the batch goes to the spool
                 self._send(self._lines)
                 self._reset_batch()
                 return
-            except _Unreachable:
-                pass
         if self._lines:
             self.spool.append(self._lines)
             self.stats.spooled += len(self._lines) // 2

@@ -107,7 +107,7 @@ def main():
         assert n == 1, n
 
     docs = [
-        {"host_ip": "10.0.0.%d" % i, "rule": r, "severity_score": s,
+        {"host_ip": "198.18.77.%d" % i, "rule": r, "severity_score": s,
          "@timestamp": "2026-01-0%dT12:00:00Z" % (i + 1), "message": m}
         for i, (r, s, m) in enumerate([
             ("SQL-Injection", 9, "possible sql injection in login form"),
@@ -146,7 +146,7 @@ def main():
     q("terms", {"terms": {"rule": ["XSS", "Weak-TLS"]}}, 3)
     q("range long", {"range": {"severity_score": {"gte": 7}}}, 3)
     q("range date", {"range": {"@timestamp": {"gte": "2026-01-03", "lt": "2026-01-05"}}}, 2)
-    q("term on ip (CIDR)", {"term": {"host_ip": "10.0.0.0/30"}}, 4)
+    q("term on ip (CIDR)", {"term": {"host_ip": "198.18.77.0/30"}}, 4)
     q("exists", {"exists": {"field": "host_ip"}}, 5)
     q("wildcard", {"wildcard": {"rule": {"value": "*SS"}}}, 2)
     q("wildcard case_insensitive", {"wildcard": {"rule": {"value": "sql*", "case_insensitive": True}}}, 2)

@@ -21,7 +21,7 @@ def _variant(change: str, old: str, new: str) -> str:
 
 @pytest.mark.parametrize(("change", "old", "new", "message"), [
     ("unknown field", "    aaaa: true\n", "    aaaa: true\n    colour: red\n", "unknown field"),
-    ("outside the lab", "v4: 198.18.10.0/24", "v4: 10.0.0.0/24", "outside"),
+    ("outside the lab", "v4: 198.18.10.0/24", "v4: 192.0.2.0/24", "outside"),
     ("not in segment", "v4: 198.18.10.10", "v4: 198.18.11.10", "is not in"),
     ("AAAA without IPv6", "    v6: null                   # a name server without IPv6\n"
      "    aaaa: false", "    v6: null\n    aaaa: true", "no IPv6 address"),
