@@ -121,6 +121,12 @@ def enumeration_facts(enum: TlsEnumeration, registry: TlsRegistry) -> dict[str, 
         "tlcp_needs_bare_hello": enum.tlcp_needs_bare_hello,
         "gotlcp_fingerprint": enum.gotlcp_fingerprint,
         "alerts": list(enum.alerts_seen),
+        "rejected_abruptly": [{"protocol": r.protocol, "code": hex_code(r.code), "name": r.name}
+                              for r in enum.rejected_abruptly],
+        "dhe": None if enum.dhe is None else {
+            "protocol": enum.dhe.protocol, "suite": hex_code(enum.dhe.suite),
+            "suite_name": registry.suite_name(enum.dhe.suite),
+            "prime_bits": enum.dhe.prime_bits, "generator": enum.dhe.generator},
         "connections_used": enum.connections_used,
         "errors": list(enum.errors),
     }

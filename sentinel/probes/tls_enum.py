@@ -11,46 +11,47 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sentinel.errors import DecodeError
-from sentinel.probes.tls_exchange import (
-    STOP_AT_HELLO_DONE,
-    Connect,
-    Outcome,
-    ServerFlight,
-    send_hello,
+from sentinel.probes.tls_exchange import STOP_AT_HELLO_DONE, Connect, ServerFlight
+from sentinel.probes.tls_offer import (
+    Probe,
+    chosen_suite,
+    probe_version,
+    version_accepted,
 )
 from sentinel.probes.tls_results import (
     AcceptedGroup,
     AcceptedSuite,
     CertificateChain,
+    DhExchange,
     Personality,
     SuiteOrder,
     TlcpKeyExchange,
     TlsEnumeration,
 )
-from sentinel.wire.alerts import is_gotlcp_version_alert
 from sentinel.wire.constants import HandshakeType, ProtocolVersion, version_name
 from sentinel.wire.handshake import (
     parse_certificate,
+    parse_dhe_server_key_exchange,
     parse_ecdhe_server_key_exchange,
     parse_tlcp_ecc_server_key_exchange,
     parse_tlcp_ecdhe_server_key_exchange,
     tlcp_ecc_signed_data,
 )
-from sentinel.wire.hello import ClientHello, client_hello_record
-from sentinel.wire.profiles import tlcp_hello, tls_hello
+from sentinel.wire.hello import client_hello_record
+from sentinel.wire.profiles import tls_hello
 from sentinel.wire.registry import TlsRegistry, tls_registry
 from sentinel.wire.sslv2 import SSL2_CIPHER_NAMES as SSL2_NAMES
 from sentinel.wire.sslv2 import build_sslv2_client_hello
 
 __all__ = [
-    "AcceptedGroup", "AcceptedSuite", "CertificateChain", "Personality", "Probe", "SuiteOrder",
-    "TlcpKeyExchange", "TlsEnumeration", "detect_personality", "enumerate_groups_tls12",
-    "enumerate_groups_tls13", "enumerate_suites", "enumerate_tls", "fetch_certificate_chain",
-    "fetch_tlcp_key_exchange", "probe_version", "probe_versions", "server_preference",
+    "AcceptedGroup", "AcceptedSuite", "CertificateChain", "DhExchange", "Personality", "Probe",
+    "SuiteOrder", "TlcpKeyExchange", "TlsEnumeration", "chosen_suite", "detect_personality",
+    "enumerate_groups_tls12", "enumerate_groups_tls13", "enumerate_suites", "enumerate_tls",
+    "fetch_certificate_chain", "fetch_dhe_parameters", "fetch_tlcp_key_exchange",
+    "probe_version", "probe_versions", "server_preference", "version_accepted",
 ]
 
 V = ProtocolVersion
@@ -58,95 +59,6 @@ TLS_VERSIONS = (V.SSL3, V.TLS1_0, V.TLS1_1, V.TLS1_2, V.TLS1_3)
 CHUNK = 128  # suites per hello: keeps hellos < 512 bytes of suites for fragile stacks
 STOP_AT_KEY_EXCHANGE = frozenset({HandshakeType.SERVER_KEY_EXCHANGE,
                                   HandshakeType.SERVER_HELLO_DONE})
-
-
-@dataclass
-class Probe:
-    """Connection, timeout and the running tally shared by the strategies of one port."""
-
-    connect: Connect
-    timeout: float = 5.0
-    server_name: str | None = None
-    registry: TlsRegistry = field(default_factory=tls_registry)
-    tlcp_extensions: bool = True
-    connections: int = 0
-    alerts: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    gotlcp_seen: bool = False
-
-    async def send(self, label: str, data: bytes, stop_at: frozenset[int] | None = None,
-                   sslv2: bool = False) -> ServerFlight:
-        """One connection, one hello; alerts and anomalies go into the tally."""
-        self.connections += 1
-        try:
-            flight = await send_hello(self.connect, data, self.timeout,
-                                      stop_at or frozenset({HandshakeType.SERVER_HELLO}), sslv2)
-        except OSError as exc:
-            self.errors.append(f"{label}: {exc.__class__.__name__}: {exc}")
-            return ServerFlight(Outcome.CLOSED, error=str(exc))
-        if flight.alert is not None:
-            self.alerts.append(f"{label}: {flight.alert.name}")
-        if flight.outcome is Outcome.MALFORMED:
-            self.errors.append(f"{label}: {flight.error}")
-        self.gotlcp_seen |= is_gotlcp_version_alert(flight.first_bytes)
-        return flight
-
-    def hello(self, version: int, suites: Sequence[int],
-              groups: Sequence[int] | None = None) -> ClientHello:
-        """The ClientHello this probe sends for a version (TLS 1.3: empty key_share)."""
-        random = secrets.token_bytes(32)
-        if version == V.TLCP1_1:
-            return tlcp_hello(suites, random, with_extensions=self.tlcp_extensions,
-                              server_name=self.server_name)
-        if groups is None:
-            groups = self.tls13_groups() if version == V.TLS1_3 else None
-        if groups is None:
-            return tls_hello(version, suites, random, server_name=self.server_name)
-        return tls_hello(version, suites, random, server_name=self.server_name, groups=groups)
-
-    def tls13_groups(self) -> tuple[int, ...]:
-        """Every non-legacy group in the registry: what a TLS 1.3 server may pick from."""
-        return tuple(g.code for g in self.registry.data.groups if g.category != "legacy")
-
-    def candidates(self, version: int) -> tuple[int, ...]:
-        """Registry suites that can exist under a version (unknown codes may be added)."""
-        if version == V.TLCP1_1:
-            return tuple(s.code for s in self.registry.suites_of("tlcp"))
-        if version == V.TLS1_3:
-            return tuple(s.code for s in self.registry.suites_of("tls13"))
-        allowed = {"ssl3", "tls1.2"} if version >= V.TLS1_2 else {"ssl3"}
-        return tuple(s.code for s in self.registry.suites_of("tls") if s.min_version in allowed)
-
-
-def chosen_suite(flight: ServerFlight, version: int) -> int | None:
-    """The suite the server picked if it answered with exactly ``version``."""
-    hello = flight.server_hello
-    if flight.outcome is not Outcome.SERVER_HELLO or hello is None or hello.version != version:
-        return None
-    return hello.cipher_suite
-
-
-async def probe_version(probe: Probe, version: int) -> ServerFlight:
-    """One hello offering only ``version`` with every candidate suite (SSLv2 framing for 2)."""
-    label = version_name(version)
-    if version == V.SSL2:
-        return await probe.send(label, build_sslv2_client_hello(), sslv2=True)
-    hello = probe.hello(version, probe.candidates(version))
-    flight = await probe.send(label, client_hello_record(hello))
-    if version == V.TLCP1_1 and flight.silent and probe.tlcp_extensions:
-        probe.tlcp_extensions = False  # GmSSL-style servers drop unknown extensions silently
-        bare = probe.hello(version, probe.candidates(version))
-        flight = await probe.send(f"{label} (no extensions)", client_hello_record(bare))
-        if chosen_suite(flight, version) is None:
-            probe.tlcp_extensions = True
-    return flight
-
-
-def version_accepted(flight: ServerFlight, version: int) -> bool:
-    """Did this flight accept exactly ``version``?"""
-    if version == V.SSL2:
-        return flight.sslv2 is not None and bool(flight.sslv2.cipher_specs)
-    return chosen_suite(flight, version) is not None
 
 
 async def probe_versions(probe: Probe) -> tuple[int, ...]:
@@ -164,20 +76,33 @@ async def enumerate_suites(probe: Probe, version: int,
     pool = list(probe.candidates(version) if candidates is None else candidates)
     accepted: list[int] = []
     for start in range(0, len(pool), CHUNK):
-        offer = pool[start : start + CHUNK]
-        while offer:  # each pass removes one suite or stops
-            flight = await probe.send(version_name(version),
-                                      client_hello_record(probe.hello(version, offer)))
-            choice = chosen_suite(flight, version)
-            if choice is None:
-                break
-            if choice not in offer:
-                probe.errors.append(f"{version_name(version)}: server chose unoffered "
-                                    f"suite 0x{choice:04x}")
-                break
-            accepted.append(choice)
-            offer.remove(choice)
+        await _drain(probe, version, pool[start : start + CHUNK], accepted)
     return tuple(accepted)
+
+
+async def _drain(probe: Probe, version: int, offer: list[int], accepted: list[int]) -> None:
+    """Offer, record the choice, remove it, repeat until refused. A silent drop by a server
+    that answers hellos it cannot accept is bisected (``tls_offer``): the suites that kill
+    the connection are isolated and every other one is still enumerated."""
+    offer = list(offer)
+    while offer:  # each pass removes one suite or stops
+        flight = await probe.offer(version, offer)
+        choice = chosen_suite(flight, version)
+        if choice is None:
+            if flight.silent and await probe.talks_back(version):
+                if len(offer) == 1:
+                    probe.killed_by(version, offer[0])
+                    return
+                middle = len(offer) // 2
+                for half in (offer[:middle], offer[middle:]):
+                    await _drain(probe, version, half, accepted)
+            return
+        if choice not in offer:
+            probe.errors.append(f"{version_name(version)}: server chose unoffered "
+                                f"suite 0x{choice:04x}")
+            return
+        accepted.append(choice)
+        offer.remove(choice)
 
 
 async def _first_choice(probe: Probe, version: int, offer: Sequence[int]) -> int | None:
@@ -296,6 +221,29 @@ async def fetch_tlcp_key_exchange(probe: Probe, suite: int) -> TlcpKeyExchange |
                            None, requested)
 
 
+async def fetch_dhe_parameters(probe: Probe, versions: Sequence[int],
+                               accepted: Sequence[AcceptedSuite]) -> DhExchange | None:
+    """The DH group behind the accepted DHE suites (highest version below TLS 1.3)."""
+    legacy = [v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0, V.SSL3) if v in versions][:1]
+    for version in legacy:
+        dhe = [a.code for a in accepted if a.protocol == version_name(version)
+               and (spec := probe.registry.suites.get(a.code)) is not None
+               and spec.kx in ("DHE", "DHE_EXPORT")]
+        if not dhe:
+            return None
+        flight = await probe.send(f"{version_name(version)} DHE",
+                                  client_hello_record(probe.hello(version, dhe)),
+                                  STOP_AT_KEY_EXCHANGE)
+        message = flight.message(HandshakeType.SERVER_KEY_EXCHANGE)
+        suite = chosen_suite(flight, version)
+        if message is None or suite is None:
+            return None
+        params = parse_dhe_server_key_exchange(message.body, version >= V.TLS1_2)
+        return DhExchange(version_name(version), suite, params.prime_bits,
+                          int.from_bytes(params.generator, "big"))
+    return None
+
+
 def personality(versions: Sequence[int]) -> Personality:
     """tls-only / tlcp-only / dual / none from the accepted versions."""
     tls = any(v != V.TLCP1_1 for v in versions)
@@ -402,6 +350,7 @@ async def enumerate_tls(connect: Connect, *, timeout: float = 5.0,
     steps = await _safe(probe, "groups", _groups(probe, versions, accepted))
     chains = await _safe(probe, "certificates", _certificates(probe, versions, accepted))
     tlcp_ske = await _safe(probe, "tlcp key exchange", _tlcp_ske(probe, accepted))
+    dhe = await _safe(probe, "dhe parameters", fetch_dhe_parameters(probe, versions, accepted))
     return TlsEnumeration(
         versions=tuple(version_name(v) for v in versions),
         accepted=tuple(accepted),
@@ -415,6 +364,10 @@ async def enumerate_tls(connect: Connect, *, timeout: float = 5.0,
         alerts_seen=tuple(probe.alerts),
         connections_used=probe.connections,
         errors=tuple(probe.errors),
+        rejected_abruptly=tuple(
+            AcceptedSuite(version_name(version), code, probe.registry.suite_name(code))
+            for version, codes in probe.rejected_abruptly.items() for code in codes),
+        dhe=dhe,
     )
 
 

@@ -65,6 +65,16 @@ class TlcpKeyExchange:
 
 
 @dataclass(frozen=True)
+class DhExchange:
+    """A finite-field DHE ServerKeyExchange: the group the server uses for DHE suites."""
+
+    protocol: str
+    suite: int
+    prime_bits: int
+    generator: int
+
+
+@dataclass(frozen=True)
 class TlsEnumeration:
     """Everything ``enumerate_tls`` learned about one port."""
 
@@ -80,3 +90,6 @@ class TlsEnumeration:
     alerts_seen: tuple[str, ...]
     connections_used: int
     errors: tuple[str, ...]
+    # Suites whose offer made the server drop the connection silently (tls_offer).
+    rejected_abruptly: tuple[AcceptedSuite, ...] = ()
+    dhe: DhExchange | None = None

@@ -205,7 +205,9 @@ async def test_nginx_versions_suites_and_both_certificates(nginx_server: Server)
 async def test_tlcp_hello_to_openssl_is_silently_dropped(openssl_server: Server) -> None:
     probe = Probe(loopback(openssl_server.port), timeout=2.0)
     assert await detect_personality(probe) is Personality.TLS_ONLY
-    assert probe.connections == 3  # TLCP with extensions, TLCP bare (silence), TLS 1.3
+    # TLCP with extensions, TLCP bare, the canary (silence: not bisected), TLS 1.3
+    assert probe.connections == 4
+    assert probe.rejected_abruptly == {}
 
 
 async def test_tls13_hand_off_gives_transcript_and_keys(openssl_server: Server) -> None:

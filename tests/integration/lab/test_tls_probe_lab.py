@@ -37,14 +37,6 @@ def _tls_services() -> list[tuple[Host, Service, Family]]:
             if s.properties.tls_versions for f in s.families]
 
 
-# Where the lab's servers do not do what the manifest claims (found by this test; the
-# servers are another engineer's): the probe's view is asserted, the gap is recorded.
-KNOWN_GAPS = {
-    "tls-3des": "gnutls serves its default priority list (21 suites), not the 3 listed",
-    "tlcp-and-tls": "tjfoc dual server: no TLCP answer to the enumeration, TLS 1.0/1.1 on",
-}
-
-
 def _iana(name: str) -> str:
     """Manifest suite names are OpenSSL's or the standard's; the probe reports IANA's."""
     for suite in tls_registry().data.suites:
@@ -66,8 +58,6 @@ def _versions(claimed: list[str]) -> set[str]:
                          ids=lambda v: getattr(v, "id", str(v)))
 def test_enumeration_matches_manifest(lab: LabStatus, host: Host, service: Service,
                                       family: Family) -> None:
-    if service.id in KNOWN_GAPS:
-        pytest.xfail(KNOWN_GAPS[service.id])
     address = str(host.v4 if family is Family.IPV4 else host.v6)
     facts = _probe(address, service.port, host.hostname)
     props = service.properties
@@ -110,6 +100,17 @@ def test_rfc8998_certificate_is_sm2(lab: LabStatus) -> None:
     assert sm["signature_valid"] is True and sm["finished_valid"] is True
     assert sm["chain"][0]["key"]["type"] == "sm2"
     assert sm["chain"][0]["signature_algorithm"]["oid"] == "1.2.156.10197.1.501"
+
+
+def test_fragile_dual_server_isolates_the_suite_that_kills_it(lab: LabStatus) -> None:
+    """tjfoc drops the connection when it picks 0xE011 (no client certificate): the
+    enumeration bisects the offer, records 0xE011 and still finds TLCP with 0xE013."""
+    facts = _probe("198.18.20.33", 443, "gmdual.cloud.test")
+    assert facts["personality"] == "dual"
+    assert facts["rejected_abruptly"] == [
+        {"protocol": "TLCPv1.1", "code": "0xE011", "name": "ECDHE_SM4_CBC_SM3"}]
+    assert facts["tlcp_key_exchange"]["signature_valid"] is True
+    assert not facts["tlcp_needs_bare_hello"]
 
 
 def test_pqc_server_reports_hybrid_key_exchange(lab: LabStatus) -> None:

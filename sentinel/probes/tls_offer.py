@@ -1,0 +1,191 @@
+"""One port's probe state and the offers that survive fragile servers.
+
+Some stacks drop the connection without a word when they *pick* a suite they cannot serve:
+tjfoc's dual TLCP/TLS server chooses ECDHE_SM4_CBC_SM3 (0xE011, needs a client certificate)
+when a hello lists it first and then closes. A silent close is also how OpenSSL answers any
+TLCP hello (DOMAIN §1.2), so silence alone proves nothing. A **canary** hello offering only a
+suite no server can pick tells the two apart: a server that speaks the version answers it
+with an alert, so its silence on a real offer means a suite in the offer killed the
+connection. Then the offer is bisected until the killers stand alone; they are recorded as
+``rejected_abruptly`` and the rest of the offer is enumerated as usual. A server that is
+silent to the canary too costs one extra connection and is not bisected.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sentinel.probes.tls_exchange import Connect, Outcome, ServerFlight, send_hello
+from sentinel.wire.alerts import is_gotlcp_version_alert
+from sentinel.wire.constants import HandshakeType, ProtocolVersion, version_name
+from sentinel.wire.hello import ClientHello, client_hello_record
+from sentinel.wire.profiles import tlcp_hello, tls_hello
+from sentinel.wire.registry import TlsRegistry, tls_registry
+from sentinel.wire.sslv2 import build_sslv2_client_hello
+
+V = ProtocolVersion
+CANARY_SUITE = 0x00FF  # TLS_EMPTY_RENEGOTIATION_INFO_SCSV: a signal, never a choice
+
+
+@dataclass
+class Probe:
+    """Connection, timeout and the running tally shared by the strategies of one port."""
+
+    connect: Connect
+    timeout: float = 5.0
+    server_name: str | None = None
+    registry: TlsRegistry = field(default_factory=tls_registry)
+    tlcp_extensions: bool = True
+    connections: int = 0
+    alerts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    gotlcp_seen: bool = False
+    rejected_abruptly: dict[int, list[int]] = field(default_factory=dict)  # version -> codes
+    canary_answered: dict[int, bool] = field(default_factory=dict)
+
+    async def send(self, label: str, data: bytes, stop_at: frozenset[int] | None = None,
+                   sslv2: bool = False) -> ServerFlight:
+        """One connection, one hello; alerts and anomalies go into the tally."""
+        self.connections += 1
+        try:
+            flight = await send_hello(self.connect, data, self.timeout,
+                                      stop_at or frozenset({HandshakeType.SERVER_HELLO}), sslv2)
+        except OSError as exc:
+            self.errors.append(f"{label}: {exc.__class__.__name__}: {exc}")
+            return ServerFlight(Outcome.CLOSED, error=str(exc))
+        if flight.alert is not None:
+            self.alerts.append(f"{label}: {flight.alert.name}")
+        if flight.outcome is Outcome.MALFORMED:
+            self.errors.append(f"{label}: {flight.error}")
+        self.gotlcp_seen |= is_gotlcp_version_alert(flight.first_bytes)
+        return flight
+
+    def hello(self, version: int, suites: Sequence[int],
+              groups: Sequence[int] | None = None) -> ClientHello:
+        """The ClientHello this probe sends for a version (TLS 1.3: empty key_share)."""
+        random = secrets.token_bytes(32)
+        if version == V.TLCP1_1:
+            return tlcp_hello(suites, random, with_extensions=self.tlcp_extensions,
+                              server_name=self.server_name)
+        if groups is None:
+            groups = self.tls13_groups() if version == V.TLS1_3 else None
+        if groups is None:
+            return tls_hello(version, suites, random, server_name=self.server_name)
+        return tls_hello(version, suites, random, server_name=self.server_name, groups=groups)
+
+    def tls13_groups(self) -> tuple[int, ...]:
+        """Every non-legacy group in the registry: what a TLS 1.3 server may pick from."""
+        return tuple(g.code for g in self.registry.data.groups if g.category != "legacy")
+
+    def candidates(self, version: int) -> tuple[int, ...]:
+        """Registry suites that can exist under a version, minus known connection killers."""
+        if version == V.TLCP1_1:
+            codes = tuple(s.code for s in self.registry.suites_of("tlcp"))
+        elif version == V.TLS1_3:
+            codes = tuple(s.code for s in self.registry.suites_of("tls13"))
+        else:
+            allowed = {"ssl3", "tls1.2"} if version >= V.TLS1_2 else {"ssl3"}
+            codes = tuple(s.code for s in self.registry.suites_of("tls")
+                          if s.min_version in allowed)
+        killers = self.rejected_abruptly.get(version, [])
+        return tuple(c for c in codes if c not in killers)
+
+    async def offer(self, version: int, suites: Sequence[int],
+                    label: str | None = None) -> ServerFlight:
+        """One hello offering ``suites`` under ``version``."""
+        return await self.send(label or version_name(version),
+                               client_hello_record(self.hello(version, suites)))
+
+    async def talks_back(self, version: int) -> bool:
+        """Does the server answer a hello of this version that it cannot accept? (cached)"""
+        if version not in self.canary_answered:
+            flight = await self.offer(version, [CANARY_SUITE], f"{version_name(version)} canary")
+            self.canary_answered[version] = not flight.silent
+        return self.canary_answered[version]
+
+    def killed_by(self, version: int, code: int) -> None:
+        """Record a suite whose offer alone made the server drop the connection."""
+        found = self.rejected_abruptly.setdefault(version, [])
+        if code not in found:
+            found.append(code)
+
+
+def chosen_suite(flight: ServerFlight, version: int) -> int | None:
+    """The suite the server picked if it answered with exactly ``version``."""
+    hello = flight.server_hello
+    if flight.outcome is not Outcome.SERVER_HELLO or hello is None or hello.version != version:
+        return None
+    return hello.cipher_suite
+
+
+async def isolate_first(probe: Probe, version: int,
+                        offer: Sequence[int]) -> ServerFlight | None:
+    """Bisect a silently dropped offer: the first flight that accepts a suite, or None.
+
+    Single suites that are still dropped silently are recorded as connection killers.
+    """
+    if len(offer) == 1:
+        probe.killed_by(version, offer[0])
+        return None
+    middle = len(offer) // 2
+    for half in (offer[:middle], offer[middle:]):
+        flight = await probe.offer(version, half, f"{version_name(version)} bisect")
+        if chosen_suite(flight, version) is not None:
+            return flight
+        if flight.silent:
+            found = await isolate_first(probe, version, half)
+            if found is not None:
+                return found
+    return None
+
+
+async def robust_offer(probe: Probe, version: int, offer: Sequence[int],
+                       flight: ServerFlight) -> ServerFlight:
+    """``flight`` for ``offer``, or, when it was dropped silently by a server that talks
+    back, the first accepting flight a bisection finds (the original flight if none)."""
+    if (chosen_suite(flight, version) is not None or not flight.silent or len(offer) < 2
+            or not await probe.talks_back(version)):
+        return flight
+    return await isolate_first(probe, version, offer) or flight
+
+
+async def probe_version(probe: Probe, version: int) -> ServerFlight:
+    """One hello offering only ``version`` with every candidate suite (SSLv2 framing for 2);
+    a silent drop is retried bare (TLCP) and then bisected (see the module docstring)."""
+    if version == V.SSL2:
+        return await probe.send("SSLv2", build_sslv2_client_hello(), sslv2=True)
+    offer = probe.candidates(version)
+    flight = await probe.offer(version, offer)
+    if version != V.TLCP1_1 or not flight.silent:
+        return await robust_offer(probe, version, offer, flight)
+    # TLCP: GmSSL-style servers drop unknown extensions silently, so the retry, the canary
+    # and the bisection use the bare hello every TLCP stack takes.
+    probe.tlcp_extensions = False
+    bare = await probe.offer(version, offer, f"{version_name(version)} (no extensions)")
+    flight = await robust_offer(probe, version, offer, bare)
+    suite = chosen_suite(flight, version)
+    if suite is None or flight is bare:
+        probe.tlcp_extensions = suite is None  # nothing answered: keep the default
+        return flight
+    return await _tlcp_extensions_back(probe, version, suite, flight)
+
+
+async def _tlcp_extensions_back(probe: Probe, version: int, suite: int,
+                                flight: ServerFlight) -> ServerFlight:
+    """A bare TLCP hello worked: keep extensions on if the server takes them with ``suite``
+    (it was the offer, not the extensions, that the server dropped)."""
+    probe.tlcp_extensions = True
+    again = await probe.offer(version, [suite], f"{version_name(version)} (extensions)")
+    if chosen_suite(again, version) is None:
+        probe.tlcp_extensions = False
+        return flight
+    return again
+
+
+def version_accepted(flight: ServerFlight, version: int) -> bool:
+    """Did this flight accept exactly ``version``?"""
+    if version == V.SSL2:
+        return flight.sslv2 is not None and bool(flight.sslv2.cipher_specs)
+    return chosen_suite(flight, version) is not None

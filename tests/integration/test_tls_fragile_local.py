@@ -1,0 +1,92 @@
+"""Fragile TLCP servers on 127.0.0.1: the enumeration isolates the suite that kills the
+connection and does not bisect a server that is silent to every TLCP hello.
+
+The servers are small real TCP servers written here (tjfoc's dual server behaviour: it picks
+the client's first known suite and drops the connection when that is 0xE011; OpenSSL's: any
+TLCP record is closed without a word, DOMAIN §1.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+from sentinel.probes.tls_enum import enumerate_tls
+from sentinel.probes.tls_exchange import Streams
+from sentinel.probes.tls_results import TlsEnumeration
+from sentinel.wire.constants import ContentType
+from sentinel.wire.hello import ServerHello, build_server_hello, parse_client_hello
+from sentinel.wire.records import build_record
+
+TLCP = 0x0101
+HANDSHAKE_FAILURE = bytes.fromhex("15010100020228")
+
+
+def tjfoc_like(suites: tuple[int, ...]) -> bytes | None:
+    """The answer of a TLCP server that dies when it picks 0xE011; None = silent close."""
+    choice = next((s for s in suites if s in (0xE011, 0xE013)), None)
+    if choice is None:
+        return HANDSHAKE_FAILURE
+    if choice == 0xE011:
+        return None
+    hello = ServerHello(TLCP, secrets.token_bytes(32), b"", choice, 0, None, None, None)
+    return build_record(ContentType.HANDSHAKE, TLCP, build_server_hello(hello))
+
+
+def openssl_like(_suites: tuple[int, ...]) -> bytes | None:
+    return None
+
+
+async def _serve(answer: Callable[[tuple[int, ...]], bytes | None],
+                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+        header = await reader.readexactly(5)
+        body = await reader.readexactly(int.from_bytes(header[3:5], "big"))
+        hello = parse_client_hello(body[4:])
+        reply = answer(hello.cipher_suites) if hello.client_version == TLCP else \
+            bytes.fromhex("15030100020246")  # TLS: protocol_version, this is TLCP only
+        if reply is not None:
+            writer.write(reply)
+            await writer.drain()
+    writer.close()
+
+
+@contextlib.asynccontextmanager
+async def _server(answer: Callable[[tuple[int, ...]], bytes | None]) -> AsyncIterator[int]:
+    server = await asyncio.start_server(lambda r, w: _serve(answer, r, w), "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+def _connector(port: int) -> Callable[[], contextlib.AbstractAsyncContextManager[Streams]]:
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[Streams]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            yield reader, writer
+        finally:
+            writer.close()
+    return connect
+
+
+async def _enumerate(answer: Callable[[tuple[int, ...]], bytes | None]) -> TlsEnumeration:
+    async with _server(answer) as port:
+        return await enumerate_tls(_connector(port), timeout=2.0)
+
+
+def test_suite_that_kills_the_connection_is_isolated() -> None:
+    result = asyncio.run(_enumerate(tjfoc_like))
+    assert result.versions == ("TLCPv1.1",)
+    assert [a.code for a in result.accepted] == [0xE013]
+    killed = [(r.protocol, r.code) for r in result.rejected_abruptly]
+    assert killed == [("TLCPv1.1", 0xE011)]
+
+
+def test_server_silent_to_every_tlcp_hello_is_not_bisected() -> None:
+    result = asyncio.run(_enumerate(openssl_like))
+    assert result.versions == ()
+    assert result.rejected_abruptly == ()
+    # TLCP: full hello, bare hello, canary; then SSLv2..TLS 1.3: one hello each.
+    assert result.connections_used == 3 + 6
