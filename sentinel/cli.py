@@ -190,28 +190,36 @@ def findings(
 def report(
     agency: Annotated[str | None, typer.Option("--agency", help="One agency id.")] = None,
     all_agencies: Annotated[bool, typer.Option("--all", help="Every agency in the scan.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="Output format: html.")] = "html",
+    fmt: Annotated[str, typer.Option("--format", help="html, pdf or json.")] = "html",
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/reports"),
-    lang: Annotated[str, typer.Option("--lang", help="zh or en headings first.")] = "zh",
+    lang: Annotated[str, typer.Option("--lang", help="zh or en leads.")] = "zh",
     scan_id: Annotated[
         str | None, typer.Option("--scan", help="Scan id (default: latest).")
     ] = None,
+    playbook: Annotated[
+        Path | None, typer.Option("--playbook", help="Playbook for names and contacts.")
+    ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Render remediation reports from the store."""
-    from sentinel.report.html import agencies_in, render_agency
+    """Render remediation reports (and with --all the coordinator report) from the store."""
+    from sentinel.report.html import FORMATS, render_agency, render_all
 
     try:
-        if fmt != "html":
-            raise UsageError(f"--format {fmt!r}: only 'html' is available")
-        if lang not in ("zh", "en"):
-            raise UsageError(f"--lang {lang!r}: expected zh or en")
+        if fmt not in FORMATS or lang not in ("zh", "en"):
+            raise UsageError(f"--format {fmt!r} --lang {lang!r}: expected html|pdf|json, zh|en")
         if bool(agency) == all_agencies:
             raise UsageError("give exactly one of --agency ID or --all")
+        book = load_playbook(playbook) if playbook else None
+        kind = next(f for f in FORMATS if f == fmt)
         with _store(store, create=False) as db:
-            targets = agencies_in(db, scan_id) if all_agencies else [agency or ""]
-            for agency_id in targets:
-                print(render_agency(db, agency_id, out, scan_id=scan_id, lang=lang))
+            written = (
+                render_all(db, out, playbook=book, scan_id=scan_id, lang=lang, fmt=kind)
+                if all_agencies
+                else [render_agency(db, agency or "", out, playbook=book, scan_id=scan_id,
+                                    lang=lang, fmt=kind)]
+            )
+        for path in written:
+            print(path)
     except SentinelError as exc:
         _fail(exc)
 

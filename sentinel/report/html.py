@@ -1,25 +1,36 @@
-"""Per-agency HTML reports from the store, rendered with a sandboxed, autoescaping jinja2.
+"""Per-agency reports from the store: HTML, PDF and JSON from one view, with a sandboxed,
+autoescaping jinja2.
 
-Every string that a scanned server controls (banners, certificate fields, page titles) reaches
-the template as data and is escaped by the environment; templates never mark it safe.
+Every string that a scanned server controls (banners, certificate fields, page titles)
+reaches the template as data: the environment escapes markup and ``finalize`` shows control
+and bidi characters as visible escapes; templates never mark scan data safe. Charts are
+markup built by :mod:`sentinel.report.charts`, which escapes its own labels.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
-from sentinel import __version__, catalog
-from sentinel.errors import UsageError
-from sentinel.model import Severity, now
-from sentinel.playbook import Playbook
+from sentinel import __version__
+from sentinel.errors import CatalogError, UsageError
+from sentinel.model import ScanRecord, now
+from sentinel.playbook import Agency, Playbook
+from sentinel.report import charts
+from sentinel.report.pdf import html_to_pdf
+from sentinel.report.safe import dumps, visible
+from sentinel.report.view import AgencyView, agency_view
 from sentinel.resources import data_file
 from sentinel.store.sqlite import SqliteStore
+from sentinel.yamlio import load_yaml
+
+Format = Literal["html", "pdf", "json"]
+FORMATS: tuple[Format, ...] = ("html", "pdf", "json")
 
 
 class _DataLoader(BaseLoader):
@@ -32,67 +43,74 @@ class _DataLoader(BaseLoader):
         return source.read_text(encoding="utf-8"), str(source), lambda: True
 
 
+def _finalize(value: Any) -> Any:
+    # Markup (charts) is already safe; any other string may come from a server.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
+
+
 def environment() -> SandboxedEnvironment:
+    """The one template environment: sandboxed, autoescaping, strict about undefined names."""
     return SandboxedEnvironment(
         loader=_DataLoader(),
         autoescape=True,
         undefined=StrictUndefined,
+        finalize=_finalize,
         trim_blocks=True,
         lstrip_blocks=True,
     )
 
 
-@dataclass
-class CheckGroup:
-    check_id: str
-    title: dict[str, str]
-    why: dict[str, str]
-    fix: dict[str, str]
-    severity: str
-    ruleset: str
-    references: tuple[str, ...]
-    items: list[dict[str, Any]] = field(default_factory=list)
+@functools.cache
+def labels() -> dict[str, dict[str, str]]:
+    """The words templates print around the data (``reports/labels.yml``)."""
+    doc = load_yaml(data_file("reports", "labels.yml"), CatalogError)
+    if not isinstance(doc.data, dict):
+        raise CatalogError("reports/labels.yml: expected a mapping of {zh, en} texts")
+    return doc.data
 
 
-def _groups(findings: list[dict[str, Any]]) -> list[CheckGroup]:
-    groups: dict[str, CheckGroup] = {}
-    for doc in findings:
-        check_id = doc["rule"]["id"]
-        if check_id not in groups:
-            spec = catalog.check(check_id)
-            groups[check_id] = CheckGroup(
-                check_id,
-                spec.title.model_dump(),
-                spec.why.model_dump(),
-                spec.fix.model_dump(),
-                doc["sentinel"]["severity"],
-                spec.ruleset,
-                spec.references,
-            )
-        groups[check_id].items.append(doc)
-    return sorted(groups.values(), key=lambda g: (Severity(g.severity).rank, g.check_id))
+def render_template(name: str, lang: str, **values: Any) -> str:
+    """Render one report template with the shared values (labels, version, time)."""
+    return environment().get_template(name).render(
+        L=labels(), lang=lang, version=__version__, generated=now().strftime("%Y-%m-%d %H:%M UTC"),
+        **values)
 
 
-def agency_view(
-    store: SqliteStore, agency_id: str, scan_id: str, agency_names: dict[str, str]
-) -> dict[str, Any]:
-    """What one agency's report shows: failed findings of the scan, grouped by check."""
-    findings = store.findings(scan_id=scan_id, agency_id=agency_id)
-    counts: dict[str, int] = defaultdict(int)
-    for doc in findings:
-        if doc["result"]["evaluation"] == "failed":
-            counts[doc["sentinel"]["severity"]] += 1
-    name = agency_names.get(agency_id) or next(
-        (d["organization"].get("name") for d in findings if d.get("organization")), agency_id
-    )
+def agency_charts(view: AgencyView, lang: str) -> dict[str, Markup]:
+    """The agency report's charts: the three scores, the 密评 layers, severities."""
+    words = labels()
+    scores = view.scores
     return {
-        "agency_id": agency_id,
-        "agency_name": name,
-        "groups": _groups(findings),
-        "counts": counts,
-        "severities": [s.value for s in Severity],
-        "total": len(findings),
+        "scores": charts.hbar([(words["ipv6"][lang], scores.ipv6),
+                               (words["crypto"][lang], scores.crypto),
+                               (words["exposure"][lang], scores.exposure)],
+                              title=words["scores"][lang]),
+        "layers": charts.hbar([(layer.name.pick(lang), layer.score) for layer in scores.layers],
+                              title=words["layers"][lang]),
+        "severity": charts.severity_strip(view.counts, title=words["severity"][lang]),
     }
+
+
+def write_atomic(target: Path, data: str | bytes) -> Path:
+    """Write a file so that a reader never sees it half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".part")
+    if isinstance(data, str):
+        temporary.write_text(data, encoding="utf-8")
+    else:
+        temporary.write_bytes(data)
+    temporary.replace(target)
+    return target
+
+
+def agency_document(view: AgencyView, fmt: Format, lang: str) -> str | bytes:
+    """One agency's report in one format."""
+    if fmt == "json":
+        return dumps(view.as_dict()) + "\n"
+    html = render_template("agency.html.j2", lang, view=view, charts=agency_charts(view, lang))
+    return html if fmt == "html" else html_to_pdf(html)
 
 
 def render_agency(
@@ -103,39 +121,33 @@ def render_agency(
     playbook: Playbook | None = None,
     scan_id: str | None = None,
     lang: str = "zh",
+    fmt: Format = "html",
 ) -> Path:
-    """Write ``<agency>.html`` for one agency; returns its path."""
-    scan = _scan(store, scan_id)
-    names = {a.id: a.name.zh for a in playbook.agencies} if playbook else {}
-    view = agency_view(store, agency_id, scan.id, names)
-    html = (
-        environment()
-        .get_template("agency.html.j2")
-        .render(view=view, scan=scan, lang=lang, version=__version__, generated=now().isoformat())
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{agency_id}.html"
-    temporary = target.with_suffix(".html.part")
-    temporary.write_text(html, encoding="utf-8")
-    temporary.replace(target)  # never a half-written report
-    return target
+    """Write ``<agency>.<fmt>`` for one agency; returns its path."""
+    scan = find_scan(store, scan_id)
+    agency = _agency(playbook, agency_id)
+    view = agency_view(store, agency_id, scan, agency)
+    return write_atomic(out_dir / f"{agency_id}.{fmt}", agency_document(view, fmt, lang))
+
+
+def _agency(playbook: Playbook | None, agency_id: str) -> Agency | None:
+    if playbook is None:
+        return None
+    return next((a for a in playbook.agencies if a.id == agency_id), None)
 
 
 def agencies_in(store: SqliteStore, scan_id: str | None = None) -> list[str]:
-    """Every agency that has findings in the scan."""
-    scan = _scan(store, scan_id)
-    return sorted(
-        {
-            d["organization"]["id"]
-            for d in store.findings(scan_id=scan.id, evaluations=("failed", "error", "passed"))
-        }
-    )
+    """Every agency that has findings or observations in the scan."""
+    scan = find_scan(store, scan_id)
+    found = {d["organization"]["id"]
+             for d in store.findings(scan_id=scan.id, evaluations=("failed", "error", "passed"))}
+    return sorted(found)
 
 
-def _scan(store: SqliteStore, scan_id: str | None) -> Any:
-    scans = store.scans()
+def find_scan(store: SqliteStore, scan_id: str | None) -> ScanRecord:
+    """The scan with this id, or the latest completed scan; a usage error if none."""
     if scan_id is not None:
-        match = [s for s in scans if s.id == scan_id]
+        match = [s for s in store.scans() if s.id == scan_id]
         if not match:
             raise UsageError(f"no scan {scan_id!r} in {store.path}")
         return match[0]
@@ -143,3 +155,35 @@ def _scan(store: SqliteStore, scan_id: str | None) -> Any:
     if latest is None:
         raise UsageError(f"no completed scan in {store.path}: run 'sentinel scan' first")
     return latest
+
+
+def render_all(
+    store: SqliteStore,
+    out_dir: Path,
+    *,
+    playbook: Playbook | None = None,
+    scan_id: str | None = None,
+    lang: str = "zh",
+    fmt: Format = "html",
+) -> list[Path]:
+    """Every agency's report, then the coordinator report: ``index.html`` (and
+    ``coordinator.pdf`` for PDF, ``coordinator.json`` for JSON)."""
+    from sentinel.report import coordinator
+
+    scan = find_scan(store, scan_id)
+    views = [agency_view(store, agency_id, scan, _agency(playbook, agency_id))
+             for agency_id in agencies_in(store, scan.id)]
+    written = [write_atomic(out_dir / f"{v.agency['id']}.{fmt}", agency_document(v, fmt, lang))
+               for v in views]
+    rows = coordinator.leaderboard(views, coordinator.progress(store))
+    history = coordinator.trend(store)
+    if fmt == "json":
+        written.append(write_atomic(out_dir / "coordinator.json",
+                                    dumps(coordinator.as_dict(rows, history)) + "\n"))
+        return written
+    html = render_template("coordinator.html.j2", lang, scan=scan, rows=rows, link_format=fmt,
+                           charts=coordinator.coordinator_charts(rows, history, labels(), lang))
+    written.append(write_atomic(out_dir / "index.html", html))
+    if fmt == "pdf":
+        written.append(write_atomic(out_dir / "coordinator.pdf", html_to_pdf(html)))
+    return written
