@@ -7,7 +7,8 @@ OUT ?= out
 # Debian packages: the scanner's tools (nmap), the lab's real servers, report fonts.
 DEBS := nmap nginx-light openssh-server openssh-client snmpd snmp radvd dnsmasq-base iproute2 \
         fonts-noto-cjk gnutls-bin redis-server vsftpd inetutils-telnetd openbsd-inetd dnsutils \
-        curl openssl busybox socat poppler-utils
+        curl openssl busybox socat poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
+        libharfbuzz-subset0
 
 .PHONY: deps install lint test demo lab-servers es es-stop
 
