@@ -15,9 +15,9 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sentinel.errors import StoreError
 from sentinel.lifecycle import KeyState
@@ -362,6 +362,35 @@ class SqliteStore:
         if scan_id is not None:
             sql, params = sql + " WHERE scan_id = ?", [scan_id]
         return [json.loads(r[0]) for r in self._db.execute(sql + " ORDER BY created", params)]
+
+    def documents(
+        self,
+        table: Literal["findings", "events"],
+        *,
+        scan_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(document id, ECS document) of every finding or event of a scan or time range.
+
+        The ids are the ones Elasticsearch gets, so an alert names the same documents in
+        both stores. ``since`` is inclusive, ``until`` exclusive.
+        """
+        moment = "observed_at" if table == "findings" else "created"
+        clauses, params = ["1 = 1"], []
+        if scan_id is not None:
+            clauses.append("scan_id = ?")
+            params.append(scan_id)
+        if since is not None:
+            clauses.append(f"{moment} >= ?")
+            params.append(since.astimezone(UTC).isoformat())
+        if until is not None:
+            clauses.append(f"{moment} < ?")
+            params.append(until.astimezone(UTC).isoformat())
+        # Table and column names come from the Literal above; every value is bound.
+        sql = f"SELECT doc_id, doc FROM {table} WHERE {' AND '.join(clauses)} ORDER BY {moment}"  # noqa: S608
+        for doc_id, doc in self._db.execute(sql, params):
+            yield doc_id, json.loads(doc)
 
     def assets(self, scan_id: str, asset_id: str | None = None) -> list[dict[str, Any]]:
         """Asset documents (observations) of one scan, or of one asset in it."""

@@ -1,0 +1,153 @@
+"""Correlations over rule matches: sliding time windows per group, computed by Sentinel.
+
+The local engine and the Elasticsearch engine both hand their matches of the single rules
+here, so a correlation means the same thing on both (Elasticsearch's own correlation
+queries use fixed calendar buckets, which would not). Windows slide: a correlation fires
+as soon as the hits of one group within ``timespan`` satisfy its condition, names those
+hits, and starts counting afresh after them, so one burst raises one alert.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sentinel.detect.match import Document, field_values
+from sentinel.detect.sigma import Correlation, Rule
+from sentinel.errors import InputError
+from sentinel.model import Alert
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One document matched by one single rule."""
+
+    rule_id: str
+    doc_id: str
+    doc: Document
+
+    @property
+    def seconds(self) -> float:
+        return timestamp(self.doc)
+
+
+def timestamp(doc: Document) -> float:
+    """``@timestamp`` as seconds since the epoch (0 when missing or unreadable)."""
+    stamp = doc.get("@timestamp")
+    if not isinstance(stamp, str):
+        return 0.0
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _group_value(doc: Document, name: str) -> str:
+    return ",".join(sorted(str(v) for v in field_values(doc, name)))
+
+
+def _agency(doc: Document) -> str | None:
+    values = field_values(doc, "organization.id")
+    return str(values[0]) if values else None
+
+
+def rule_alert(rule: Rule, hit: Hit) -> Alert:
+    """The alert of a single rule on one document."""
+    return Alert(
+        rule_id=rule.id,
+        rule_title=rule.title,
+        level=rule.level,
+        matched_ids=(hit.doc_id,),
+        agency_id=_agency(hit.doc),
+        created=_moment(hit.seconds),
+    )
+
+
+class _Window:
+    """What a window holds, for one correlation kind."""
+
+    def __init__(self, corr: Correlation) -> None:
+        self.corr = corr
+        self.values: Counter[str] = Counter()
+
+    def _keys(self, hit: Hit) -> list[str]:
+        if self.corr.kind == "temporal":
+            return [hit.rule_id]
+        if self.corr.kind == "value_count":
+            return [str(v) for v in field_values(hit.doc, self.corr.field or "")]
+        return [hit.doc_id]
+
+    def add(self, hit: Hit) -> None:
+        self.values.update(self._keys(hit))
+
+    def remove(self, hit: Hit) -> None:
+        self.values.subtract(self._keys(hit))
+        self.values += Counter()  # drop zero counts
+
+    def satisfied(self) -> bool:
+        if self.corr.kind == "temporal":
+            return len(self.values) >= len(set(self.corr.rules))
+        measured = len(self.values)
+        if self.corr.operator == "gte":
+            return measured >= self.corr.count
+        return measured > self.corr.count
+
+
+def check_supported(corr: Correlation) -> None:
+    """Only conditions that grow with the window can slide (gte, gt)."""
+    if corr.kind != "temporal" and corr.operator not in ("gte", "gt"):
+        raise InputError(f"correlation {corr.id}: condition {corr.operator} cannot slide")
+    if corr.kind == "value_count" and not corr.field:
+        raise InputError(f"correlation {corr.id}: value_count needs condition.field")
+
+
+def _windows(corr: Correlation, hits: list[Hit]) -> Iterable[list[Hit]]:
+    hits.sort(key=lambda h: (h.seconds, h.doc_id, h.rule_id))
+    window, left = _Window(corr), 0
+    for right, hit in enumerate(hits):
+        window.add(hit)
+        while hit.seconds - hits[left].seconds > corr.timespan_s:
+            window.remove(hits[left])
+            left += 1
+        if window.satisfied():
+            yield hits[left : right + 1]
+            window, left = _Window(corr), right + 1
+
+
+def correlate(corr: Correlation, hits: Iterable[Hit]) -> list[Alert]:
+    """The alerts of one correlation over the matches of the rules it references."""
+    check_supported(corr)
+    wanted = set(corr.rules)
+    groups: dict[tuple[str, ...], dict[tuple[str, str], Hit]] = {}
+    for hit in hits:
+        if hit.rule_id not in wanted:
+            continue
+        key = tuple(_group_value(hit.doc, name) for name in corr.group_by)
+        # One document is one event, whichever of the rules matched it (temporal aside).
+        identity = (hit.doc_id, hit.rule_id if corr.kind == "temporal" else "")
+        groups.setdefault(key, {})[identity] = hit
+    alerts = []
+    for key, members in sorted(groups.items()):
+        for window in _windows(corr, list(members.values())):
+            ids = tuple(dict.fromkeys(h.doc_id for h in window))
+            group: dict[str, Any] = dict(zip(corr.group_by, key, strict=True))
+            alerts.append(
+                Alert(
+                    rule_id=corr.id,
+                    rule_title=corr.title,
+                    level=corr.level,
+                    matched_ids=ids,
+                    group=group,
+                    agency_id=group.get("organization.id") or _agency(window[0].doc),
+                    created=_moment(window[-1].seconds),
+                )
+            )
+    return alerts
