@@ -13,6 +13,7 @@ RSA certificate is not 商用密码 (DOMAIN §1.3).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -192,6 +193,50 @@ def cert_life(f: Facts) -> Verdict:
     return Verdict(lifetimes[-1] > 366, {"lifetime_days": lifetimes, "limit_days": 366})
 
 
+def dhe(f: Facts) -> Verdict:
+    """TLS-DHE: DH group < 2048 bits fails (Medium); DHE offered at all is Info."""
+    suites = _suite_names(f, lambda s: s.kx in ("DHE", "DHE_EXPORT"))
+    ffdhe = sorted({g["name"] for g in f.raw.get("groups", []) if g["name"].startswith("ffdhe")})
+    params = f.raw.get("dhe")
+    evidence = {"dhe_suites": suites, "ffdhe_groups": ffdhe,
+                "prime_bits": params.get("prime_bits") if params else None}
+    if params and params.get("prime_bits", 0) < 2048:
+        return Verdict(True, evidence, Severity.MEDIUM)
+    if suites or ffdhe:  # dropped from Mozilla 6.0 intermediate: worth knowing, not a flaw
+        return Verdict(True, evidence, Severity.INFO)
+    return _pass(**evidence)
+
+
+EC_MIN_BITS = 256
+EC_MIN_SECURITY = 128  # a 256-bit curve's strength: smaller curves fall below it
+
+
+def _weak_curve(code: int) -> bool:
+    """An EC group below 256 bits: by the registry's strength, else by the size in its name
+    (secp192r1, sect163k1, ...: the legacy curves carry no strength in probes/tls.yml)."""
+    spec = tls_registry().groups.get(code)
+    if spec is None or spec.kind not in ("ec", "ecx"):
+        return False
+    if spec.security_bits is not None:
+        return spec.security_bits < EC_MIN_SECURITY
+    size = re.match(r"(?:secp|sect|brainpoolP|GC)(\d+)", spec.name)
+    return size is not None and int(size.group(1)) < EC_MIN_BITS
+
+
+def key_ec(f: Facts) -> Verdict:
+    """TLS-KEY-EC: ECDHE groups and EC certificate keys below 256 bits."""
+    weak_groups = sorted({g["name"] for g in f.raw.get("groups", [])
+                          if _weak_curve(int(g["code"], 16))})
+    keys = [_leaf(c).get("key", {}) for _p, c in f.chains()]
+    ec_bits = sorted({k.get("size") or 0 for k in keys if k.get("type") == "ec"})
+    ec_groups = [g for g in f.raw.get("groups", []) if g.get("class") != "pqc"]
+    if not ec_bits and not ec_groups:
+        return _na()
+    weak_keys = [b for b in ec_bits if b < EC_MIN_BITS]
+    evidence = {"weak_groups": weak_groups, "ec_key_bits": ec_bits}
+    return Verdict(bool(weak_groups or weak_keys), evidence)
+
+
 # ---- 国密 (GM-*) ---------------------------------------------------------------------------
 
 def tlcp_absent(f: Facts) -> Verdict:
@@ -275,6 +320,33 @@ def tls13_sm(f: Facts) -> Verdict:
     return Verdict(not f.rfc8998_sm2(), evidence, Severity.LOW)
 
 
+CURVE_SM2 = 0x0029
+LEGACY_SM2_CURVES = {0x00F9: "old SM SSL (Kona accepts)", 0x0000: "TASSL",
+                     0x001E: "GmSSL v2 (collides with x448)"}
+
+
+def ecdhe_curve(f: Facts) -> Verdict:
+    """GM-ECDHE-CURVE: the named_curve of a TLCP ECDHE ServerKeyExchange should be 41."""
+    ske = f.raw.get("tlcp_key_exchange") or {}
+    curve = ske.get("named_curve")
+    if curve is None:
+        return _na()
+    code = int(curve, 16)
+    evidence = {"named_curve": curve, "legacy": LEGACY_SM2_CURVES.get(code)}
+    return Verdict(code != CURVE_SM2, evidence, Severity.INFO)
+
+
+def client_auth(f: Facts) -> Verdict:
+    """GM-CLIENTAUTH: does the TLCP server ask for a client certificate? (MP-N5 at L4)"""
+    ske = f.raw.get("tlcp_key_exchange")
+    if not ske:
+        return _na()
+    requested = bool(ske.get("certificate_requested"))
+    # Below L4 secure access authentication is a "may": the fact is evidence, not a failure.
+    return Verdict(not requested and f.mipin >= 4,
+                   {"certificate_requested": requested, "mipin": f.mipin}, Severity.MEDIUM)
+
+
 # ---- 密评 (MP-*) ---------------------------------------------------------------------------
 
 def gen_alg(f: Facts) -> Verdict:
@@ -312,9 +384,11 @@ CHECKS: tuple[tuple[str, Callable[[Facts], Verdict]], ...] = (
     ("TLS-PROTO-12-13", proto_12_13), ("TLS-CIPHER-BROKEN", cipher_broken),
     ("TLS-CIPHER-NOPFS", cipher_nopfs), ("TLS-CIPHER-CBC", cipher_cbc),
     ("TLS-KEY-RSA", key_rsa), ("TLS-CERT-HASH", cert_hash), ("TLS-CERT-LIFE", cert_life),
+    ("TLS-DHE", dhe), ("TLS-KEY-EC", key_ec),
     ("GM-TLCP-ABSENT", tlcp_absent), ("GM-SUITE-APPROVED", suite_approved),
     ("GM-SUITE-LEGACY", suite_legacy), ("GM-CERT-PAIR", cert_pair),
     ("GM-CERT-SIGALG", cert_sigalg), ("GM-SKE-VERIFY", ske_verify), ("GM-TLS13-SM", tls13_sm),
+    ("GM-ECDHE-CURVE", ecdhe_curve), ("GM-CLIENTAUTH", client_auth),
     ("MP-GEN-ALG", gen_alg), ("MP-GEN-TECH", gen_tech), ("MP-N1-AUTH", n1_auth),
     ("MP-N3-CONF", n3_conf),
 )

@@ -141,3 +141,67 @@ def test_closed_port_and_broken_pair() -> None:
                                         "tlcp_pair": {"ok": False, "order": "missing",
                                                       "problems": ["fewer than two"]}}]}
     assert "GM-CERT-PAIR" in failed(run(broken))
+
+
+DHE_SUITE = ("TLSv1.2", 0x009E, "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256")
+
+
+def _dhe(bits: int) -> dict[str, Any]:
+    return {"protocol": "TLSv1.2", "suite": "0x009E", "prime_bits": bits, "generator": 2}
+
+
+def test_dhe_group_below_2048_fails_medium_and_dhe_itself_is_info() -> None:
+    small = run(facts([DHE_SUITE], dhe=_dhe(1024)))["TLS-DHE"]
+    assert (small.evaluation, small.severity) == (Evaluation.FAILED, Severity.MEDIUM)
+    assert small.evidence["prime_bits"] == 1024
+    present = run(facts([DHE_SUITE], dhe=_dhe(2048)))["TLS-DHE"]
+    assert (present.evaluation, present.severity) == (Evaluation.FAILED, Severity.INFO)
+    assert run(MODERN)["TLS-DHE"].evaluation is Evaluation.PASSED
+
+
+def _group(code: int, name: str) -> dict[str, Any]:
+    return {"protocol": "TLSv1.2", "code": f"0x{code:04X}", "name": name, "class": "legacy"}
+
+
+def test_ec_groups_and_keys_below_256_bits_fail() -> None:
+    weak = facts(MODERN_SUITES, groups=[_group(19, "secp192r1"), _group(29, "x25519")])
+    found = run(weak)["TLS-KEY-EC"]
+    assert found.evaluation is Evaluation.FAILED
+    assert found.evidence["weak_groups"] == ["secp192r1"]
+    small_key = facts(MODERN_SUITES, certificates=[{"protocol": "TLSv1.2", "chain": [
+        cert({"type": "ec", "size": 224, "curve": "secp224r1"}, SHA256_RSA)]}])
+    assert run(small_key)["TLS-KEY-EC"].evaluation is Evaluation.FAILED
+    good = facts(MODERN_SUITES, groups=[_group(29, "x25519"), _group(23, "secp256r1")],
+                 certificates=[{"protocol": "TLSv1.2", "chain": [
+                     cert({"type": "ec", "size": 256, "curve": "secp256r1"}, SHA256_RSA)]}])
+    assert run(good)["TLS-KEY-EC"].evaluation is Evaluation.PASSED
+    assert run(TLCP)["TLS-KEY-EC"].evidence == {"applicable": False}
+
+
+MODERN_SUITES = [("TLSv1.2", 0xC02B, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")]
+
+
+def _ecdhe_tlcp(curve: str, requested: bool) -> dict[str, Any]:
+    ske = {"suite": "0xE011", "named_curve": curve, "certificate_requested": requested,
+           "signature_valid": True}
+    return {**TLCP, "tlcp_key_exchange": ske}
+
+
+def test_tlcp_ecdhe_curve_41_passes_and_legacy_ids_are_info() -> None:
+    assert run(_ecdhe_tlcp("0x0029", True))["GM-ECDHE-CURVE"].evaluation is Evaluation.PASSED
+    legacy = run(_ecdhe_tlcp("0x00F9", True))["GM-ECDHE-CURVE"]
+    assert (legacy.evaluation, legacy.severity) == (Evaluation.FAILED, Severity.INFO)
+    assert legacy.evidence["legacy"] == "old SM SSL (Kona accepts)"
+    assert run(TLCP)["GM-ECDHE-CURVE"].evidence == {"applicable": False}  # ECC suite only
+
+
+def test_missing_client_certificate_request_matters_at_level_4_only() -> None:
+    no_request = _ecdhe_tlcp("0x0029", False)
+    level3 = run(no_request, mipin=3)["GM-CLIENTAUTH"]
+    assert level3.evaluation is Evaluation.PASSED
+    assert level3.evidence["certificate_requested"] is False
+    level4 = run(no_request, mipin=4)["GM-CLIENTAUTH"]
+    assert (level4.evaluation, level4.severity) == (Evaluation.FAILED, Severity.MEDIUM)
+    assert run(_ecdhe_tlcp("0x0029", True), mipin=4)["GM-CLIENTAUTH"].evaluation is \
+        Evaluation.PASSED
+    assert run(MODERN)["GM-CLIENTAUTH"].evidence == {"applicable": False}
