@@ -1,0 +1,108 @@
+"""The Elasticsearch engine: the same rules, converted by pySigma, run as Lucene queries.
+
+Each single rule becomes one ``query_string`` (pySigma's Lucene backend with
+``rules/pipelines/sentinel.yaml``, which sends string matches to the ``.lower`` subfields)
+run over ``<prefix>-findings-*`` or ``<prefix>-events-*``. Correlations are not converted:
+their rules' hits are fed to :mod:`sentinel.detect.correlate`, the same sliding windows the
+local engine uses. :func:`kibana_rules` exports the rules as Kibana detection rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+from sigma.backends.elasticsearch import LuceneBackend
+from sigma.exceptions import SigmaError
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
+
+from sentinel.detect.correlate import Hit, correlate, rule_alert
+from sentinel.detect.sigma import Category, Rule, RuleSet, load_collection, pipeline_text
+from sentinel.errors import InputError
+from sentinel.model import Alert
+
+INDEX_KIND: dict[Category, str] = {"finding": "findings", "event": "events"}
+
+
+def convert_lucene(ruleset: RuleSet) -> dict[str, str]:
+    """Every single rule's Lucene query, by rule id (from a fresh parse: conversion
+    applies the pipeline to the rule objects it is given)."""
+    collection, _ = load_collection()
+    backend = LuceneBackend(processing_pipeline=ProcessingPipeline.from_yaml(pipeline_text()))
+    wanted = {rule.id for rule in ruleset.rules}
+    queries: dict[str, str] = {}
+    for item in collection.rules:
+        if not isinstance(item, SigmaRule) or str(item.id) not in wanted:
+            continue
+        try:
+            converted = backend.convert_rule(item)
+        except SigmaError as exc:
+            raise InputError(f"rule {item.id} does not convert to Lucene: {exc}") from None
+        if len(converted) != 1:
+            raise InputError(f"rule {item.id} converts to {len(converted)} queries, not one")
+        queries[str(item.id)] = str(converted[0])
+    return queries
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class ElasticEngine:
+    """Runs a rule set on Elasticsearch; one search per rule, hits streamed with scroll."""
+
+    client: Elasticsearch
+    ruleset: RuleSet
+    prefix: str = "sentinel"
+
+    def __post_init__(self) -> None:
+        self.queries = convert_lucene(self.ruleset)
+
+    def _search(self, rule: Rule, filters: list[dict[str, Any]]) -> Iterator[Hit]:
+        body = {
+            "query": {
+                "bool": {
+                    "must": [{"query_string": {"query": self.queries[rule.id]}}],
+                    "filter": filters,
+                }
+            }
+        }
+        index = f"{self.prefix}-{INDEX_KIND[rule.category]}-*"
+        for hit in helpers.scan(self.client, index=index, query=body, size=1000):
+            yield Hit(rule.id, str(hit["_id"]), hit["_source"])
+
+    def run(
+        self,
+        *,
+        scan_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Alert]:
+        """Alerts over the documents of a scan or a time range, correlations included."""
+        filters: list[dict[str, Any]] = []
+        if scan_id is not None:
+            filters.append({"term": {"sentinel.scan.id": scan_id}})
+        if since is not None or until is not None:
+            span: dict[str, str] = {}
+            if since is not None:
+                span["gte"] = _iso(since)
+            if until is not None:
+                span["lt"] = _iso(until)
+            filters.append({"range": {"@timestamp": span}})
+        feeds = {r for c in self.ruleset.correlations for r in c.rules}
+        alerts: list[Alert] = []
+        feeding: list[Hit] = []
+        for rule in self.ruleset.rules:
+            for hit in self._search(rule, filters):
+                if rule.generate:
+                    alerts.append(rule_alert(rule, hit))
+                if rule.id in feeds:
+                    feeding.append(hit)
+        for corr in self.ruleset.correlations:
+            alerts.extend(correlate(corr, feeding))
+        return alerts
