@@ -76,6 +76,9 @@ class Service(_Strict):
     management: bool = False
     high_risk: bool = False
     allowed_zones: tuple[Zone, ...] = ()
+    # nmap -sV service names (nmap-services / probe names) that identify this service on any
+    # port, so a database on a non-standard port is still recognised.
+    nmap_names: tuple[str, ...] = ()
 
 
 class ServiceFile(_Strict):
@@ -155,6 +158,69 @@ def _with_env(listed: tuple[str, ...], variable: str) -> tuple[str, ...]:
         return listed + tuple(str(ipaddress.ip_network(c)) for c in extra)
     except ValueError as exc:
         raise CatalogError(f"{variable}: {exc}") from None
+
+
+@functools.cache
+def service_by_nmap_name() -> dict[str, Service]:
+    """Services indexed by nmap's service name (lower case); the first listed wins."""
+    index: dict[str, Service] = {}
+    for service in services().services:
+        for name in service.nmap_names:
+            index.setdefault(name.lower(), service)
+    return index
+
+
+def identify_service(port: int, transport: str, nmap_name: str | None = None,
+                     tunnel: str | None = None) -> Service | None:
+    """The catalog service behind a port: nmap's name first (with ssl/ prefix when tunnelled
+    over TLS), then the well-known port."""
+    if nmap_name:
+        names = [f"ssl/{nmap_name}", nmap_name] if tunnel == "ssl" else [nmap_name]
+        for name in names:
+            found = service_by_nmap_name().get(name.lower())
+            if found is not None:
+                return found
+    return service_by_port().get((port, transport))
+
+
+class Threshold(_Strict):
+    value: float
+    status: Literal["verified", "third-party", "unverified"]
+    note: str = ""
+
+
+THRESHOLD_NAMES = frozenset({"home_success_rate", "link2_ratio", "link3_ratio",
+                             "perf_degradation", "consistency_size_ratio", "score_target"})
+WEIGHT_NAMES = frozenset({"aaaa", "ns", "home", "consist", "link2", "link3", "perf"})
+
+
+class Ipv6Policy(_Strict):
+    """Thresholds and score weights of the V6-* checks (``probes/ipv6.yml``)."""
+
+    thresholds: dict[str, Threshold]
+    weights: dict[str, Annotated[float, Field(ge=0)]]
+    perf_floor_ms: Annotated[float, Field(ge=0)] = 5.0
+
+    @field_validator("thresholds")
+    @classmethod
+    def _threshold_names(cls, value: dict[str, Threshold]) -> dict[str, Threshold]:
+        if set(value) != THRESHOLD_NAMES:
+            raise ValueError(f"thresholds must be exactly: {', '.join(sorted(THRESHOLD_NAMES))}")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weight_names(cls, value: dict[str, float]) -> dict[str, float]:
+        if not set(value) <= WEIGHT_NAMES or not any(value.values()):
+            raise ValueError(f"weights: some of {', '.join(sorted(WEIGHT_NAMES))}, not all 0")
+        return value
+
+
+@functools.cache
+def ipv6_policy() -> Ipv6Policy:
+    """The IPv6 readiness thresholds and weights from ``probes/ipv6.yml``."""
+    doc = load_yaml(data_file("probes", "ipv6.yml"), CatalogError)
+    return validate(doc, Ipv6Policy, CatalogError)
 
 
 @functools.cache

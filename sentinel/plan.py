@@ -17,6 +17,8 @@ from sentinel.engine import AssetPlan, Job
 from sentinel.model import Asset, Context, Endpoint
 from sentinel.playbook import InventoryAsset, Playbook, Segment
 from sentinel.probes.base import Probe, Target
+from sentinel.probes.nmap_scan import NmapProbe, scan_ports
+from sentinel.probes.site import site_plans
 from sentinel.probes.tcp import TcpProbe
 from sentinel.probes.tls import TlsProbe
 from sentinel.scope import ScopePolicy
@@ -80,6 +82,9 @@ def probes_for(playbook: Playbook) -> list[tuple[Probe, tuple[int, ...]]]:
         tls = playbook.probes.tls
         probe = TlsProbe(timeout=tls.timeout_s, budget_s=tls.budget_s, sni=tls.sni)
         selected.append((probe, tuple(sorted(set(tls.ports)))))
+    if playbook.probes.nmap is not None:  # one job per address: no ports in the plan
+        nmap_ports = scan_ports(playbook.probes.nmap, list(tcp_ports(playbook)))
+        selected.append((NmapProbe(nmap_ports, playbook.rate, playbook.probes.nmap), ()))
     return selected
 
 
@@ -112,7 +117,7 @@ def _plan(
         )
         for a in addresses
         for probe, ports in probes
-        for port in ports
+        for port in (ports or (None,))  # a probe kind without ports runs once per address
     )
     return AssetPlan(asset.id, jobs)
 
@@ -150,6 +155,7 @@ def asset_plans(
                 yield _plan(
                     Asset(id=address, addresses=(address,)), [address], segment, ctx, probes
                 )
+    yield from site_plans(playbook, scan_id, drill_id)
 
 
 def _inventory_asset(item: InventoryAsset) -> Asset:

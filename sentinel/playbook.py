@@ -184,11 +184,43 @@ class TlsProbeConfig(Strict):
     sni: bool = True  # send the asset's name (inventory name) as server_name
 
 
+class NmapProbeConfig(Strict):
+    """Service scan with nmap -sV: the catalog's ports plus the top N, timing from ``rate``."""
+
+    top_ports: Annotated[int, Field(ge=0, le=65535)] = 100
+    extra_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = ()
+    version_intensity: Annotated[int, Field(ge=0, le=9)] = 2
+    budget_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+
+
+class WebProbeConfig(Strict):
+    """Site checks over IPv4 and IPv6: repeated homepage probes and a bounded crawl."""
+
+    home_probes: Annotated[int, Field(ge=1, le=100)] = 5
+    crawl_depth: Annotated[int, Field(ge=1, le=3)] = 3
+    max_pages: Annotated[int, Field(ge=1, le=1000)] = 60
+    max_bytes: Annotated[int, Field(ge=1024, le=50_000_000)] = 2_000_000
+    max_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
+class Site(Strict):
+    """An agency's web site (or any published name) judged for IPv6 readiness (V6-*)."""
+
+    agency: str
+    hostname: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")]
+    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    # Links to these domains (and their subdomains) count as the site's internal links.
+    internal_domains: tuple[str, ...] = ()
+
+
 class ProbeSelection(Strict):
     """Which probe kinds run, with their options; a kind left out does not run."""
 
     tcp: TcpProbeConfig | None = TcpProbeConfig()
     tls: TlsProbeConfig | None = None
+    nmap: NmapProbeConfig | None = None
+    web: WebProbeConfig = WebProbeConfig()
 
 
 class Playbook(Strict):
@@ -201,6 +233,8 @@ class Playbook(Strict):
     rate: RateLimits = RateLimits()
     windows: tuple[Window, ...] = ()
     probes: ProbeSelection = ProbeSelection()
+    sites: tuple[Site, ...] = ()
+    resolvers: tuple[str, ...] = ()  # DNS servers Sentinel asks (never the system resolver)
 
     @model_validator(mode="after")
     def _references(self) -> Playbook:
@@ -208,6 +242,14 @@ class Playbook(Strict):
         _unique("agencies", agency_ids)
         _unique("segments", [s.id for s in self.segments])
         _unique("assets", [a.id for a in self.assets])
+        for index, site in enumerate(self.sites):
+            if site.agency not in agency_ids:
+                raise _Dangling(("sites", index, "agency"), f"unknown agency {site.agency!r}")
+        for index, resolver in enumerate(self.resolvers):
+            try:
+                ipaddress.ip_address(resolver)
+            except ValueError:
+                raise _Dangling(("resolvers", index), "a resolver is an IP address") from None
         for index, segment in enumerate(self.segments):
             if segment.agency not in agency_ids:
                 raise _Dangling(

@@ -6,9 +6,15 @@ from sentinel.assess.attempts import assess_attempts
 from sentinel.assess.base import Assessor, AssetView
 from sentinel.assess.crypto import assess_crypto
 from sentinel.assess.exposure import assess_exposure
+from sentinel.assess.ipv6 import assess_ipv6
 from sentinel.model import Finding
 
-ASSESSORS: tuple[Assessor, ...] = (assess_attempts, assess_exposure, assess_crypto)
+ASSESSORS: tuple[Assessor, ...] = (
+    assess_attempts,
+    assess_exposure,
+    assess_crypto,
+    assess_ipv6,
+)
 
 
 def assess(view: AssetView) -> list[Finding]:

@@ -1,16 +1,40 @@
 """Exposure: which services an asset exposes, judged against its segment's policy.
 
-For every open TCP port: is the service allowed in this segment (the playbook's
-``allowed_services``, else the catalog's zone defaults)? Is it on the high-risk list? Does it
-carry logins in cleartext? Each check is evaluated for every open port, so a port that
-closes later resolves its findings by a passing result, not by silence.
+Open ports come from the ``tcp`` probe (one observation per port) and from the ``nmap``
+service scan (one observation per address, listing ports with nmap's service names, which
+recognise a service on a non-standard port). For every open port: is the service allowed in
+this segment (the playbook's ``allowed_services``, else the catalog's zone defaults)? Is it on
+the high-risk list? Does it carry logins in cleartext? Is it a management plane reachable
+outside the management zone, or a cloud management endpoint reachable from a tenant network?
+Per asset: does its IPv6 address expose more than its IPv4 one (V6-SECPARITY)? Each check is
+evaluated for every open port, so a port that closes later resolves by a passing result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
 from sentinel.assess.base import AssetView, make_finding
-from sentinel.catalog import Service, service_by_port
-from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
+from sentinel.catalog import Service, identify_service
+from sentinel.model import AttemptStatus, Endpoint, Evaluation, Finding, Observation, Severity
+
+CLOUD_PLANE_CATEGORIES = frozenset({"cloud-management", "device-management", "container"})
+
+
+@dataclass(frozen=True)
+class OpenPort:
+    """One open TCP port as seen by a probe, with the service it was identified as."""
+
+    endpoint: Endpoint
+    service: Service | None
+    observed: Observation
+    detail: dict[str, Any]
+
+
+def _verdict(failed: bool) -> Evaluation:
+    return Evaluation.FAILED if failed else Evaluation.PASSED
 
 
 def _allowed(view: AssetView, service: Service | None) -> bool:
@@ -21,68 +45,91 @@ def _allowed(view: AssetView, service: Service | None) -> bool:
     return view.segment.zone in service.allowed_zones
 
 
-def _open_ports(view: AssetView) -> list[Observation]:
-    return [
-        o
-        for o in view.of("tcp")
-        if o.status is AttemptStatus.COMPLETED and o.facts.get("state") == "open"
+def open_ports(view: AssetView) -> list[OpenPort]:
+    """Open ports from nmap (preferred: it names services) and tcp, one per address:port."""
+    found: dict[tuple[str, int], OpenPort] = {}
+    for port in _nmap_ports(view):
+        found.setdefault((port.endpoint.address, port.endpoint.port or 0), port)
+    for obs in view.of("tcp"):
+        if obs.status is AttemptStatus.COMPLETED and obs.facts.get("state") == "open":
+            key = (obs.endpoint.address, obs.endpoint.port or 0)
+            service = identify_service(key[1], "tcp")
+            found.setdefault(key, OpenPort(obs.endpoint, service, obs,
+                                           {"banner": obs.facts.get("banner")}))
+    return sorted(found.values(), key=lambda p: (p.endpoint.family, p.endpoint.port or 0,
+                                                 p.endpoint.address))
+
+
+def _nmap_ports(view: AssetView) -> Iterator[OpenPort]:
+    for obs in view.of("nmap"):
+        if obs.status is not AttemptStatus.COMPLETED:
+            continue
+        for entry in obs.facts.get("ports", []):
+            if entry.get("state") != "open" or entry.get("protocol", "tcp") != "tcp":
+                continue
+            port = int(entry["port"])
+            service = identify_service(port, "tcp", entry.get("name"), entry.get("tunnel"))
+            detail = {k: entry.get(k) for k in ("name", "product", "version", "tunnel")}
+            yield OpenPort(Endpoint(address=obs.endpoint.address, port=port, transport="tcp"),
+                           service, obs, detail)
+
+
+def _port_findings(view: AssetView, port: OpenPort) -> list[Finding]:
+    service, zone = port.service, view.segment.zone
+    allowed = _allowed(view, service)
+    evidence = {
+        "port": port.endpoint.port,
+        "service": service.id if service else None,
+        "zone": zone,
+        "allowed_services": list(view.segment.allowed_services),
+        **port.detail,
+    }
+
+    def finding(check: str, failed: bool) -> Finding:
+        return make_finding(view, check, _verdict(failed), endpoint=port.endpoint,
+                            probe=port.observed.probe, protocol="tcp", evidence=evidence,
+                            observed=port.observed)
+
+    out = [
+        finding("EXP-SVC-NOTALLOWED", not allowed),
+        finding("DB-CES-HIGHRISKPORT", bool(service and service.high_risk) and not allowed),
+        finding("DB-CES-CREDPLAIN", bool(service and service.cleartext_credentials)),
     ]
+    if service is not None and service.management:
+        explicitly = service.id in view.segment.allowed_services
+        out.append(finding("DB-CES-MGMTACL", zone != "management" and not explicitly))
+    if zone == "cloud-tenant" and service is not None:
+        plane = service.management and service.category in CLOUD_PLANE_CATEGORIES
+        out.append(finding("DB-CLOUD-MGMTPLANE", plane))
+    return out
+
+
+def _parity(view: AssetView, ports: list[OpenPort]) -> list[Finding]:
+    """V6-SECPARITY: ports open on the asset's IPv6 addresses but on none of its IPv4 ones."""
+    done = [o for o in view.observations
+            if o.probe in ("tcp", "nmap") and o.status is AttemptStatus.COMPLETED]
+    families = {o.endpoint.family for o in done}
+    if families != {"ipv4", "ipv6"}:
+        return []
+    v4 = {p.endpoint.port for p in ports if p.endpoint.family == "ipv4"}
+    extra = [p for p in ports if p.endpoint.family == "ipv6" and p.endpoint.port not in v4]
+    risky = [p for p in extra if p.service is not None and p.service.high_risk]
+    evidence = {
+        "ipv4_ports": sorted(p for p in v4 if p is not None),
+        "ipv6_ports": sorted({p.endpoint.port or 0 for p in ports
+                              if p.endpoint.family == "ipv6"}),
+        "ipv6_only": sorted({p.endpoint.port or 0 for p in extra}),
+        "ipv6_only_services": sorted({p.service.id for p in extra if p.service}),
+    }
+    return [make_finding(view, "V6-SECPARITY", _verdict(bool(extra)), endpoint=None,
+                         probe=done[0].probe, protocol="tcp", evidence=evidence,
+                         severity=Severity.HIGH if risky else None, observed=done[0])]
 
 
 def assess_exposure(view: AssetView) -> list[Finding]:
-    """EXP-SVC-NOTALLOWED, DB-CES-HIGHRISKPORT and DB-CES-CREDPLAIN for each open port."""
-    findings: list[Finding] = []
-    for obs in _open_ports(view):
-        port = obs.endpoint.port or 0
-        service = service_by_port().get((port, "tcp"))
-        allowed = _allowed(view, service)
-        evidence = {
-            "port": port,
-            "service": service.id if service else None,
-            "zone": view.segment.zone,
-            "banner": obs.facts.get("banner"),
-            "allowed_services": list(view.segment.allowed_services),
-        }
-
-        def verdict(failed: bool) -> Evaluation:
-            return Evaluation.FAILED if failed else Evaluation.PASSED
-
-        findings.append(
-            make_finding(
-                view,
-                "EXP-SVC-NOTALLOWED",
-                verdict(not allowed),
-                endpoint=obs.endpoint,
-                probe="tcp",
-                protocol="tcp",
-                evidence=evidence,
-                observed=obs,
-            )
-        )
-        high_risk = bool(service and service.high_risk) and not allowed
-        findings.append(
-            make_finding(
-                view,
-                "DB-CES-HIGHRISKPORT",
-                verdict(high_risk),
-                endpoint=obs.endpoint,
-                probe="tcp",
-                protocol="tcp",
-                evidence=evidence,
-                observed=obs,
-            )
-        )
-        cleartext = bool(service and service.cleartext_credentials)
-        findings.append(
-            make_finding(
-                view,
-                "DB-CES-CREDPLAIN",
-                verdict(cleartext),
-                endpoint=obs.endpoint,
-                probe="tcp",
-                protocol="tcp",
-                evidence=evidence,
-                observed=obs,
-            )
-        )
+    """Per open port: EXP-SVC-NOTALLOWED, DB-CES-HIGHRISKPORT, DB-CES-CREDPLAIN, and for
+    management services DB-CES-MGMTACL / DB-CLOUD-MGMTPLANE; per asset V6-SECPARITY."""
+    ports = open_ports(view)
+    findings = [f for port in ports for f in _port_findings(view, port)]
+    findings.extend(_parity(view, ports))
     return findings

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from sentinel.lab.manifest import Manifest, load_manifest
+from sentinel.lab.manifest import Host, Manifest, ServiceKind, load_manifest
 
 # What each lab segment's owner allows (service ids from probes/services.yml).
 SEGMENT_POLICY: dict[str, list[str]] = {
@@ -24,6 +24,37 @@ SEGMENT_POLICY: dict[str, list[str]] = {
     "mgmt": ["ssh", "dns"],
 }
 EXTRA_TCP_PORTS = [4433]  # the lab's gnutls 3DES server listens beside nginx
+
+
+def _site_url(host: Host) -> str | None:
+    """The homepage the lab host serves with nginx: plain HTTP first, else HTTPS."""
+    ports = {s.port for s in host.services if s.kind is ServiceKind.NGINX}
+    if 80 in ports:
+        return f"http://{host.hostname}/"
+    return f"https://{host.hostname}/" if 443 in ports else None
+
+
+def lab_sites(manifest: Manifest) -> list[dict[str, Any]]:
+    """Every named lab host with a service is an agency site for the V6-* checks; links to
+    anything under the lab zone count as internal (as a province's own domain would)."""
+    agency_of = {s.id: s.agency for s in manifest.segments}
+    sites = []
+    for host in manifest.hosts:
+        if not host.services:
+            continue
+        site: dict[str, Any] = {"agency": agency_of[host.segment], "hostname": host.hostname}
+        url = _site_url(host)
+        if url is not None:
+            site["url"] = url
+        site["internal_domains"] = [manifest.dns_zone]
+        sites.append(site)
+    return sites
+
+
+def lab_resolvers(manifest: Manifest) -> list[str]:
+    """The lab resolver's addresses (IPv4 first): Sentinel asks it, never the system's."""
+    host = next(h for h in manifest.hosts if h.id == manifest.resolver)
+    return [str(a) for a in (host.v4, host.v6) if a is not None]
 
 
 def lab_playbook(manifest: Manifest) -> dict[str, Any]:
@@ -58,6 +89,8 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
                  "probe_timeout_s": 4},
         "probes": {"tcp": {"ports": ports, "banner_wait_s": 0.6},
                    "tls": {"ports": tls_ports}},
+        "sites": lab_sites(manifest),
+        "resolvers": lab_resolvers(manifest),
     }
 
 

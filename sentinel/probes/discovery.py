@@ -1,0 +1,246 @@
+"""Host discovery with scapy: ICMP/ICMPv6 echo and TCP SYN ping from anywhere, and from inside
+a segment (an agent's vantage) ARP, multicast echo to ff02::1 and router advertisements.
+
+Every packet is paid for through the gate (``gate.packets``), which also checks scope first.
+Multicast to ff02::1 is the one send whose destination is not a scoped unicast address: it is
+allowed only on the agent's own link and only when the segment's IPv6 prefix lies wholly
+inside the authorised scope (:func:`authorise_link_multicast`), so the hosts that answer are
+in scope by construction. Replies from outside the segment's networks are discarded.
+
+Run inside a segment: ``ip netns exec sl-legacy python -m sentinel.probes.discovery
+--playbook playbooks/lab.yml --segment data --iface eth0 --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from scapy.arch import get_if_addr, get_if_hwaddr, in6_getifaddr
+from scapy.config import conf
+from scapy.layers.inet import ICMP, IP, TCP
+from scapy.layers.inet6 import (
+    ICMPv6EchoReply,
+    ICMPv6EchoRequest,
+    ICMPv6ND_RA,
+    ICMPv6ND_RS,
+    ICMPv6NDOptPrefixInfo,
+    ICMPv6NDOptRDNSS,
+    IPv6,
+)
+from scapy.layers.l2 import ARP, Ether
+from scapy.sendrecv import AsyncSniffer, send, sr, srp
+
+from sentinel.errors import ScopeRefused
+from sentinel.playbook import IPNetwork, Segment
+from sentinel.scope import Gate
+
+SYN_PORTS = (80, 443, 22)
+conf.verb = 0
+
+
+def _found(address: str, method: str, mac: str | None = None) -> dict[str, Any]:
+    return {"address": address, "family": "ipv6" if ":" in address else "ipv4",
+            "method": method, "mac": mac}
+
+
+async def _pay(gate: Gate, addresses: Iterable[str]) -> list[str]:
+    """Authorise and pay for one packet per address; out-of-scope ones are dropped."""
+    allowed = []
+    for address in addresses:
+        try:
+            await gate.packets(address, 1)
+        except ScopeRefused:
+            continue
+        allowed.append(address)
+    return allowed
+
+
+async def echo_sweep(gate: Gate, addresses: list[str], timeout: float) -> list[dict[str, Any]]:
+    """ICMP echo (IPv4) and ICMPv6 echo (IPv6) to each authorised unicast address."""
+    allowed = await _pay(gate, addresses)
+    packets = [IP(dst=a) / ICMP() if ":" not in a else IPv6(dst=a) / ICMPv6EchoRequest()
+               for a in allowed]
+    if not packets:
+        return []
+    answered, _ = await asyncio.to_thread(sr, packets, timeout=timeout, verbose=0)
+    out = []
+    for _, reply in answered:
+        if reply.haslayer(ICMP) and reply[ICMP].type == 0:
+            out.append(_found(reply[IP].src, "icmp-echo"))
+        elif reply.haslayer(ICMPv6EchoReply):
+            out.append(_found(str(ipaddress.ip_address(reply[IPv6].src)), "icmpv6-echo"))
+    return out
+
+
+async def syn_ping(gate: Gate, addresses: list[str], timeout: float,
+                   ports: tuple[int, ...] = SYN_PORTS) -> list[dict[str, Any]]:
+    """TCP SYN to a few ports: any SYN-ACK or RST means the host is there."""
+    allowed = [a for a in addresses for _ in ports]
+    allowed = await _pay(gate, allowed)
+    packets = [(IPv6(dst=a) if ":" in a else IP(dst=a)) / TCP(dport=p, flags="S")
+               for a in sorted(set(allowed)) for p in ports]
+    if not packets:
+        return []
+    answered, _ = await asyncio.to_thread(sr, packets, timeout=timeout, verbose=0)
+    seen: dict[str, dict[str, Any]] = {}
+    for _, reply in answered:
+        if reply.haslayer(TCP):
+            layer = reply[IPv6] if reply.haslayer(IPv6) else reply[IP]
+            address = str(ipaddress.ip_address(layer.src))
+            seen.setdefault(address, _found(address, "tcp-syn"))
+    return list(seen.values())
+
+
+async def arp_sweep(gate: Gate, network: ipaddress.IPv4Network, iface: str,
+                    timeout: float) -> list[dict[str, Any]]:
+    """ARP who-has for every address of a local IPv4 segment."""
+    allowed = await _pay(gate, (str(h) for h in network.hosts()))
+    frames = [Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=a) for a in allowed]
+    answered, _ = await asyncio.to_thread(srp, frames, iface=iface, timeout=timeout, verbose=0)
+    return [_found(r[ARP].psrc, "arp", r[ARP].hwsrc) for _, r in answered]
+
+
+def authorise_link_multicast(gate: Gate, segment: Segment) -> IPNetwork:
+    """The explicit exception for ff02::1: the segment's IPv6 prefix must be in scope."""
+    prefixes = [n for n in segment.networks if n.version == 6]
+    if not prefixes:
+        raise ScopeRefused("ff02::1", f"segment {segment.id} has no IPv6 prefix")
+    for prefix in prefixes:
+        reason = gate.policy.network_verdict(prefix)
+        if reason is not None:
+            raise ScopeRefused(f"ff02::1 on {prefix}", reason)
+    return prefixes[0]
+
+
+def _own_global(iface: str, prefix: IPNetwork) -> str | None:
+    for address, _scope, name in in6_getifaddr():
+        if name == iface and ipaddress.ip_address(address) in prefix:
+            return str(address)
+    return None
+
+
+async def multicast_echo(gate: Gate, segment: Segment, iface: str,
+                         timeout: float) -> list[dict[str, Any]]:
+    """ICMPv6 echo to ff02::1 from our global address: hosts answer from theirs (ND fills in
+    their MACs); only answers inside the segment's prefixes are kept."""
+    prefix = authorise_link_multicast(gate, segment)
+    source = _own_global(iface, prefix)
+    if source is None:
+        return []
+    await gate.bucket.take(1)
+    probe = Ether(dst="33:33:00:00:00:01", src=get_if_hwaddr(iface)) / IPv6(
+        src=source, dst="ff02::1", hlim=1) / ICMPv6EchoRequest(id=0x5e17)
+    sniffer = AsyncSniffer(iface=iface, filter="icmp6 and ip6[40] == 129", store=True)
+    sniffer.start()
+    await asyncio.sleep(0.2)
+    await asyncio.to_thread(srp, probe, iface=iface, timeout=0.1, verbose=0, multi=True)
+    await asyncio.sleep(timeout)
+    captured: list[Any] = list(sniffer.stop() or [])
+    out: dict[str, dict[str, Any]] = {}
+    for frame in captured:
+        if frame.haslayer(ICMPv6EchoReply):
+            address = ipaddress.ip_address(frame[IPv6].src)
+            if any(address in n for n in segment.networks):
+                out.setdefault(str(address), _found(str(address), "icmpv6-multicast",
+                                                    frame[Ether].src))
+    return list(out.values())
+
+
+def _advert(frame: Any) -> dict[str, Any]:
+    ra = frame[ICMPv6ND_RA]
+    prefixes: list[dict[str, Any]] = []
+    rdnss: list[str] = []
+    layer = ra.payload
+    while layer is not None and layer.name != "NoPayload":
+        if isinstance(layer, ICMPv6NDOptPrefixInfo):
+            prefixes.append({"prefix": f"{layer.prefix}/{layer.prefixlen}",
+                             "autonomous": bool(layer.A), "on_link": bool(layer.L)})
+        elif isinstance(layer, ICMPv6NDOptRDNSS):
+            rdnss.extend(str(a) for a in layer.dns)
+        layer = layer.payload
+    return {"router": str(frame[IPv6].src), "managed": bool(ra.M), "other": bool(ra.O),
+            "router_lifetime": int(ra.routerlifetime), "prefixes": prefixes, "rdnss": rdnss}
+
+
+async def router_adverts(gate: Gate, iface: str, wait: float) -> list[dict[str, Any]]:
+    """Solicit (RS to ff02::2, link-local) and capture router advertisements on the link."""
+    await gate.bucket.take(1)
+    sniffer = AsyncSniffer(iface=iface, filter="icmp6 and ip6[40] == 134", store=True)
+    sniffer.start()
+    await asyncio.sleep(0.2)
+    await asyncio.to_thread(send, IPv6(dst="ff02::2", hlim=255) / ICMPv6ND_RS(), iface=iface,
+                            verbose=0)
+    await asyncio.sleep(wait)
+    return [_advert(f) for f in (sniffer.stop() or []) if f.haslayer(ICMPv6ND_RA)]
+
+
+async def discover_segment(gate: Gate, segment: Segment, iface: str,
+                           timeout: float = 2.0) -> dict[str, Any]:
+    """Everything an agent inside ``segment`` finds on its link."""
+    hosts: list[dict[str, Any]] = []
+    for network in segment.networks:
+        if isinstance(network, ipaddress.IPv4Network):
+            hosts += await arp_sweep(gate, network, iface, timeout)
+    notes = []
+    try:
+        hosts += await multicast_echo(gate, segment, iface, timeout)
+    except ScopeRefused as exc:
+        notes.append(f"no link multicast: {exc.reason}")
+    adverts = await router_adverts(gate, iface, timeout)
+    own = [a for a, _s, n in in6_getifaddr() if n == iface
+           and any(ipaddress.ip_address(a) in net for net in segment.networks)]
+    own.insert(0, get_if_addr(iface))
+    return {"segment": segment.id, "iface": iface, "hosts": merge(hosts),
+            "self": own, "router_advertisements": adverts, "notes": notes}
+
+
+def merge(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per address, the methods that saw it, sorted by family then address."""
+    by_address: dict[str, dict[str, Any]] = {}
+    for item in found:
+        entry = by_address.setdefault(item["address"], {**item, "methods": []})
+        entry["methods"] = sorted({*entry["methods"], item["method"]})
+        entry["mac"] = entry.get("mac") or item.get("mac")
+        entry.pop("method", None)
+    return sorted(by_address.values(),
+                  key=lambda e: (e["family"], ipaddress.ip_address(e["address"])))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``--segment ID --iface IF --playbook F [--json]``: local-link discovery as an agent."""
+    from pathlib import Path
+
+    from sentinel.playbook import load_playbook
+    from sentinel.scan import policy_for
+
+    parser = argparse.ArgumentParser(prog="python -m sentinel.probes.discovery")
+    parser.add_argument("--playbook", required=True, type=Path)
+    parser.add_argument("--segment", required=True)
+    parser.add_argument("--iface", default="eth0")
+    parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    playbook = load_playbook(args.playbook)
+    segment = next((s for s in playbook.segments if s.id == args.segment), None)
+    if segment is None:
+        print(f"error: no segment {args.segment!r} in {args.playbook}", file=sys.stderr)
+        return 2
+    gate = Gate(policy_for(playbook), playbook.rate)
+    result = asyncio.run(discover_segment(gate, segment, args.iface, args.timeout))
+    result["packets"] = gate.bucket.spent
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for host in result["hosts"]:
+            print(f"{host['address']}\t{','.join(host['methods'])}\t{host.get('mac') or ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
