@@ -231,6 +231,8 @@ def _mount_optional() -> None:
     from sentinel.cli_es import app as es_app
 
     app.add_typer(es_app, name="es")
+    from sentinel.cli_rules import mount as mount_rules
+    mount_rules(app)
     try:
         from sentinel.lab.cli import app as lab_app
     except ImportError:
