@@ -15,12 +15,16 @@ import time
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from sentinel.catalog import global_deny, probe_scope
 from sentinel.errors import InputError, ProbeError, ScopeRefused, SentinelError, UsageError
 from sentinel.playbook import RateLimits
+from sentinel.probe_options import ResolvedV3, SnmpV3Credential, resolve_v3
 from sentinel.probes.base import Network
+from sentinel.probes.snmp import SnmpProbe, probe_snmp
+from sentinel.probes.ssh import probe_ssh
 from sentinel.probes.tls import probe_tls
 from sentinel.scope import Gate, ScopePolicy
 
@@ -122,3 +126,137 @@ def tls(
         print(json.dumps(document, ensure_ascii=False, indent=2))
     else:
         print(_summary(document))
+
+
+# ---- ssh and snmp ---------------------------------------------------------------------------
+
+
+def _authorised_gate(address: str, scope: tuple[str, ...]) -> Gate:
+    """The single-target gate, refusing up front (before any packet) like ``tls`` does."""
+    gate = single_target_gate(address, scope)
+    reason = gate.policy.verdict(address)
+    if reason:
+        raise ScopeRefused(address, reason + (" of probes (probes/scope.yml probe_authorised,"
+                                              " SENTINEL_PROBE_SCOPE, or --scope CIDR)"
+                                              if "outside" in reason else ""))
+    return gate
+
+
+async def _run_ssh(address: str, port: int, timeout: float,
+                   scope: tuple[str, ...]) -> dict[str, Any]:
+    network = Network(_authorised_gate(address, scope), connect_timeout=timeout)
+    started = time.perf_counter()
+    async with network.tcp(address, port) as (reader, writer):
+        facts = await probe_ssh(reader, writer, timeout=timeout)
+    return {"target": {"address": address, "port": port}, **facts,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _ssh_summary(doc: dict[str, Any]) -> str:
+    banner = doc["banner"]["raw"]
+    lines = [f"{doc['target']['address']}:{doc['target']['port']}  {banner!r}"]
+    for kind in ("kex", "host_key", "cipher", "mac", "compression"):
+        lines += [f"  {kind:<11} {a['name']:<40} {a['class']}" for a in doc[kind]]
+    return "\n".join(lines)
+
+
+def _snmp_target(text: str) -> tuple[str, int]:
+    """``ADDRESS`` (port 161), ``ADDRESS:PORT`` or ``[IPV6]:PORT``."""
+    try:
+        return str(ipaddress.ip_address(text)), 161
+    except ValueError:
+        return parse_target(text)
+
+
+async def _run_snmp(address: str, port: int, options: SnmpProbe,
+                    scope: tuple[str, ...]) -> dict[str, Any]:
+    network = Network(_authorised_gate(address, scope), connect_timeout=options.timeout)
+    started = time.perf_counter()
+    facts = await probe_snmp(network, address, port, options)
+    return {"target": {"address": address, "port": port}, **facts,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _snmp_summary(doc: dict[str, Any]) -> str:
+    system = doc.get("system") or {}
+    lines = [f"{doc['target']['address']}:{doc['target']['port']}  access {doc['access']}  "
+             f"sysDescr {system.get('sysDescr')!r}"]
+    lines += [f"  community {c['community']!r} answers {', '.join(c['versions'])}"
+              for c in doc["communities"]]
+    lines += [f"  v3 user {u['user']!r}: {u['levels']}" for u in doc["v3_users"]]
+    if doc.get("ipv6"):
+        lines.append(f"  global IPv6 {doc['ipv6']['global_ipv6']}")
+    return "\n".join(lines)
+
+
+def _emit(document: dict[str, Any], as_json: bool, summary: Any) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2) if as_json else summary(document))
+
+
+@app.command("ssh")
+def ssh(
+    target: Annotated[str, typer.Argument(help="ADDRESS:PORT or [IPV6]:PORT")],
+    as_json: Annotated[bool, typer.Option("--json", help="the full observation as JSON")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")] = None,
+) -> None:
+    """SSH identification and offered algorithms (KEXINIT only; never logs in)."""
+    try:
+        address, port = parse_target(target)
+        document = asyncio.run(_run_ssh(address, port, timeout, _scope_flags(scope or [])))
+    except ScopeRefused as exc:
+        _fail(str(exc), 2)
+    except ProbeError as exc:
+        _fail(f"{target}: {exc}", 1)
+    except SentinelError as exc:
+        _fail(str(exc), 2 if isinstance(exc, InputError) else 1)
+    _emit(document, as_json, _ssh_summary)
+
+
+@app.command("snmp")
+def snmp(
+    target: Annotated[str, typer.Argument(help="ADDRESS, ADDRESS:PORT or [IPV6]:PORT")],
+    *,
+    as_json: Annotated[bool, typer.Option("--json", help="the full observation as JSON")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=30)] = 1.0,
+    v3_user: Annotated[str | None, typer.Option("--v3-user", help="SNMPv3 user")] = None,
+    v3_auth_env: Annotated[str | None, typer.Option(
+        "--v3-auth-env", help="environment variable holding the auth passphrase")] = None,
+    v3_priv_env: Annotated[str | None, typer.Option(
+        "--v3-priv-env", help="environment variable holding the privacy passphrase")] = None,
+    v3_auth_protocol: Annotated[str, typer.Option("--v3-auth-protocol")] = "SHA-256",
+    v3_priv_protocol: Annotated[str, typer.Option("--v3-priv-protocol")] = "AES",
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")] = None,
+) -> None:
+    """SNMP: default communities, v3 engine discovery, v3 user levels, system and IP-MIB.
+
+    Passphrases are never taken on the command line (shell history, ps): name the
+    environment variables that hold them."""
+    try:
+        address, port = _snmp_target(target)
+        credentials = _v3_from_flags(v3_user, v3_auth_env, v3_priv_env, v3_auth_protocol,
+                                     v3_priv_protocol)
+        options = SnmpProbe(timeout=timeout, credentials=credentials)
+        document = asyncio.run(_run_snmp(address, port, options, _scope_flags(scope or [])))
+    except ScopeRefused as exc:
+        _fail(str(exc), 2)
+    except ProbeError as exc:
+        _fail(f"{target}: {exc}", 1)
+    except SentinelError as exc:
+        _fail(str(exc), 2 if isinstance(exc, InputError) else 1)
+    _emit(document, as_json, _snmp_summary)
+
+
+def _v3_from_flags(user: str | None, auth_env: str | None, priv_env: str | None,
+                   auth_protocol: str, priv_protocol: str) -> tuple[ResolvedV3, ...]:
+    if user is None:
+        return ()
+    try:
+        credential = SnmpV3Credential.model_validate(
+            {"user": user, "auth_key_env": auth_env, "priv_key_env": priv_env,
+             "auth_protocol": auth_protocol, "priv_protocol": priv_protocol})
+    except ValidationError as exc:
+        raise UsageError(f"--v3-*: {exc.errors()[0]['msg']}") from None
+    return resolve_v3((credential,))

@@ -16,9 +16,12 @@ from sentinel.catalog import services
 from sentinel.engine import AssetPlan, Job
 from sentinel.model import Asset, Context, Endpoint
 from sentinel.playbook import InventoryAsset, Playbook, Segment
+from sentinel.probe_options import resolve_v3
 from sentinel.probes.base import Probe, Target
 from sentinel.probes.nmap_scan import NmapProbe, scan_ports
 from sentinel.probes.site import site_plans
+from sentinel.probes.snmp import SnmpProbe
+from sentinel.probes.ssh import SshProbe
 from sentinel.probes.tcp import TcpProbe
 from sentinel.probes.tls import TlsProbe
 from sentinel.scope import ScopePolicy
@@ -82,6 +85,16 @@ def probes_for(playbook: Playbook) -> list[tuple[Probe, tuple[int, ...]]]:
         tls = playbook.probes.tls
         probe = TlsProbe(timeout=tls.timeout_s, budget_s=tls.budget_s, sni=tls.sni)
         selected.append((probe, tuple(sorted(set(tls.ports)))))
+    if playbook.probes.ssh is not None:
+        ssh = playbook.probes.ssh
+        selected.append((SshProbe(timeout=ssh.timeout_s), tuple(sorted(set(ssh.ports)))))
+    if playbook.probes.snmp is not None:
+        snmp = playbook.probes.snmp
+        # Passphrases are read from the environment here, once, into masked values.
+        selected.append((SnmpProbe(timeout=snmp.timeout_s, retries=snmp.retries,
+                                   budget_s=snmp.budget_s, communities=snmp.communities,
+                                   credentials=resolve_v3(snmp.v3, strict=False)),
+                         (snmp.port,)))
     if playbook.probes.nmap is not None:  # one job per address: no ports in the plan
         nmap_ports = scan_ports(playbook.probes.nmap, list(tcp_ports(playbook)))
         selected.append((NmapProbe(nmap_ports, playbook.rate, playbook.probes.nmap), ()))
@@ -112,7 +125,9 @@ def _plan(
         Job(
             probe,
             Target(
-                Endpoint(address=a, port=port, transport="tcp"), asset, ctx, segment, asset.name
+                # UDP kinds (snmp) say so; the rest are TCP.
+                Endpoint(address=a, port=port, transport=getattr(probe, "transport", "tcp")),
+                asset, ctx, segment, asset.name,
             ),
         )
         for a in addresses

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sentinel.errors import PlaybookError
 from sentinel.model import Text
+from sentinel.probe_options import SnmpProbeConfig, SshProbeConfig
 from sentinel.yamlio import load_yaml, validate
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -221,6 +222,8 @@ class ProbeSelection(Strict):
     tls: TlsProbeConfig | None = None
     nmap: NmapProbeConfig | None = None
     web: WebProbeConfig = WebProbeConfig()
+    ssh: SshProbeConfig | None = None
+    snmp: SnmpProbeConfig | None = None
 
 
 class Playbook(Strict):

@@ -7,6 +7,8 @@ from sentinel.assess.base import Assessor, AssetView
 from sentinel.assess.crypto import assess_crypto
 from sentinel.assess.exposure import assess_exposure
 from sentinel.assess.ipv6 import assess_ipv6
+from sentinel.assess.snmp import assess_snmp
+from sentinel.assess.ssh import assess_ssh
 from sentinel.model import Finding
 
 ASSESSORS: tuple[Assessor, ...] = (
@@ -14,6 +16,8 @@ ASSESSORS: tuple[Assessor, ...] = (
     assess_exposure,
     assess_crypto,
     assess_ipv6,
+    assess_ssh,
+    assess_snmp,
 )
 
 

@@ -24,6 +24,17 @@ SEGMENT_POLICY: dict[str, list[str]] = {
     "mgmt": ["ssh", "dns"],
 }
 EXTRA_TCP_PORTS = [4433]  # the lab's gnutls 3DES server listens beside nginx
+# The lab's SNMPv3 user; its passphrases come from these variables (the lab tests set them
+# from the manifest), never from the playbook.
+SNMP_AUTH_ENV, SNMP_PRIV_ENV = "SENTINEL_LAB_SNMP_AUTH", "SENTINEL_LAB_SNMP_PRIV"
+
+
+def _snmp_v3(manifest: Manifest) -> list[dict[str, Any]]:
+    users = {(p.v3_user, p.v3_auth, p.v3_priv) for h in manifest.hosts for s in h.services
+             if (p := s.properties).v3_user}
+    return [{"user": user, "auth_protocol": auth, "auth_key_env": SNMP_AUTH_ENV,
+             "priv_protocol": priv, "priv_key_env": SNMP_PRIV_ENV}
+            for user, auth, priv in sorted(users, key=str)]
 
 
 def _site_url(host: Host) -> str | None:
@@ -77,6 +88,9 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
     # TLS is enumerated on every port where the manifest built a TLS/TLCP server.
     tls_ports = sorted({svc.port for h in manifest.hosts for svc in h.services
                         if svc.properties.tls_versions})
+    snmp_v3 = _snmp_v3(manifest)
+    ssh_ports = sorted({svc.port for h in manifest.hosts for svc in h.services
+                        if svc.kind.value == "sshd"})
     return {
         "name": "lab",
         "description": "The whole Sentinel lab (generated from sentinel/lab/manifest.yml).",
@@ -88,7 +102,9 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
         "rate": {"packets_per_second": 1000, "connections_per_host": 8, "concurrent_hosts": 16,
                  "probe_timeout_s": 4},
         "probes": {"tcp": {"ports": ports, "banner_wait_s": 0.6},
-                   "tls": {"ports": tls_ports}},
+                   "tls": {"ports": tls_ports},
+                   "ssh": {"ports": ssh_ports},
+                   "snmp": {"v3": snmp_v3}},
         "sites": lab_sites(manifest),
         "resolvers": lab_resolvers(manifest),
     }

@@ -68,6 +68,47 @@ class Network:
         """A factory of gated connections to one endpoint (for multi-connection probes)."""
         return lambda: self.tcp(address, port)
 
+    async def udp_exchange(self, address: str, port: int, payload: bytes,
+                           timeout: float) -> bytes | None:
+        """Send one datagram (authorised, one token) and return the first reply, or None.
+
+        Only a datagram from the address and port we sent to counts as the reply; an ICMP
+        port unreachable becomes a REFUSED :class:`ProbeError`.
+        """
+        self.gate.authorise(address)
+        await self.gate.bucket.take()
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[bytes] = loop.create_future()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _OneReply(reply), remote_addr=(address, port))
+        except OSError as exc:
+            raise ProbeError(ErrorReason.UNREACHABLE, f"udp {port}: {exc.strerror}") from None
+        try:
+            transport.sendto(payload)
+            return await asyncio.wait_for(reply, timeout)
+        except TimeoutError:
+            return None
+        except ConnectionRefusedError:
+            raise ProbeError(ErrorReason.REFUSED, f"udp port {port} unreachable") from None
+        finally:
+            transport.close()
+
+
+class _OneReply(asyncio.DatagramProtocol):
+    """Resolves a future with the first datagram (a connected socket filters the sender)."""
+
+    def __init__(self, reply: asyncio.Future[bytes]) -> None:
+        self.reply = reply
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if not self.reply.done():
+            self.reply.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
 
 class Probe(Protocol):
     """A probe kind: one module in ``sentinel/probes``, one connection per job or a few."""

@@ -1,0 +1,71 @@
+"""SSH: protocol version and offered algorithms, judged per port (facts of the ssh probe).
+
+SSH-V1 fails on an SSH-1 identification (``1.x`` or the dual ``1.99``). SSH-WEAK fails when
+any broken algorithm is offered (high: MD5, DES/3DES, RC4, 1024-bit groups, DSA) or, with
+none broken, a weak one (medium: SHA-1 key exchange, signatures, MACs). MP-D2-RMGMT fails
+(medium, 0.5·Ra in 密评 terms) when the management channel offers no national (SM)
+algorithm for key exchange, encryption and integrity alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sentinel.assess.base import AssetView, make_finding
+from sentinel.model import AttemptStatus, Evaluation, Finding, Observation, Severity
+
+KINDS = ("kex", "host_key", "cipher", "mac", "compression")
+
+
+def _names(facts: dict[str, Any], *classes: str) -> dict[str, list[str]]:
+    """Offered names of the given classes, per kind (kinds with none left out)."""
+    found = {kind: [a["name"] for a in facts.get(kind, []) if a["class"] in classes]
+             for kind in KINDS}
+    return {kind: names for kind, names in found.items() if names}
+
+
+def _ssh_observations(view: AssetView) -> list[Observation]:
+    return [o for o in view.of("ssh")
+            if o.status is AttemptStatus.COMPLETED and o.facts.get("port_state") == "open"]
+
+
+def _verdict(failed: bool) -> Evaluation:
+    return Evaluation.FAILED if failed else Evaluation.PASSED
+
+
+def _weak(view: AssetView, obs: Observation) -> Finding:
+    broken = _names(obs.facts, "broken")
+    weak = _names(obs.facts, "weak")
+    severity = Severity.HIGH if broken else Severity.MEDIUM
+    return make_finding(
+        view, "SSH-WEAK", _verdict(bool(broken or weak)), endpoint=obs.endpoint, probe="ssh",
+        protocol="ssh", severity=severity, observed=obs,
+        evidence={"broken": broken, "weak": weak,
+                  "unknown": _names(obs.facts, "unknown")})
+
+
+def _management(view: AssetView, obs: Observation) -> Finding:
+    national = _names(obs.facts, "national")
+    # A 国密 channel needs SM key exchange, SM4 encryption and SM3 integrity together.
+    complete = all(kind in national for kind in ("kex", "cipher", "mac"))
+    return make_finding(
+        view, "MP-D2-RMGMT", _verdict(not complete), endpoint=obs.endpoint, probe="ssh",
+        protocol="ssh", severity=Severity.MEDIUM, observed=obs,
+        evidence={"channel": "ssh", "national": national,
+                  "kex": [a["name"] for a in obs.facts.get("kex", [])],
+                  "zone": view.segment.zone})
+
+
+def assess_ssh(view: AssetView) -> list[Finding]:
+    """SSH-V1, SSH-WEAK and MP-D2-RMGMT for every open SSH port."""
+    findings: list[Finding] = []
+    for obs in _ssh_observations(view):
+        banner = obs.facts.get("banner") or {}
+        findings.append(make_finding(
+            view, "SSH-V1", _verdict(bool(obs.facts.get("ssh1"))), endpoint=obs.endpoint,
+            probe="ssh", protocol="ssh", observed=obs,
+            evidence={"banner": banner.get("raw"), "protocol": banner.get("protocol")}))
+        if obs.facts.get("ssh2"):
+            findings.append(_weak(view, obs))
+            findings.append(_management(view, obs))
+    return findings
