@@ -17,9 +17,12 @@ from sentinel.errors import InputError, SentinelError
 from sentinel.store.elastic import ElasticSink
 from sentinel.store.elastic_config import load_config, make_client, redact_url
 from sentinel.store.elastic_templates import setup as es_setup
+from sentinel.store.kibana_export import saved_objects, to_ndjson
 from sentinel.store.sqlite import default_path
 
-app = typer.Typer(no_args_is_help=True, help="Elasticsearch: templates, write indices, ILM.")
+app = typer.Typer(
+    no_args_is_help=True, help="Elasticsearch: templates, write indices, ILM, Kibana objects."
+)
 err = Console(stderr=True)
 
 EsUrlOption = Annotated[
@@ -43,6 +46,28 @@ def setup_command(
     for line in report.lines:
         print(line)
     err.print(f"Elasticsearch at {redact_url(config.url)} is ready for Sentinel documents")
+
+
+@app.command("export-kibana")
+def export_kibana_command(
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the saved objects (ndjson).")
+    ],
+    prefix: Annotated[str, typer.Option("--prefix", help="Index name prefix.")] = "sentinel",
+) -> None:
+    """Write Kibana 8 data views and dashboards (Stack Management > Saved objects > Import)."""
+    try:
+        objects = saved_objects(prefix)
+        output.write_text(to_ndjson(objects), encoding="utf-8")
+    except (SentinelError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+    kinds = [o["type"] for o in objects]
+    err.print(
+        f"{output}: {kinds.count('index-pattern')} data views, "
+        f"{kinds.count('dashboard')} dashboards for indices {prefix}-*",
+        highlight=False,
+    )
 
 
 def open_sink(es_url: str, spool_dir: Path | None = None) -> ElasticSink:
