@@ -233,6 +233,9 @@ def _mount_optional() -> None:
     app.add_typer(es_app, name="es")
     from sentinel.cli_rules import mount as mount_rules
     mount_rules(app)
+    from sentinel.cli_import import app as import_app
+
+    app.add_typer(import_app, name="import")
     from sentinel.cli_drill import app as drill_app
     app.add_typer(drill_app, name="drill")
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -155,11 +155,13 @@ async def run_scan(
     drill_id: str | None = None,
     scan_id: str | None = None,
     sink: ElasticSink | None = None,
+    plans: Iterable[AssetPlan] | None = None,
 ) -> ScanRecord:
     """Run a playbook against its scope and store everything; returns the scan record.
 
     With a ``sink``, each asset's observations, findings and events are also streamed to
     Elasticsearch right after they are stored; the caller flushes and closes the sink.
+    ``plans`` replaces the playbook's own plan (an import of existing results uses it).
     """
     scan_id = scan_id or uuid.uuid4().hex[:16]
     refuse_out_of_scope(playbook, store, scan_id, drill_id)
@@ -193,7 +195,8 @@ async def run_scan(
         windows=playbook.windows,
     )
     try:
-        await engine.run(asset_plans(playbook, scan_id, drill_id), run.on_asset)
+        work = plans if plans is not None else asset_plans(playbook, scan_id, drill_id)
+        await engine.run(work, run.on_asset)
     except BaseException:
         record.status, record.finished = "interrupted", now()
         store.save_scan(record)
