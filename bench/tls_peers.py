@@ -15,6 +15,7 @@ codes, and every difference between Sentinel and each peer.
 sslyze (AGPL) lives in its own venv, never in Sentinel's dependencies: see bench/setup.sh.
 
 Usage: python bench/tls_peers.py [--runs 3] [--skip-testssl] [--quick] [--lab] [--json FILE]
+       python bench/tls_peers.py --multi [--lab] [--runs 3]   (bench/tls_multi.py)
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh") or "/usr/bin/tes
 LOOPBACK = "127.0.0.1"
 LAB = (("lab-198.18.10.10", "198.18.10.10", 443), ("lab-198.18.11.20", "198.18.11.20", 443))
 # The only places this bench may send to: loopback, and the lab with --lab.
-ALLOWED = tuple(ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15"))
+ALLOWED = tuple(ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "198.18.0.0/15",
+                                                  "2001:db8::/32"))
 PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3", "TLCPv1.1")
 TIMEOUT = 5.0
 
@@ -107,8 +109,12 @@ class SuiteNames:
 
         self.registry = tls_registry()
         self.codes: dict[str, int] = {}
-        listing = subprocess.run([OPENSSL, "ciphers", "-V", "ALL:COMPLEMENTOFALL:@SECLEVEL=0"],
-                                 capture_output=True, text=True, check=False).stdout
+        listing = subprocess.run(
+            [OPENSSL, "ciphers", "-V", "ALL:COMPLEMENTOFALL:@SECLEVEL=0"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         for line in listing.splitlines():
             match = re.match(r"\s*0x([0-9A-F]{2}),0x([0-9A-F]{2}) - (\S+)", line)
             if match:
@@ -132,8 +138,9 @@ class SuiteNames:
 # --- running a child process with wall time and peak RSS -----------------------------------
 
 
-def measured(command: list[str], timeout: float, env: dict[str, str] | None = None
-             ) -> tuple[float, int, int, str, str]:
+def measured(
+    command: list[str], timeout: float, env: dict[str, str] | None = None
+) -> tuple[float, int, int, str, str]:
     """Run ``command``; return (wall s, peak RSS KiB, exit code, stdout, stderr).
 
     ``wait4`` gives the child's ru_maxrss, which on Linux covers the largest process of its
@@ -141,8 +148,9 @@ def measured(command: list[str], timeout: float, env: dict[str, str] | None = No
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                   env=env)
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env
+        )
         timer = threading.Timer(timeout, process.kill)
         timer.start()
         try:
@@ -153,8 +161,13 @@ def measured(command: list[str], timeout: float, env: dict[str, str] | None = No
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return (wall, usage.ru_maxrss, process.returncode,
-                out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+        return (
+            wall,
+            usage.ru_maxrss,
+            process.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
 
 
 def hostport(endpoint: Endpoint) -> str:
@@ -167,8 +180,13 @@ def hostport(endpoint: Endpoint) -> str:
 
 def run_sentinel(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker",
-               endpoint.host, str(endpoint.port)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        endpoint.host,
+        str(endpoint.port),
+    ]
     wall, rss, code, out, err = measured(command, 120, env)
     if code != 0:
         raise RuntimeError(f"sentinel worker exited {code}: {err.strip()[-400:]}")
@@ -182,15 +200,32 @@ def run_sentinel(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
     return Run(wall - doc["warm"], rss, accepted, json.dumps(detail))
 
 
-SSLYZE_KEYS = {"ssl_2_0": "SSLv2", "ssl_3_0": "SSLv3", "tls_1_0": "TLSv1.0",
-               "tls_1_1": "TLSv1.1", "tls_1_2": "TLSv1.2", "tls_1_3": "TLSv1.3"}
+SSLYZE_KEYS = {
+    "ssl_2_0": "SSLv2",
+    "ssl_3_0": "SSLv3",
+    "tls_1_0": "TLSv1.0",
+    "tls_1_1": "TLSv1.1",
+    "tls_1_2": "TLSv1.2",
+    "tls_1_3": "TLSv1.3",
+}
 
 
 def run_sslyze(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
     report = work / f"sslyze-{time.monotonic_ns()}.json"
     # Cipher-suite commands plus groups: the work enumerate_tls does (no trust-store checks).
-    command = [str(SSLYZE), "--quiet", f"--json_out={report}", "--sslv2", "--sslv3", "--tlsv1",
-               "--tlsv1_1", "--tlsv1_2", "--tlsv1_3", "--elliptic_curves", hostport(endpoint)]
+    command = [
+        str(SSLYZE),
+        "--quiet",
+        f"--json_out={report}",
+        "--sslv2",
+        "--sslv3",
+        "--tlsv1",
+        "--tlsv1_1",
+        "--tlsv1_2",
+        "--tlsv1_3",
+        "--elliptic_curves",
+        hostport(endpoint),
+    ]
     wall, rss, _, _, err = measured(command, 300)
     if not report.exists():
         raise RuntimeError(f"sslyze wrote no JSON: {err.strip()[-400:]}")
@@ -211,8 +246,19 @@ def run_sslyze(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
 
 def run_nmap(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
     family = ["-6"] if ":" in endpoint.host else []
-    command = [NMAP, *family, "-n", "-Pn", "-p", str(endpoint.port), "--script",
-               "ssl-enum-ciphers", "-oX", "-", endpoint.host]
+    command = [
+        NMAP,
+        *family,
+        "-n",
+        "-Pn",
+        "-p",
+        str(endpoint.port),
+        "--script",
+        "ssl-enum-ciphers",
+        "-oX",
+        "-",
+        endpoint.host,
+    ]
     wall, rss, code, out, err = measured(command, 300)
     if code != 0:
         raise RuntimeError(f"nmap exited {code}: {err.strip()[-400:]}")
@@ -229,14 +275,33 @@ def run_nmap(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
     return Run(wall, rss, frozenset(accepted))
 
 
-TESTSSL_PROTOCOLS = {"ssl2": "SSLv2", "ssl3": "SSLv3", "tls1": "TLSv1.0", "tls1_1": "TLSv1.1",
-                     "tls1_2": "TLSv1.2", "tls1_3": "TLSv1.3"}
+TESTSSL_PROTOCOLS = {
+    "ssl2": "SSLv2",
+    "ssl3": "SSLv3",
+    "tls1": "TLSv1.0",
+    "tls1_1": "TLSv1.1",
+    "tls1_2": "TLSv1.2",
+    "tls1_3": "TLSv1.3",
+}
 
 
 def run_testssl(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
     report = work / f"testssl-{time.monotonic_ns()}.json"
-    command = [TESTSSL, "--quiet", "--color", "0", "--nodns", "none", "--warnings", "off",
-               "--jsonfile", str(report), "-p", "-E", hostport(endpoint)]
+    command = [
+        TESTSSL,
+        "--quiet",
+        "--color",
+        "0",
+        "--nodns",
+        "none",
+        "--warnings",
+        "off",
+        "--jsonfile",
+        str(report),
+        "-p",
+        "-E",
+        hostport(endpoint),
+    ]
     wall, rss, _, _, err = measured(command, 900)
     if not report.exists():
         raise RuntimeError(f"testssl.sh wrote no JSON: {err.strip()[-400:]}")
@@ -269,20 +334,29 @@ def worker(host: str, port: int) -> None:
     registry = tls_registry()
     loaded = time.perf_counter()
     network = ipaddress.ip_network(host)  # a single address: the gate authorises only it
-    gate = Gate(policy_from([str(network)]),
-                RateLimits(packets_per_second=100_000, connections_per_host=64,
-                           probe_timeout_s=TIMEOUT))
+    gate = Gate(
+        policy_from([str(network)]),
+        RateLimits(packets_per_second=100_000, connections_per_host=64, probe_timeout_s=TIMEOUT),
+    )
     connect = Network(gate, TIMEOUT).connector(host, port)
     result = asyncio.run(enumerate_tls(connect, timeout=TIMEOUT, registry=registry))
     first = time.perf_counter()
     again = asyncio.run(enumerate_tls(connect, timeout=TIMEOUT, registry=registry))
     second = time.perf_counter()
-    print(json.dumps({
-        "import": imported - started, "registry": loaded - imported,
-        "cold": first - loaded, "warm": second - first,
-        "connections": result.connections_used, "errors": [str(e) for e in result.errors],
-        "warm_same": set(again.accepted) == set(result.accepted),
-        "accepted": [(a.protocol, a.code) for a in result.accepted]}))
+    print(
+        json.dumps(
+            {
+                "import": imported - started,
+                "registry": loaded - imported,
+                "cold": first - loaded,
+                "warm": second - first,
+                "connections": result.connections_used,
+                "errors": [str(e) for e in result.errors],
+                "warm_same": set(again.accepted) == set(result.accepted),
+                "accepted": [(a.protocol, a.code) for a in result.accepted],
+            }
+        )
+    )
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -309,17 +383,17 @@ SERVERS = {
         "certs": ("rsa", "ec"),
         "protocols": "TLSv1.2 TLSv1.3",
         "ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
         "extra": "ssl_prefer_server_ciphers off; ssl_ecdh_curve X25519:prime256v1:secp384r1;",
     },
     "legacy": {
         "certs": ("rsa",),
         "protocols": "TLSv1 TLSv1.1 TLSv1.2",
         "ciphers": "ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-SHA:DHE-RSA-AES128-SHA:"
-                   "AES256-SHA:AES128-SHA:AES128-SHA256:AES256-SHA256:AES128-GCM-SHA256:"
-                   "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-GCM-SHA256:CAMELLIA128-SHA:"
-                   "@SECLEVEL=0",
+        "AES256-SHA:AES128-SHA:AES128-SHA256:AES256-SHA256:AES128-GCM-SHA256:"
+        "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-GCM-SHA256:CAMELLIA128-SHA:"
+        "@SECLEVEL=0",
         "extra": "ssl_prefer_server_ciphers on; ssl_dhparam {tmp}/dh.pem;",
     },
 }
@@ -341,12 +415,31 @@ def free_port() -> int:
 def certificate(tmp: Path, kind: str) -> tuple[Path, Path]:
     key, crt = tmp / f"{kind}.key", tmp / f"{kind}.crt"
     if not crt.exists():
-        args = (["-newkey", "rsa:2048"] if kind == "rsa" else
-                ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        args = (
+            ["-newkey", "rsa:2048"]
+            if kind == "rsa"
+            else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        )
         # 365 days: short lifetimes make peers report "expires soon" noise.
-        subprocess.run([OPENSSL, "req", "-x509", *args, "-nodes", "-keyout", str(key),
-                        "-out", str(crt), "-days", "365", "-subj", "/CN=localhost"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                OPENSSL,
+                "req",
+                "-x509",
+                *args,
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(crt),
+                "-days",
+                "365",
+                "-subj",
+                "/CN=localhost",
+            ],
+            check=True,
+            capture_output=True,
+        )
     return key, crt
 
 
@@ -363,8 +456,11 @@ def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def nginx_servers(tmp: Path) -> Iterator[list[Endpoint]]:
-    subprocess.run([OPENSSL, "dhparam", "-dsaparam", "-out", str(tmp / "dh.pem"), "2048"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [OPENSSL, "dhparam", "-dsaparam", "-out", str(tmp / "dh.pem"), "2048"],
+        check=True,
+        capture_output=True,
+    )
     processes: list[subprocess.Popen[bytes]] = []
     endpoints = []
     try:
@@ -375,13 +471,23 @@ def nginx_servers(tmp: Path) -> Iterator[list[Endpoint]]:
                 key, crt = certificate(tmp, kind)
                 lines.append(f"ssl_certificate {crt}; ssl_certificate_key {key};")
             conf = tmp / f"nginx-{label}.conf"
-            conf.write_text(NGINX_CONF.format(
-                tmp=tmp, label=label, port=port, certificates="\n    ".join(lines),
-                protocols=spec["protocols"], ciphers=spec["ciphers"],
-                extra=str(spec["extra"]).format(tmp=tmp)))
-            process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp)],
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+            conf.write_text(
+                NGINX_CONF.format(
+                    tmp=tmp,
+                    label=label,
+                    port=port,
+                    certificates="\n    ".join(lines),
+                    protocols=spec["protocols"],
+                    ciphers=spec["ciphers"],
+                    extra=str(spec["extra"]).format(tmp=tmp),
+                )
+            )
+            process = subprocess.Popen(
+                [NGINX, "-c", str(conf), "-p", str(tmp)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             processes.append(process)
             wait_listening(port, process)
             endpoints.append(Endpoint(f"nginx-{label}", LOOPBACK, port))
@@ -394,11 +500,15 @@ def nginx_servers(tmp: Path) -> Iterator[list[Endpoint]]:
 
 
 def lab_endpoints() -> list[Endpoint]:
-    status = subprocess.run(["sentinel", "lab", "status"], capture_output=True, text=True,
-                            check=False)
+    status = subprocess.run(
+        ["sentinel", "lab", "status"], capture_output=True, text=True, check=False
+    )
     if status.returncode != 0:
-        print(f"--lab: the lab is not up (sentinel lab status exit {status.returncode}); "
-              "skipping lab endpoints", file=sys.stderr)
+        print(
+            f"--lab: the lab is not up (sentinel lab status exit {status.returncode}); "
+            "skipping lab endpoints",
+            file=sys.stderr,
+        )
         return []
     return [Endpoint(label, host, port) for label, host, port in LAB]
 
@@ -406,8 +516,13 @@ def lab_endpoints() -> list[Endpoint]:
 # --- benchmark and report ------------------------------------------------------------------
 
 
-def bench_endpoint(endpoint: Endpoint, tools: dict[str, tuple[Runner, int]], names: SuiteNames,
-                   work: Path, warm_up: bool) -> dict[str, ToolResult]:
+def bench_endpoint(
+    endpoint: Endpoint,
+    tools: dict[str, tuple[Runner, int]],
+    names: SuiteNames,
+    work: Path,
+    warm_up: bool,
+) -> dict[str, ToolResult]:
     """Interleave the tools run by run so drift hits all of them alike."""
     address = ipaddress.ip_address(endpoint.host)
     if not any(address.version == n.version and address in n for n in ALLOWED):
@@ -437,41 +552,55 @@ def mib(kib: int) -> str:
 def report(endpoint: Endpoint, results: dict[str, ToolResult], names: SuiteNames) -> None:
     print(f"\n== {endpoint.label} ({hostport(endpoint)}) ==")
     sentinel = results["sentinel"]
-    print(f"{'tool':<10} {'runs':>4} {'wall median':>12} {'min-max':>15} {'peak RSS':>9} "
-          f"{'suites':>6}  Sentinel faster by")
+    print(
+        f"{'tool':<10} {'runs':>4} {'wall median':>12} {'min-max':>15} {'peak RSS':>9} "
+        f"{'suites':>6}  Sentinel faster by"
+    )
     for tool, result in results.items():
         if not result.runs:
             print(f"{tool:<10} failed: {result.error}")
             continue
         walls = [r.wall for r in result.runs]
-        ratio = "-" if tool == "sentinel" or not sentinel.runs else \
-            f"{result.wall / sentinel.wall:.1f}x"
-        print(f"{tool:<10} {len(walls):>4} {result.wall:>10.3f} s "
-              f"{min(walls):>6.2f}-{max(walls):<6.2f}s {mib(result.rss_kib):>9} "
-              f"{len(result.accepted):>6}  {ratio}")
+        ratio = (
+            "-"
+            if tool == "sentinel" or not sentinel.runs
+            else f"{result.wall / sentinel.wall:.1f}x"
+        )
+        print(
+            f"{tool:<10} {len(walls):>4} {result.wall:>10.3f} s "
+            f"{min(walls):>6.2f}-{max(walls):<6.2f}s {mib(result.rss_kib):>9} "
+            f"{len(result.accepted):>6}  {ratio}"
+        )
         if result.unstable:
             print(f"{'':<10} note: accepted set differed between runs")
     if sentinel.runs:
         phases = [json.loads(r.detail) for r in sentinel.runs]
-        median = {k: statistics.median(p[k] for p in phases)
-                  for k in ("import", "registry", "cold", "warm")}
-        print(f"sentinel phases (median): import {median['import']:.3f} s, registry load "
-              f"{median['registry']:.3f} s, enumerate_tls cold {median['cold']:.3f} s / warm "
-              f"{median['warm']:.3f} s, {phases[0]['connections']} connections, "
-              f"{phases[0]['errors']} step errors, warm set same: "
-              f"{all(p['warm_same'] for p in phases)}")
+        median = {
+            k: statistics.median(p[k] for p in phases)
+            for k in ("import", "registry", "cold", "warm")
+        }
+        print(
+            f"sentinel phases (median): import {median['import']:.3f} s, registry load "
+            f"{median['registry']:.3f} s, enumerate_tls cold {median['cold']:.3f} s / warm "
+            f"{median['warm']:.3f} s, {phases[0]['connections']} connections, "
+            f"{phases[0]['errors']} step errors, warm set same: "
+            f"{all(p['warm_same'] for p in phases)}"
+        )
     matrix(results, names)
     differences(results, names)
 
 
 def matrix(results: dict[str, ToolResult], names: SuiteNames) -> None:
     tools = [t for t, r in results.items() if r.runs]
-    pairs = sorted(frozenset().union(*(results[t].accepted for t in tools)),
-                   key=lambda p: (PROTOCOLS.index(p[0]) if p[0] in PROTOCOLS else 99, p[1]))
+    pairs = sorted(
+        frozenset().union(*(results[t].accepted for t in tools)),
+        key=lambda p: (PROTOCOLS.index(p[0]) if p[0] in PROTOCOLS else 99, p[1]),
+    )
     print("accepted (protocol, suite): " + " ".join(f"{t[:8]:>8}" for t in tools))
     for protocol, key in pairs:
-        marks = " ".join(f"{'x' if (protocol, key) in results[t].accepted else '.':>8}"
-                         for t in tools)
+        marks = " ".join(
+            f"{'x' if (protocol, key) in results[t].accepted else '.':>8}" for t in tools
+        )
         print(f"  {protocol:<8} {key:<7} {names.label(key):<44.44} {marks}")
 
 
@@ -483,19 +612,28 @@ def differences(results: dict[str, ToolResult], names: SuiteNames) -> None:
         only_ours, only_theirs = ours - result.accepted, result.accepted - ours
         if not only_ours and not only_theirs:
             print(f"  vs {tool}: identical ({len(ours)} pairs)")
-        for label, pairs in ((f"in Sentinel, not {tool}", only_ours),
-                             (f"in {tool}, not Sentinel", only_theirs)):
+        for label, pairs in (
+            (f"in Sentinel, not {tool}", only_ours),
+            (f"in {tool}, not Sentinel", only_theirs),
+        ):
             for protocol, key in sorted(pairs):
                 print(f"  vs {tool}: {label}: {protocol} {key} {names.label(key)}")
 
 
 def as_json(results: dict[str, dict[str, ToolResult]]) -> dict[str, object]:
-    return {label: {tool: {"error": r.error, "wall_median": r.wall if r.runs else None,
-                           "walls": [x.wall for x in r.runs],
-                           "peak_rss_kib": r.rss_kib if r.runs else None,
-                           "accepted": sorted(r.accepted)}
-                    for tool, r in per_tool.items()}
-            for label, per_tool in results.items()}
+    return {
+        label: {
+            tool: {
+                "error": r.error,
+                "wall_median": r.wall if r.runs else None,
+                "walls": [x.wall for x in r.runs],
+                "peak_rss_kib": r.rss_kib if r.runs else None,
+                "accepted": sorted(r.accepted),
+            }
+            for tool, r in per_tool.items()
+        }
+        for label, per_tool in results.items()
+    }
 
 
 def available_tools(args: argparse.Namespace) -> dict[str, tuple[Runner, int]]:
@@ -521,10 +659,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run each, no testssl.sh")
     parser.add_argument("--lab", action="store_true", help="also the lab's two TLS endpoints")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--multi", action="store_true",
+                        help="one invocation per tool over all endpoints (bench/tls_multi.py)")
     parser.add_argument("--worker", nargs=2, metavar=("HOST", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--multi-worker", nargs="+", metavar="HOST:PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker[0], int(args.worker[1]))
+        return
+    if args.multi_worker:
+        from tls_multi import multi_worker
+
+        multi_worker(args.multi_worker)
+        return
+    if args.multi:
+        multi(args)
         return
     names = SuiteNames()
     tools = available_tools(args)
@@ -534,11 +683,28 @@ def main() -> None:
         with nginx_servers(work) as endpoints:
             targets = endpoints + (lab_endpoints() if args.lab else [])
             for endpoint in targets:
-                results[endpoint.label] = bench_endpoint(endpoint, tools, names, work,
-                                                         warm_up=not args.quick)
+                results[endpoint.label] = bench_endpoint(
+                    endpoint, tools, names, work, warm_up=not args.quick
+                )
                 report(endpoint, results[endpoint.label], names)
     if args.json:
         args.json.write_text(json.dumps(as_json(results), indent=2))
+
+
+def multi(args: argparse.Namespace) -> None:
+    """All endpoints in one invocation per tool (see bench/tls_multi.py)."""
+    from tls_multi import LAB_MULTI, bench_multi, report_multi
+
+    names = SuiteNames()
+    with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as folder:
+        work = Path(folder)
+        with nginx_servers(work) as endpoints:
+            lab = [Endpoint(*e) for e in LAB_MULTI] if args.lab and lab_endpoints() else []
+            targets = endpoints + lab
+            results = bench_multi(targets, names, work, 1 if args.quick else args.runs)
+            summary = report_multi(targets, results, names)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
