@@ -61,12 +61,14 @@ def _agency(doc: Document) -> str | None:
 
 def rule_alert(rule: Rule, hit: Hit) -> Alert:
     """The alert of a single rule on one document."""
-    return Alert(
+    # Every value is built here from typed fields: skip re-validating one alert per match.
+    return Alert.model_construct(
         rule_id=rule.id,
         rule_title=rule.title,
         level=rule.level,
         matched_ids=(hit.doc_id,),
         agency_id=_agency(hit.doc),
+        group={},
         created=_moment(hit.seconds),
     )
 

@@ -17,12 +17,13 @@ from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, 
 from sigma.types import SigmaString
 
 from sentinel.detect.correlate import Hit, correlate, rule_alert
-from sentinel.detect.match import Document, field_values
+from sentinel.detect.match import Document, View
 from sentinel.detect.sigma import Category, Rule, RuleSet
 from sentinel.model import Alert
 from sentinel.store.sqlite import SqliteStore
 
 Item = tuple[Category, str, Document]  # (category, document id, document)
+_SELECTIVE = ("event.action", "rule.id", "destination.port", "sentinel.severity")
 
 
 def _plain_values(node: object) -> tuple[str, list[str]] | None:
@@ -40,14 +41,15 @@ def _plain_values(node: object) -> tuple[str, list[str]] | None:
 
 
 def anchor(rule: Rule) -> tuple[str, list[str]] | None:
-    """A field and the values one of which every match of ``rule`` must have there."""
+    """A field and the values one of which every match of ``rule`` must have there.
+
+    The most selective field wins (an action or a check id, not ``result.evaluation``).
+    """
     tree = rule.sigma.detection.parsed_condition[0].parsed
     candidates = tree.args if isinstance(tree, ConditionAND) else [tree]
-    for node in candidates:
-        found = _plain_values(node)
-        if found is not None:
-            return found
-    return None
+    found = [f for f in map(_plain_values, candidates) if f is not None]
+    found.sort(key=lambda f: _SELECTIVE.index(f[0]) if f[0] in _SELECTIVE else len(_SELECTIVE))
+    return found[0] if found else None
 
 
 class LocalEngine:
@@ -70,12 +72,13 @@ class LocalEngine:
 
     def matching(self, category: Category, doc: Document) -> list[Rule]:
         """The single rules of ``category`` that match ``doc``."""
+        view = View(doc)
         candidates: dict[str, Rule] = {r.id: r for r in self._always.get(category, ())}
         for name, by_value in self._index.get(category, {}).items():
-            for value in field_values(doc, name):
-                for rule in by_value.get(str(value).lower(), ()):
+            for value in view.lower(name):
+                for rule in by_value.get(value, ()):
                     candidates[rule.id] = rule
-        return [rule for rule in candidates.values() if rule.predicate(doc)]
+        return [rule for rule in candidates.values() if rule.predicate(view)]
 
     def hits(self, items: Iterable[Item]) -> Iterator[tuple[Rule, Hit]]:
         """Every (rule, hit) of the single rules over ``items``."""

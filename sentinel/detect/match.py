@@ -48,7 +48,7 @@ from sigma.types import (
 from sentinel.errors import InputError
 
 Document = dict[str, Any]
-Predicate = Callable[[Document], bool]
+Predicate = Callable[["View"], bool]
 Values = Callable[[list[Any]], bool]
 ConditionTree = ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression
 
@@ -58,10 +58,8 @@ def field_path(name: str) -> tuple[str, ...]:
     return tuple(name.split("."))
 
 
-def field_values(doc: Document, name: str) -> list[Any]:
-    """Every leaf value at a dotted path; arrays (at any level) are flattened, nulls dropped."""
-    nodes: list[Any] = [doc]
-    for part in field_path(name):
+def _walk(nodes: list[Any], parts: tuple[str, ...]) -> list[Any]:
+    for part in parts:
         step: list[Any] = []
         for node in nodes:
             if isinstance(node, dict):
@@ -74,8 +72,54 @@ def field_values(doc: Document, name: str) -> list[Any]:
                 step.extend(n.get(part) for n in node if isinstance(n, dict))
         nodes = [n for n in step if n is not None]
         if not nodes:
-            return nodes
+            break
     return nodes
+
+
+def field_values(doc: Document, name: str) -> list[Any]:
+    """Every leaf value at a dotted path; arrays (at any level) are flattened, nulls dropped."""
+    node: Any = doc
+    parts = field_path(name)
+    for part in parts:
+        if type(node) is dict:
+            node = node.get(part)
+        elif isinstance(node, list):
+            return _walk([node], parts[parts.index(part) :])
+        else:
+            return []
+    if node is None:
+        return []
+    if type(node) is list:
+        if any(type(n) is list for n in node):
+            return _walk([node], ())
+        return [n for n in node if n is not None]
+    return [node]
+
+
+class View:
+    """One document as the predicates read it: field values looked up once, then cached."""
+
+    __slots__ = ("cache", "doc", "lowered")
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.cache: dict[str, list[Any]] = {}
+        self.lowered: dict[str, list[str]] = {}
+
+    def values(self, name: str) -> list[Any]:
+        found = self.cache.get(name)
+        if found is None:
+            found = self.cache[name] = field_values(self.doc, name)
+        return found
+
+    def lower(self, name: str) -> list[str]:
+        """The values at ``name`` as lower-case text (how strings are compared)."""
+        found = self.lowered.get(name)
+        if found is None:
+            found = self.lowered[name] = [
+                v.lower() if type(v) is str else _text(v).lower() for v in self.values(name)
+            ]
+        return found
 
 
 def _text(value: Any) -> str:
@@ -111,11 +155,12 @@ def wildcard_regex(value: SigmaString) -> re.Pattern[str]:
 
 
 def _string(value: SigmaString) -> Values:
+    """Matches lower-case text (see :meth:`View.lower`)."""
     if value.contains_special():
-        pattern = wildcard_regex(value)
-        return lambda values: any(pattern.fullmatch(_text(v).lower()) for v in values)
+        match = wildcard_regex(value).fullmatch
+        return lambda texts: any(match(t) for t in texts)
     wanted = str(value).lower()
-    return lambda values: any(_text(v).lower() == wanted for v in values)
+    return lambda texts: wanted in texts
 
 
 def _regex(value: SigmaRegularExpression) -> Values:
@@ -177,7 +222,7 @@ def _exists(value: SigmaExists) -> Values:
 
 def _bool(value: SigmaBool) -> Values:
     wanted = "true" if value.boolean else "false"
-    return lambda values: any(_text(v).lower() == wanted for v in values)
+    return lambda texts: wanted in texts
 
 
 # Order matters: the first type an instance belongs to wins.
@@ -201,18 +246,34 @@ def value_matcher(value: SigmaType) -> Values:
     raise InputError(f"value type {type(value).__name__} is not supported by the local engine")
 
 
+def _all(parts: list[Predicate]) -> Predicate:
+    first, *rest = parts
+    if not rest:
+        return first
+    others = _all(rest)
+    return lambda view: first(view) and others(view)
+
+
+def _any(parts: list[Predicate]) -> Predicate:
+    first, *rest = parts
+    if not rest:
+        return first
+    others = _any(rest)
+    return lambda view: first(view) or others(view)
+
+
 def compile_condition(tree: ConditionTree) -> Predicate:
-    """A predicate over one ECS document for a postprocessed Sigma condition tree."""
-    if isinstance(tree, ConditionAND):
+    """A predicate over one document (as a :class:`View`) for a postprocessed condition tree."""
+    if isinstance(tree, ConditionAND | ConditionOR):
+        # pySigma types args loosely; a postprocessed tree holds only condition nodes.
         parts = [compile_condition(arg) for arg in tree.args]  # type: ignore[arg-type]
-        return lambda doc: all(p(doc) for p in parts)
-    if isinstance(tree, ConditionOR):
-        parts = [compile_condition(arg) for arg in tree.args]  # type: ignore[arg-type]
-        return lambda doc: any(p(doc) for p in parts)
+        return _all(parts) if isinstance(tree, ConditionAND) else _any(parts)
     if isinstance(tree, ConditionNOT):
-        inner = compile_condition(tree.args[0])  # type: ignore[arg-type]
-        return lambda doc: not inner(doc)
+        inner = compile_condition(tree.args[0])  # type: ignore[arg-type]  # as above
+        return lambda view: not inner(view)
     if isinstance(tree, ConditionFieldEqualsValueExpression):
         name, check = tree.field, value_matcher(tree.value)
-        return lambda doc: check(field_values(doc, name))
+        if isinstance(tree.value, SigmaString | SigmaBool):
+            return lambda view: check(view.lower(name))
+        return lambda view: check(view.values(name))
     raise InputError("keyword (field-less) detections are not supported: name the field to match")

@@ -12,7 +12,7 @@ from sigma.rule import SigmaRule
 
 from sentinel.detect.correlate import correlate
 from sentinel.detect.local import LocalEngine
-from sentinel.detect.match import compile_condition
+from sentinel.detect.match import View, compile_condition
 from sentinel.detect.ruletests import run_rule_tests
 from sentinel.detect.sigma import Correlation, RuleSet, load_rules
 from sentinel.errors import InputError
@@ -26,7 +26,7 @@ def matches(detection: str, doc: dict[str, Any]) -> bool:
         "title: t\nlogsource: {product: sentinel, category: finding}\n"
         f"detection:\n{detection}\n  condition: sel"
     )
-    return compile_condition(rule.detection.parsed_condition[0].parsed)(doc)  # type: ignore[arg-type]
+    return compile_condition(rule.detection.parsed_condition[0].parsed)(View(doc))  # type: ignore[arg-type]
 
 
 def test_strings_are_case_insensitive_with_wildcards() -> None:
