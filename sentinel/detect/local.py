@@ -35,8 +35,9 @@ def _plain_values(node: object) -> tuple[str, list[str]] | None:
         return None
     if isinstance(node, ConditionOR):
         found = [_plain_values(arg) for arg in node.args]
-        if found and all(f is not None and f[0] == found[0][0] for f in found):  # type: ignore[index]
-            return found[0][0], [v for f in found if f for v in f[1]]  # type: ignore[index]
+        pairs = [f for f in found if f is not None]
+        if pairs and len(pairs) == len(found) and all(f[0] == pairs[0][0] for f in pairs):
+            return pairs[0][0], [v for f in pairs for v in f[1]]
     return None
 
 
