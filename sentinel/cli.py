@@ -7,23 +7,66 @@ person (playbook, flag, target) or a scope refusal — with nothing written but 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from typer._click.core import Command, Context  # Typer's own (vendored) click types
+from typer.core import TyperGroup
 
 from sentinel import __version__
 from sentinel.errors import InputError, ScopeRefused, SentinelError, UsageError
 from sentinel.model import Severity
-from sentinel.plan import asset_plans, probes_for, refusals
-from sentinel.playbook import Playbook, load_playbook
+from sentinel.playbook import load_playbook
 from sentinel.store.sqlite import SqliteStore, default_path
 
+if TYPE_CHECKING:
+    from sentinel.playbook import Playbook
+
+# Sub-commands that live beside their capability: name -> (module, attribute). They are
+# imported only when run (or listed by --help), so `sentinel probe tls` does not pay for the
+# Elasticsearch client, pysnmp or pySigma.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "probe": ("sentinel.cli_probe", "app"),
+    "import": ("sentinel.cli_import", "app"),
+    "rules": ("sentinel.cli_rules", "app"),
+    "detect": ("sentinel.cli_rules", "detect_command"),
+    "es": ("sentinel.cli_es", "app"),
+    "drill": ("sentinel.cli_drill", "app"),
+    "lab": ("sentinel.lab.cli", "app"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: the core commands, then the lazily imported sub-commands."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *LAZY_COMMANDS]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in LAZY_COMMANDS:
+            return found
+        module, attribute = LAZY_COMMANDS[cmd_name]
+        target = getattr(importlib.import_module(module), attribute)
+        command: Command
+        if isinstance(target, typer.Typer):  # a sub-app stays a group even with one command
+            command = typer.main.get_group(target)
+        else:
+            holder = typer.Typer()
+            holder.command(cmd_name)(target)
+            command = typer.main.get_command(holder)
+        command.name = cmd_name
+        return command
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     add_completion=False,
     no_args_is_help=True,
     help="Sentinel: security posture and national crypto-compliance scanner.",
@@ -68,7 +111,10 @@ def main_options(
 
 
 def _dry_run(playbook: Playbook) -> None:
-    policy_refused = refusals(playbook, __import__("sentinel.scan").scan.policy_for(playbook))
+    from sentinel.plan import asset_plans, probes_for, refusals
+    from sentinel.scan import policy_for
+
+    policy_refused = refusals(playbook, policy_for(playbook))
     for refusal in policy_refused:
         err.print(f"refused: {refusal.what} {refusal.target}: {refusal.reason}")
     kinds = ", ".join(f"{p.kind}({len(ports)} ports)" for p, ports in probes_for(playbook))
@@ -222,30 +268,6 @@ def report(
             print(path)
     except SentinelError as exc:
         _fail(exc)
-
-
-def _mount_optional() -> None:
-    """Sub-commands that live beside their capability (mounted only when present)."""
-    from sentinel.cli_probe import app as probe_app
-    app.add_typer(probe_app, name="probe")
-    from sentinel.cli_es import app as es_app
-
-    app.add_typer(es_app, name="es")
-    from sentinel.cli_rules import mount as mount_rules
-    mount_rules(app)
-    from sentinel.cli_import import app as import_app
-
-    app.add_typer(import_app, name="import")
-    from sentinel.cli_drill import app as drill_app
-    app.add_typer(drill_app, name="drill")
-    try:
-        from sentinel.lab.cli import app as lab_app
-    except ImportError:
-        return
-    app.add_typer(lab_app, name="lab", help="The simulated extranet (root).")
-
-
-_mount_optional()
 
 
 def main() -> None:
