@@ -7,6 +7,7 @@ reader sees whole assets and memory stays flat however large the playbook.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from sentinel.model import (
     Context,
     Evaluation,
     Event,
+    Finding,
     Observation,
     ScanRecord,
     Severity,
@@ -80,14 +82,18 @@ def _scan_context(playbook: Playbook, scan_id: str, drill_id: str | None) -> Con
 
 
 def refuse_out_of_scope(
-    playbook: Playbook, store: SqliteStore, scan_id: str, drill_id: str | None = None
+    playbook: Playbook,
+    store: SqliteStore,
+    scan_id: str,
+    drill_id: str | None = None,
+    sink: ElasticSink | None = None,
 ) -> None:
     """Refuse the whole scan before anything is sent if the playbook reaches outside scope."""
     refused = refusals(playbook, policy_for(playbook))
     if not refused:
         return
     ctx = _scan_context(playbook, scan_id, drill_id)
-    store.add_events(
+    audit = [
         _audit(
             "scope-refused",
             Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
@@ -96,7 +102,10 @@ def refuse_out_of_scope(
             {"what": r.what, "target": r.target, "reason": r.reason},
         )
         for r in refused
-    )
+    ]
+    store.add_events(audit)
+    if sink is not None:  # buffered only: the caller's close() delivers it
+        sink.add_events(audit)
     first = refused[0]
     more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
     raise ScopeRefused(f"{first.what} {first.target}", f"{first.reason}{more}")
@@ -111,6 +120,7 @@ class _Run:
     progress: Progress | None
     sink: ElasticSink | None = None
     previous_scan: str | None = None  # the last completed scan, for change events
+    sink_turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # one asset at a time
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failed: int = 0
 
@@ -138,12 +148,30 @@ class _Run:
             )
         self.store.add_events(outcome.events)
         if self.sink is not None:  # SQLite first: it is the record; Elasticsearch a copy
-            self.sink.add_observations(observations)
-            self.sink.add_findings(outcome.findings)
-            self.sink.add_events(outcome.events)
+            # A worker thread, so a sink retrying a slow Elasticsearch never stalls the probes;
+            # the lock keeps the (single-threaded) sink to one asset at a time, in order.
+            async with self.sink_turn:
+                await asyncio.to_thread(
+                    _stream, self.sink, observations, outcome.findings, outcome.events
+                )
         self.failed += sum(f.evaluation is Evaluation.FAILED for f in outcome.findings)
         if self.progress is not None:
             self.progress(plan, observations)
+
+
+def _stream(
+    sink: ElasticSink, observations: list[Observation], findings: list[Finding], events: list[Event]
+) -> None:
+    sink.add_observations(observations)
+    sink.add_findings(findings)
+    sink.add_events(events)
+
+
+async def _audit_trail(store: SqliteStore, sink: ElasticSink | None, events: list[Event]) -> None:
+    """Audit events to the store and, off the event loop, to the sink."""
+    store.add_events(events)
+    if sink is not None:
+        await asyncio.to_thread(sink.add_events, events)
 
 
 async def run_scan(
@@ -159,16 +187,19 @@ async def run_scan(
 ) -> ScanRecord:
     """Run a playbook against its scope and store everything; returns the scan record.
 
-    With a ``sink``, each asset's observations, findings and events are also streamed to
-    Elasticsearch right after they are stored; the caller flushes and closes the sink.
+    With a ``sink``, each asset's observations, findings and events, and the audit events
+    (scan started/finished, scope refused), are also streamed to Elasticsearch right after
+    they are stored, from a worker thread; the caller flushes and closes the sink.
     ``plans`` replaces the playbook's own plan (an import of existing results uses it).
     """
     scan_id = scan_id or uuid.uuid4().hex[:16]
-    refuse_out_of_scope(playbook, store, scan_id, drill_id)
+    refuse_out_of_scope(playbook, store, scan_id, drill_id, sink)
     record = ScanRecord(id=scan_id, playbook=playbook_name, started=now())
     store.save_scan(record)
     ctx = _scan_context(playbook, scan_id, drill_id)
-    store.add_events(
+    await _audit_trail(
+        store,
+        sink,
         [
             _audit(
                 "scan-started",
@@ -176,7 +207,7 @@ async def run_scan(
                 ctx,
                 after={"playbook": playbook_name},
             )
-        ]
+        ],
     )
     runtime_refusals: list[tuple[str, str]] = []
     gate = Gate(
@@ -201,20 +232,26 @@ async def run_scan(
         record.status, record.finished = "interrupted", now()
         store.save_scan(record)
         raise
-    store.add_events(
-        _audit(
-            "scope-refused",
-            Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
-            ctx,
-            Severity.HIGH,
-            {"target": address, "reason": reason},
-        )
-        for address, reason in runtime_refusals
+    await _audit_trail(
+        store,
+        sink,
+        [
+            _audit(
+                "scope-refused",
+                Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+                ctx,
+                Severity.HIGH,
+                {"target": address, "reason": reason},
+            )
+            for address, reason in runtime_refusals
+        ],
     )
     record.status, record.finished = "completed", now()
     record.attempts, record.findings = dict(run.attempts), run.failed
     store.save_scan(record)
-    store.add_events(
+    await _audit_trail(
+        store,
+        sink,
         [
             _audit(
                 "scan-finished",
@@ -226,6 +263,6 @@ async def run_scan(
                     "connections": gate.connections,
                 },
             )
-        ]
+        ],
     )
     return record
