@@ -10,6 +10,7 @@ markup built by :mod:`sentinel.report.charts`, which escapes its own labels.
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,8 +51,10 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+@functools.cache
 def environment() -> SandboxedEnvironment:
-    """The one template environment: sandboxed, autoescaping, strict about undefined names."""
+    """The one template environment: sandboxed, autoescaping, strict about undefined names
+    (cached: templates compile once per process)."""
     return SandboxedEnvironment(
         loader=_DataLoader(),
         autoescape=True,
@@ -171,7 +174,11 @@ def render_all(
     from sentinel.report import coordinator
 
     scan = find_scan(store, scan_id)
-    views = [agency_view(store, agency_id, scan, _agency(playbook, agency_id))
+    observations: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in store.assets(scan.id):  # one read for all agencies
+        observations[doc["organization"]["id"]].append(doc)
+    views = [agency_view(store, agency_id, scan, _agency(playbook, agency_id),
+                         observations=observations[agency_id])
              for agency_id in agencies_in(store, scan.id)]
     written = [write_atomic(out_dir / f"{v.agency['id']}.{fmt}", agency_document(v, fmt, lang))
                for v in views]

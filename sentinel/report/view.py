@@ -145,13 +145,17 @@ class AgencyView:
 
 
 def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
-                agency: Agency | None = None) -> AgencyView:
+                agency: Agency | None = None, *,
+                observations: list[dict[str, Any]] | None = None) -> AgencyView:
     """Build one agency's view of one scan (``agency`` adds names in both languages and
-    contacts; without it the names stored in the findings are used)."""
+    contacts; without it the names stored in the findings are used). ``observations``:
+    the agency's asset documents of the scan when the caller already read them."""
     docs = store.findings(scan_id=scan.id, agency_id=agency_id)
     drill = next((d["sentinel"]["drill"]["id"] for d in docs if "drill" in d["sentinel"]), None)
     period = Period(scan, previous_scan(store, scan), drill)
-    observations = [o for o in store.assets(scan.id) if o["organization"]["id"] == agency_id]
+    if observations is None:
+        observations = [o for o in store.assets(scan.id)
+                        if o["organization"]["id"] == agency_id]
     assets = inventory(observations)
     stored_name = next((d["organization"].get("name") for d in docs + observations), agency_id)
     names = agency.name.model_dump() if agency else {"zh": stored_name, "en": stored_name}

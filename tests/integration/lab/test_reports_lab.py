@@ -1,0 +1,71 @@
+"""Reports for a real scan of the lab: every agency in HTML, PDF and JSON, the coordinator
+index, and a PDF whose Chinese text is real glyphs from an embedded Noto CJK font."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sentinel.lab import LabStatus
+from sentinel.playbook import load_playbook
+from sentinel.report.html import render_all
+from sentinel.resources import data_file
+from sentinel.scan import run_scan
+from sentinel.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.lab
+AGENCIES = {"prov-data", "prov-psb", "city-gov", "cloud-t1", "ext-noc"}
+
+
+@pytest.fixture(scope="module")
+def scanned(lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> SqliteStore:
+    assert lab.up
+    store = SqliteStore(tmp_path_factory.mktemp("lab-reports") / "s.db")
+    book = load_playbook(data_file("playbooks", "lab.yml"))
+    asyncio.run(run_scan(book, store, playbook_name="playbooks/lab.yml"))
+    return store
+
+
+def test_every_agency_renders_in_every_format(scanned: SqliteStore, tmp_path: Path) -> None:
+    book = load_playbook(data_file("playbooks", "lab.yml"))
+    for fmt in ("html", "json"):
+        render_all(scanned, tmp_path, playbook=book, fmt=fmt)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {f"{a}.html" for a in AGENCIES} | {f"{a}.json" for a in AGENCIES} <= names
+    assert {"index.html", "coordinator.json"} <= names
+    psb = json.loads((tmp_path / "prov-psb.json").read_text(encoding="utf-8"))
+    checks = {g["check_id"] for g in psb["findings"]}
+    assert "DB-CES-CREDPLAIN" in checks  # the lab's telnet server
+    assert psb["scores"]["ipv6"] == 0.0  # the IPv4-only segment
+    cloud = (tmp_path / "cloud-t1.html").read_text(encoding="utf-8")
+    assert "ECC_SM4_CBC_SM3" in cloud and "sm2-with-sm3" in cloud  # the crypto inventory
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="{a}.html"' in index for a in AGENCIES)
+
+
+def _run(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def test_pdf_chinese_is_real_glyphs(scanned: SqliteStore, tmp_path: Path) -> None:
+    book = load_playbook(data_file("playbooks", "lab.yml"))
+    render_all(scanned, tmp_path, playbook=book, fmt="pdf", scan_id=None)
+    pdf = tmp_path / "prov-psb.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    fonts = _run("pdffonts", str(pdf))
+    cjk = [line for line in fonts.splitlines() if "Noto-Sans-CJK" in line]
+    assert cjk and all(" yes yes yes " in line for line in cjk)  # embedded, subset, unicode
+    text = _run("pdftotext", "-l", "1", str(pdf), "-")
+    assert "省公安厅（prov-psb）安全整改报告" in text  # extracted back as the same characters
+    assert "□" not in text and "\ufffd" not in text
+    # The title band of page 1 has ink: glyphs were drawn, not left blank.
+    _run("pdftoppm", "-gray", "-r", "40", "-f", "1", "-l", "1", "-x", "0", "-y", "20",
+         "-W", "330", "-H", "40", str(pdf), str(tmp_path / "title"))
+    image = next(tmp_path.glob("title*.pgm")).read_bytes()
+    pixels = image.split(b"\n", 3)[3]
+    assert sum(p < 128 for p in pixels) > 200
+    assert (tmp_path / "coordinator.pdf").stat().st_size > 1000
