@@ -9,6 +9,7 @@
     ├── DecodeError           bytes from a server that do not parse (typed; offset, layer)
     ├── ProbeError            a probe that could not complete (reason enum, detail)
     ├── StoreError            the embedded store (SQLite) failed or has an unknown schema
+    ├── ReportError           a report could not be rendered (PDF engine missing or failed)
     ├── SinkError             Elasticsearch rejected documents or setup failed
     │   └── SpoolFullError    the disk spool hit its cap while Elasticsearch was down
     └── LabError              the lab could not be built, torn down or inspected
@@ -114,6 +115,10 @@ class ProbeError(SentinelError):
 
 class StoreError(SentinelError):
     """The embedded store failed, or its schema is newer than this Sentinel knows."""
+
+
+class ReportError(SentinelError):
+    """A report could not be rendered (PDF engine missing or failed)."""
 
 
 class LabError(SentinelError):

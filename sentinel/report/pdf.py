@@ -12,11 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, NoReturn
 
-from sentinel.errors import SentinelError
-
-
-class ReportError(SentinelError):
-    """A report could not be rendered (PDF engine missing or failed)."""
+from sentinel.errors import ReportError
 
 
 def _refuse(url: str, *args: Any, **kwargs: Any) -> NoReturn:
