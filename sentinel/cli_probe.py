@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 import json
 import time
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -21,12 +21,12 @@ from rich.console import Console
 from sentinel.catalog import global_deny, probe_scope
 from sentinel.errors import InputError, ProbeError, ScopeRefused, SentinelError, UsageError
 from sentinel.playbook import RateLimits
-from sentinel.probe_options import ResolvedV3, SnmpV3Credential, resolve_v3
 from sentinel.probes.base import Network
-from sentinel.probes.snmp import SnmpProbe, probe_snmp
-from sentinel.probes.ssh import probe_ssh
-from sentinel.probes.tls import probe_tls
 from sentinel.scope import Gate, ScopePolicy
+
+if TYPE_CHECKING:
+    from sentinel.probe_options import ResolvedV3
+    from sentinel.probes.snmp import SnmpProbe
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="One probe against one endpoint.")
@@ -86,6 +86,8 @@ async def _run_tls(address: str, port: int, sni: str | None, timeout: float,
         raise ScopeRefused(address, reason)
     network = Network(gate, connect_timeout=timeout)
     started = time.perf_counter()
+    from sentinel.probes.tls import probe_tls
+
     facts = await probe_tls(network.connector(address, port), timeout=timeout, server_name=sni)
     document = {"target": {"address": address, "port": port, "sni": sni}, **facts}
     document["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -147,6 +149,8 @@ async def _run_ssh(address: str, port: int, timeout: float,
     network = Network(_authorised_gate(address, scope), connect_timeout=timeout)
     started = time.perf_counter()
     async with network.tcp(address, port) as (reader, writer):
+        from sentinel.probes.ssh import probe_ssh
+
         facts = await probe_ssh(reader, writer, timeout=timeout)
     return {"target": {"address": address, "port": port}, **facts,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
@@ -172,6 +176,8 @@ async def _run_snmp(address: str, port: int, options: SnmpProbe,
                     scope: tuple[str, ...]) -> dict[str, Any]:
     network = Network(_authorised_gate(address, scope), connect_timeout=options.timeout)
     started = time.perf_counter()
+    from sentinel.probes.snmp import probe_snmp
+
     facts = await probe_snmp(network, address, port, options)
     return {"target": {"address": address, "port": port}, **facts,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
@@ -238,6 +244,8 @@ def snmp(
         address, port = _snmp_target(target)
         credentials = _v3_from_flags(v3_user, v3_auth_env, v3_priv_env, v3_auth_protocol,
                                      v3_priv_protocol)
+        from sentinel.probes.snmp import SnmpProbe
+
         options = SnmpProbe(timeout=timeout, credentials=credentials)
         document = asyncio.run(_run_snmp(address, port, options, _scope_flags(scope or [])))
     except ScopeRefused as exc:
@@ -254,9 +262,13 @@ def _v3_from_flags(user: str | None, auth_env: str | None, priv_env: str | None,
     if user is None:
         return ()
     try:
+        from sentinel.probe_options import SnmpV3Credential
+
         credential = SnmpV3Credential.model_validate(
             {"user": user, "auth_key_env": auth_env, "priv_key_env": priv_env,
              "auth_protocol": auth_protocol, "priv_protocol": priv_protocol})
     except ValidationError as exc:
         raise UsageError(f"--v3-*: {exc.errors()[0]['msg']}") from None
+    from sentinel.probe_options import resolve_v3
+
     return resolve_v3((credential,))
