@@ -4,7 +4,9 @@ SSH-V1 fails on an SSH-1 identification (``1.x`` or the dual ``1.99``). SSH-WEAK
 any broken algorithm is offered (high: MD5, DES/3DES, RC4, 1024-bit groups, DSA) or, with
 none broken, a weak one (medium: SHA-1 key exchange, signatures, MACs). MP-D2-RMGMT fails
 (medium, 0.5·Ra in 密评 terms) when the management channel offers no national (SM)
-algorithm for key exchange, encryption and integrity alike.
+algorithm for key exchange, encryption and integrity alike. SSH-HOSTKEY-WEAK fails (high)
+when a host key the server presents is DSA or RSA under 2048 bits (密评: RSA below 2048 bits
+and DSA are high-risk algorithms); it is judged only when at least one host key was fetched.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sentinel.assess.base import AssetView, make_finding
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation, Severity
 
 KINDS = ("kex", "host_key", "cipher", "mac", "compression")
+MIN_RSA_BITS = 2048
 
 
 def _names(facts: dict[str, Any], *classes: str) -> dict[str, list[str]]:
@@ -56,8 +59,29 @@ def _management(view: AssetView, obs: Observation) -> Finding:
                   "zone": view.segment.zone})
 
 
+def weak_host_key(key: dict[str, Any]) -> str | None:
+    """Why a fetched host key is too weak, or None."""
+    if key["type"] == "dsa":
+        return "DSA"
+    if key["type"] == "rsa" and key["bits"] is not None and key["bits"] < MIN_RSA_BITS:
+        return f"RSA {key['bits']} < {MIN_RSA_BITS}"
+    return None
+
+
+def _host_keys(view: AssetView, obs: Observation) -> Finding:
+    keys = obs.facts["host_keys"]
+    weak = [{"algorithm": k["algorithm"], "fingerprint_sha256": k["fingerprint_sha256"],
+             "reason": reason} for k in keys if (reason := weak_host_key(k))]
+    return make_finding(
+        view, "SSH-HOSTKEY-WEAK", _verdict(bool(weak)), endpoint=obs.endpoint, probe="ssh",
+        protocol="ssh", observed=obs,
+        evidence={"weak": weak,
+                  "host_keys": [{k: key.get(k) for k in ("algorithm", "type", "bits", "curve")}
+                                for key in keys]})
+
+
 def assess_ssh(view: AssetView) -> list[Finding]:
-    """SSH-V1, SSH-WEAK and MP-D2-RMGMT for every open SSH port."""
+    """SSH-V1, SSH-WEAK, SSH-HOSTKEY-WEAK and MP-D2-RMGMT for every open SSH port."""
     findings: list[Finding] = []
     for obs in _ssh_observations(view):
         banner = obs.facts.get("banner") or {}
@@ -68,4 +92,6 @@ def assess_ssh(view: AssetView) -> list[Finding]:
         if obs.facts.get("ssh2"):
             findings.append(_weak(view, obs))
             findings.append(_management(view, obs))
+        if obs.facts.get("host_keys"):
+            findings.append(_host_keys(view, obs))
     return findings

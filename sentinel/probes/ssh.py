@@ -1,9 +1,12 @@
-"""SSH probe: the server's identification and the algorithms its KEXINIT offers.
+"""SSH probe: the server's identification, the algorithms its KEXINIT offers, its host keys.
 
-One connection per job. We read the server's identification line, send ours and a KEXINIT
-(servers send theirs at once; ours only keeps a strict peer talking), read the server's
-KEXINIT and close. No key is exchanged and nothing is authenticated, so the probe leaves no
-login attempt in the server's logs. Every name is classified with ``probes/ssh.yml``.
+One job per port. On the first connection we read the server's identification line, send
+ours and a KEXINIT (servers send theirs at once; ours only keeps a strict peer talking), read
+the server's KEXINIT and close. Every name is classified with ``probes/ssh.yml``. Then,
+unless switched off, one more connection per offered host key algorithm runs the key
+exchange up to the server's reply to learn that host key
+(:mod:`sentinel.probes.ssh_hostkeys`). No exchange is finished and nothing is
+authenticated, so the probe leaves no login attempt in the server's logs.
 """
 
 from __future__ import annotations
@@ -15,13 +18,11 @@ from typing import Any, ClassVar
 from sentinel import __version__
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
 from sentinel.probes.base import Network, Target
+from sentinel.probes.ssh_hostkeys import fetch_host_key, fetchable
 from sentinel.probes.ssh_registry import AlgorithmKind, SshRegistry, ssh_registry
+from sentinel.probes.ssh_session import SshSession
 from sentinel.wire import ssh as wire
 
-READ_CHUNK = 4096
-MAX_BUFFER = 64 * 1024  # banner prelude plus a few packets; a server sending more is hostile
-MAX_PACKETS = 8  # IGNORE/DEBUG messages a server may send before its KEXINIT
-MSG_IGNORE, MSG_DEBUG = 2, 4
 # What we offer: broad enough that no server hangs up before sending its own KEXINIT.
 OUR_KEXINIT = wire.KexInit(
     cookie=b"sentinel-probe\x00\x00",
@@ -45,6 +46,7 @@ class SshProbe:
     kind: ClassVar[str] = "ssh"
     transport: ClassVar[str] = "tcp"
     timeout: float = 5.0
+    host_keys: bool = True
 
     async def run(self, target: Target, network: Network) -> dict[str, Any]:
         port = target.endpoint.port
@@ -52,12 +54,34 @@ class SshProbe:
             raise ProbeError(ErrorReason.INTERNAL, "ssh probe needs a port")
         try:
             async with network.tcp(target.endpoint.address, port) as stream:
-                return {"port_state": "open", **await probe_ssh(*stream, timeout=self.timeout)}
+                facts = {"port_state": "open", **await probe_ssh(*stream, timeout=self.timeout)}
         except ProbeError as exc:
             # Planned on every host's SSH ports: a closed port is a fact, not a failure.
             if exc.reason is ErrorReason.REFUSED:
                 return {"port_state": "closed"}
             raise
+        if self.host_keys and facts["ssh2"]:
+            offered = [a["name"] for a in facts["host_key"]]
+            facts.update(await probe_host_keys(network, target.endpoint.address, port, offered,
+                                               timeout=self.timeout))
+        return facts
+
+
+async def probe_host_keys(network: Network, address: str, port: int, offered: list[str], *,
+                          timeout: float = 5.0) -> dict[str, Any]:
+    """One connection per offered host key algorithm, in turn; a failed one is recorded
+    with its reason and does not stop the others."""
+    chosen, skipped = fetchable(offered)
+    keys, errors = [], []
+    for algorithm in chosen:
+        try:
+            async with network.tcp(address, port) as (reader, writer):
+                keys.append(await fetch_host_key(reader, writer, algorithm,
+                                                 software=our_identification(), timeout=timeout))
+        except ProbeError as exc:
+            errors.append({"algorithm": algorithm, "reason": exc.reason.value,
+                           "detail": exc.detail})
+    return {"host_keys": keys, "host_key_errors": errors, "host_keys_not_fetched": skipped}
 
 
 async def probe_ssh(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
@@ -77,49 +101,21 @@ async def probe_ssh(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     registry: SshRegistry) -> dict[str, Any]:
-    buffer = b""
-    found = None
-    while found is None:
-        buffer = await _more(reader, buffer, "identification")
-        found = wire.find_banner(buffer)
-    banner, used = found
+    session = SshSession(reader, writer)
+    banner = await session.banner()
     facts = {"banner": banner_facts(banner), "ssh1": banner.ssh1,
              "ssh2": banner.protocol in ("2.0", "1.99")}
     if not facts["ssh2"]:
         # An SSH-1-only server: nothing more to ask it (we never speak SSH-1).
         return {**facts, **algorithm_facts(None, registry)}
-    writer.write(wire.identification(f"Sentinel_{__version__}")
-                 + wire.frame(wire.encode_kexinit(OUR_KEXINIT)))
-    await writer.drain()
-    kexinit = await _read_kexinit(reader, buffer[used:])
+    await session.send(wire.encode_kexinit(OUR_KEXINIT), prefix=our_identification())
+    kexinit = await session.kexinit()
     return {**facts, **algorithm_facts(kexinit, registry)}
 
 
-async def _more(reader: asyncio.StreamReader, buffer: bytes, waiting_for: str) -> bytes:
-    chunk = await reader.read(READ_CHUNK)
-    if not chunk:
-        raise ProbeError(ErrorReason.PROTOCOL, f"server closed before its {waiting_for}")
-    if len(buffer) + len(chunk) > MAX_BUFFER:
-        raise ProbeError(ErrorReason.PROTOCOL, f"over {MAX_BUFFER} bytes before {waiting_for}")
-    return buffer + chunk
-
-
-async def _read_kexinit(reader: asyncio.StreamReader, buffer: bytes) -> wire.KexInit:
-    """Packets until the KEXINIT, skipping IGNORE and DEBUG (at most MAX_PACKETS)."""
-    for _ in range(MAX_PACKETS):
-        packet = wire.unframe(buffer)
-        while packet is None:
-            buffer = await _more(reader, buffer, "KEXINIT")
-            packet = wire.unframe(buffer)
-        payload, used = packet
-        buffer = buffer[used:]
-        if not payload:
-            raise DecodeError(wire.LAYER, "empty packet payload")
-        if payload[0] == wire.MSG_KEXINIT:
-            return wire.decode_kexinit(payload)
-        if payload[0] not in (MSG_IGNORE, MSG_DEBUG):
-            raise DecodeError(wire.LAYER, f"message {payload[0]} before KEXINIT")
-    raise DecodeError(wire.LAYER, f"no KEXINIT in the first {MAX_PACKETS} packets")
+def our_identification() -> bytes:
+    """The identification line Sentinel sends."""
+    return wire.identification(f"Sentinel_{__version__}")
 
 
 def banner_facts(banner: wire.Banner) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""SSH transport codec (RFC 4253), no I/O: identification lines, binary packets, KEXINIT.
+"""SSH transport codec (RFC 4253), no I/O: identification lines, binary packets, KEXINIT,
+the key exchange replies that carry the server's host key (RFC 4253 §8, RFC 4419, RFC 5656,
+RFC 8731) and the host key blobs themselves (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709).
 
 Everything here reads bytes a scanned server chose, so every size is capped before anything
 is sliced or decoded: the identification line at 255 bytes (RFC 4253 §4.2), the lines a
@@ -9,6 +11,8 @@ name-list at :data:`MAX_NAME_LIST`. Malformed input raises
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -22,7 +26,16 @@ MAX_LINE = 255  # RFC 4253 §4.2: the identification line, CR LF included
 MAX_PRELUDE_LINES = 32  # other lines before it (RFC 4253 allows them); more is hostile
 MAX_PACKET = 35000  # RFC 4253 §6.1: implementations must handle this much, need no more
 MAX_NAME_LIST = 8192  # far above any real server's list (OpenSSH's longest is < 1 KiB)
+MAX_MPINT = 2049  # bytes: a 16384-bit modulus and its sign byte; more is not a real key
+MAX_BLOB = 16384  # a host key or signature blob (an RSA-16384 key is ~2 KiB)
+MAX_TEXT = 1024  # a DISCONNECT description kept for the error message
+MSG_DISCONNECT = 1
 MSG_KEXINIT = 20
+MSG_KEX_ECDH_INIT = 30  # also SSH_MSG_KEXDH_INIT (RFC 4253 §8)
+MSG_KEX_ECDH_REPLY = 31  # also SSH_MSG_KEXDH_REPLY and SSH_MSG_KEX_DH_GEX_GROUP
+MSG_KEX_DH_GEX_INIT = 32
+MSG_KEX_DH_GEX_REPLY = 33
+MSG_KEX_DH_GEX_REQUEST = 34
 KEXINIT_FIELDS = (
     "kex_algorithms",
     "server_host_key_algorithms",
@@ -200,3 +213,164 @@ def encode_kexinit(kexinit: KexInit) -> bytes:
     body = b"".join(encode_name_list(names) for names in kexinit.name_lists())
     return (bytes([MSG_KEXINIT]) + kexinit.cookie + body
             + bytes([kexinit.first_kex_packet_follows]) + b"\0\0\0\0")
+
+
+# ---- key exchange messages (RFC 4253 §6.6, §8; RFC 4419; RFC 5656 §4) --------------------
+
+
+def encode_string(data: bytes) -> bytes:
+    """An SSH ``string``: uint32 length, then the bytes."""
+    return len(data).to_bytes(4, "big") + data
+
+
+def encode_mpint(value: int) -> bytes:
+    """A non-negative SSH ``mpint``: minimal big-endian two's complement in a string."""
+    if value < 0:
+        raise ValueError("only non-negative mpints are sent")
+    data = value.to_bytes(value.bit_length() // 8 + 1, "big") if value else b""
+    return encode_string(data)
+
+
+def read_string(reader: Reader, what: str, limit: int = MAX_BLOB) -> bytes:
+    """A ``string`` of at most ``limit`` bytes."""
+    length = reader.uint(4, f"{what} length")
+    if length > limit:
+        raise reader.error(f"{what}: {length} bytes exceeds {limit}", reader.offset - 4)
+    return reader.raw(length, what)
+
+
+def mpint_value(data: bytes, what: str, offset: int = 0) -> int:
+    """The value of an mpint's bytes; negative values are an error (no key uses them)."""
+    if len(data) > MAX_MPINT:
+        raise DecodeError(LAYER, f"{what}: {len(data)}-byte integer exceeds {MAX_MPINT}", offset)
+    if data and data[0] & 0x80:
+        raise DecodeError(LAYER, f"{what}: negative integer", offset)
+    return int.from_bytes(data, "big")
+
+
+def read_mpint(reader: Reader, what: str) -> int:
+    """A non-negative ``mpint`` of at most :data:`MAX_MPINT` bytes."""
+    at = reader.offset
+    return mpint_value(read_string(reader, what, MAX_MPINT), what, at)
+
+
+def _message(payload: bytes, number: int, what: str) -> Reader:
+    reader = Reader(payload, LAYER)
+    found = reader.u8("message number")
+    if found != number:
+        raise DecodeError(LAYER, f"expected {what} (message {number}), got message {found}", 0)
+    return reader
+
+
+@dataclass(frozen=True)
+class KexReply:
+    """KEXDH_REPLY, KEX_ECDH_REPLY or KEX_DH_GEX_REPLY: the parts a scanner looks at."""
+
+    host_key: bytes  # K_S, the server's public host key blob
+    server_public: bytes  # f (mpint bytes) or Q_S (octet string)
+    signature: bytes  # the signature blob over the exchange hash
+
+
+def decode_kex_reply(payload: bytes, number: int = MSG_KEX_ECDH_REPLY) -> KexReply:
+    """A key exchange reply; all three kinds are string, string-or-mpint, string."""
+    reader = _message(payload, number, "key exchange reply")
+    host_key = read_string(reader, "host key")
+    server_public = read_string(reader, "server public value")
+    signature = read_string(reader, "signature")
+    reader.expect_end("key exchange reply")
+    return KexReply(host_key, server_public, signature)
+
+
+def encode_kex_reply(reply: KexReply, number: int = MSG_KEX_ECDH_REPLY) -> bytes:
+    """The reply payload (to test the decoder)."""
+    return (bytes([number]) + encode_string(reply.host_key) + encode_string(reply.server_public)
+            + encode_string(reply.signature))
+
+
+def decode_gex_group(payload: bytes) -> tuple[int, int]:
+    """SSH_MSG_KEX_DH_GEX_GROUP: the safe prime ``p`` and generator ``g`` the server chose."""
+    reader = _message(payload, MSG_KEX_ECDH_REPLY, "KEX_DH_GEX_GROUP")
+    prime = read_mpint(reader, "p")
+    generator = read_mpint(reader, "g")
+    reader.expect_end("KEX_DH_GEX_GROUP")
+    if prime.bit_length() < 512 or not prime & 1:
+        raise DecodeError(LAYER, f"group exchange prime of {prime.bit_length()} bits is not usable")
+    if not 1 < generator < prime - 1:
+        raise DecodeError(LAYER, "group exchange generator outside 2..p-2")
+    return prime, generator
+
+
+def decode_disconnect(payload: bytes) -> tuple[int, str]:
+    """SSH_MSG_DISCONNECT: reason code and the server's description (capped, untrusted)."""
+    reader = _message(payload, MSG_DISCONNECT, "DISCONNECT")
+    code = reader.uint(4, "reason code")
+    text = read_string(reader, "description", MAX_PACKET)[:MAX_TEXT]
+    return code, text.decode("utf-8", errors="replace")
+
+
+# ---- host key blobs (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709 §4) ------------------------
+
+CURVE_BITS = {"nistp256": 256, "nistp384": 384, "nistp521": 521}
+EDDSA_BYTES = {"ssh-ed25519": (32, 256), "ssh-ed448": (57, 448)}
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """What a host key blob says about the key: its family, size and fingerprint."""
+
+    key_type: str  # the blob's own name, e.g. "ssh-rsa" (also for rsa-sha2-512)
+    family: str  # rsa, dsa, ecdsa, ed25519, ed448, or the key type when unknown
+    bits: int | None  # modulus / p / curve size; None for a type Sentinel does not know
+    curve: str | None
+    fingerprint_sha256: str  # as OpenSSH prints it: SHA256:<base64 without padding>
+
+
+def fingerprint_sha256(blob: bytes) -> str:
+    """The OpenSSH SHA-256 fingerprint of a host key blob."""
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii")
+    return "SHA256:" + digest.rstrip("=")
+
+
+def decode_host_key(blob: bytes) -> HostKey:
+    """Family and size of a host key blob; unknown key types keep only name and fingerprint."""
+    reader = Reader(blob, LAYER)
+    name = read_string(reader, "key type", 64)
+    if not _NAME.match(name):
+        raise DecodeError(LAYER, f"invalid key type {name[:64]!r}", 4)
+    key_type = name.decode("ascii")
+    family, bits, curve = _key_size(key_type, reader)
+    if bits is not None:  # a known type was parsed whole: nothing may follow
+        reader.expect_end("host key")
+    return HostKey(key_type, family, bits, curve, fingerprint_sha256(blob))
+
+
+def _key_size(key_type: str, reader: Reader) -> tuple[str, int | None, str | None]:
+    if key_type == "ssh-rsa":
+        read_mpint(reader, "e")
+        return "rsa", read_mpint(reader, "n").bit_length(), None
+    if key_type == "ssh-dss":
+        prime = read_mpint(reader, "p")
+        for part in ("q", "g", "y"):
+            read_mpint(reader, part)
+        return "dsa", prime.bit_length(), None
+    if key_type.startswith("ecdsa-sha2-"):
+        return _ecdsa(key_type.removeprefix("ecdsa-sha2-"), reader)
+    if key_type in EDDSA_BYTES:
+        size, bits = EDDSA_BYTES[key_type]
+        if len(read_string(reader, "public key", 64)) != size:
+            raise reader.error(f"{key_type} public key is not {size} bytes")
+        return key_type.removeprefix("ssh-"), bits, None
+    return key_type, None, None
+
+
+def _ecdsa(curve: str, reader: Reader) -> tuple[str, int | None, str | None]:
+    at = reader.offset
+    identifier = read_string(reader, "curve identifier", 64).decode("ascii", errors="replace")
+    if identifier != curve:
+        raise DecodeError(LAYER, f"curve {identifier!r} in an ecdsa-sha2-{curve} key", at)
+    point = read_string(reader, "public point", 256)
+    bits = CURVE_BITS.get(curve)
+    # SEC 1 uncompressed point: 0x04, then x and y of the field's size each.
+    if bits is not None and (len(point) != 1 + 2 * ((bits + 7) // 8) or point[:1] != b"\x04"):
+        raise reader.error(f"{curve} public point is not an uncompressed point")
+    return "ecdsa", bits, curve

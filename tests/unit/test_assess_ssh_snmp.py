@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from sentinel.assess.snmp import assess_snmp
 from sentinel.assess.ssh import assess_ssh
 from sentinel.model import (
@@ -98,6 +100,36 @@ def test_ssh1_fails_and_national_channel_passes_rmgmt() -> None:
 
 def test_closed_port_gives_no_ssh_findings() -> None:
     assert _view_findings("ssh", {"port_state": "closed"}, 22) == {}
+
+
+def _key(algorithm: str, family: str, bits: int, curve: str | None = None) -> dict[str, Any]:
+    key = {"algorithm": algorithm, "type": family, "bits": bits,
+           "fingerprint_sha256": f"SHA256:{algorithm}", "kex": "curve25519-sha256"}
+    return {**key, "curve": curve} if curve else key
+
+
+@pytest.mark.parametrize(("keys", "weak"), [
+    ([_key("ssh-ed25519", "ed25519", 256)], []),
+    ([_key("rsa-sha2-512", "rsa", 2048), _key("ecdsa-sha2-nistp256", "ecdsa", 256, "nistp256")],
+     []),
+    ([_key("ssh-rsa", "rsa", 1024), _key("ssh-dss", "dsa", 1024)],
+     ["RSA 1024 < 2048", "DSA"]),
+    ([_key("rsa-sha2-256", "rsa", 2047)], ["RSA 2047 < 2048"]),
+])
+def test_host_keys_fail_high_for_dsa_and_short_rsa(keys: list[dict[str, Any]],
+                                                   weak: list[str]) -> None:
+    finding = _view_findings("ssh", {**MODERN, "host_keys": keys}, 22)["SSH-HOSTKEY-WEAK"]
+    assert finding.evaluation is (Evaluation.FAILED if weak else Evaluation.PASSED)
+    assert finding.severity is Severity.HIGH
+    assert [w["reason"] for w in finding.evidence["weak"]] == weak
+    assert [k["bits"] for k in finding.evidence["host_keys"]] == [k["bits"] for k in keys]
+
+
+def test_host_keys_not_judged_when_none_were_fetched() -> None:
+    assert "SSH-HOSTKEY-WEAK" not in _view_findings("ssh", MODERN, 22)
+    failed = {**MODERN, "host_keys": [], "host_key_errors": [
+        {"algorithm": "ssh-ed25519", "reason": "timeout", "detail": "no reply"}]}
+    assert "SSH-HOSTKEY-WEAK" not in _view_findings("ssh", failed, 22)
 
 
 def snmp_facts(**extra: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The ssh probe against the lab's OpenSSH servers on both address families: the offered
-algorithms equal the manifest's, and equal what ssh-audit (a peer, in its own venv) lists."""
+algorithms equal the manifest's, and equal what ssh-audit (a peer, in its own venv) lists;
+the host keys' types, sizes and fingerprints equal the lab's and ssh-keyscan's."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ import pytest
 
 from sentinel.lab import LabStatus
 from sentinel.lab.manifest import Host, Service, ServiceKind
+from sentinel.lab.servers.sshd import HOST_KEY_TYPES
 from sentinel.playbook import RateLimits
 from sentinel.probes.base import Network
-from sentinel.probes.ssh import probe_ssh
+from sentinel.probes.ssh import probe_host_keys, probe_ssh
 from sentinel.scope import Gate, ScopePolicy
 
-from .clients import endpoint, endpoint_id, endpoint_params
+from .clients import endpoint, endpoint_id, endpoint_params, run
 
 pytestmark = pytest.mark.lab
 SSH_ENDPOINTS = endpoint_params({ServiceKind.SSHD})
@@ -44,16 +46,40 @@ def ssh_audit() -> Path:
     return exe
 
 
-def _probe(address: str, port: int) -> dict[str, Any]:
+def _network() -> Network:
     policy = ScopePolicy(authorised=(ipaddress.ip_network("198.18.0.0/15"),
                                      ipaddress.ip_network("2001:db8::/32")))
-    network = Network(Gate(policy, RateLimits()), connect_timeout=5.0)
+    return Network(Gate(policy, RateLimits()), connect_timeout=5.0)
+
+
+def _probe(address: str, port: int) -> dict[str, Any]:
+    network = _network()
 
     async def run() -> dict[str, Any]:
         async with network.tcp(address, port) as (reader, writer):
             return await probe_ssh(reader, writer)
 
     return asyncio.run(run())
+
+
+def _lab_key(algorithm: str) -> tuple[str, int]:
+    """Type and size of the key the lab generated for ``algorithm`` (ssh-keygen defaults:
+    DSA 1024, ed25519 256)."""
+    argv = HOST_KEY_TYPES[algorithm]
+    key_type = argv[argv.index("-t") + 1]
+    bits = int(argv[argv.index("-b") + 1]) if "-b" in argv else {"dsa": 1024, "ed25519": 256}[
+        key_type]
+    return key_type, bits
+
+
+def _keyscan(address: str, port: int, key_type: str) -> tuple[int, str]:
+    """Size and SHA-256 fingerprint of the key ssh-keyscan gets, as ssh-keygen -lf prints."""
+    scanned = run(["ssh-keyscan", "-T", "10", "-p", str(port), "-t", key_type, address])
+    lines = [line for line in scanned.stdout.splitlines() if line and not line.startswith("#")]
+    assert len(lines) == 1, scanned.stdout
+    listed = run(["ssh-keygen", "-lf", "-"], stdin=lines[0] + "\n")
+    bits, fingerprint = listed.stdout.split()[:2]
+    return int(bits), fingerprint
 
 
 def _names(facts: dict[str, Any], kind: str) -> list[str]:
@@ -110,3 +136,20 @@ def test_algorithm_lists_equal_ssh_audit(lab: LabStatus, ssh_audit: Path, host: 
     assert facts["banner"]["raw"] == audit["banner"]["raw"]
     print(f"{endpoint(address, service.port)}: sentinel {ours_seconds * 1000:.0f} ms, "
           f"ssh-audit {peer_seconds * 1000:.0f} ms")
+
+
+@pytest.mark.parametrize(("host", "service", "address"), SSH_ENDPOINTS, ids=endpoint_id)
+def test_host_keys_equal_the_lab_and_ssh_keyscan(lab: LabStatus, host: Host, service: Service,
+                                                 address: str) -> None:
+    algorithms = service.properties.ssh_host_keys or []
+    offered = _names(_probe(address, service.port), "host_key")
+    found = asyncio.run(probe_host_keys(_network(), address, service.port, offered))
+    assert found["host_key_errors"] == [] and found["host_keys_not_fetched"] == []
+    keys = found["host_keys"]
+    assert [k["algorithm"] for k in keys] == algorithms
+    for key in keys:
+        key_type, bits = _lab_key(key["algorithm"])
+        assert (key["type"], key["bits"]) == (key_type, bits), key["algorithm"]
+        assert _keyscan(address, service.port, key_type) == (bits, key["fingerprint_sha256"])
+    print(f"{endpoint(address, service.port)}: "
+          + ", ".join(f"{k['algorithm']} {k['type']}-{k['bits']} via {k['kex']}" for k in keys))
