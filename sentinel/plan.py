@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sentinel.catalog import services
+from sentinel.credentials import snmp_credentials
 from sentinel.engine import AssetPlan, Job
 from sentinel.model import Asset, Context, Endpoint
 from sentinel.playbook import InventoryAsset, Playbook, Segment
-from sentinel.probe_options import resolve_v3
 from sentinel.probes.base import Probe, Target
 from sentinel.probes.nmap_scan import NmapProbe, scan_ports
 from sentinel.probes.site import site_plans
@@ -90,10 +90,10 @@ def probes_for(playbook: Playbook) -> list[tuple[Probe, tuple[int, ...]]]:
         selected.append((SshProbe(timeout=ssh.timeout_s), tuple(sorted(set(ssh.ports)))))
     if playbook.probes.snmp is not None:
         snmp = playbook.probes.snmp
-        # Passphrases are read from the environment here, once, into masked values.
+        # Passphrases are read (environment, credentials file) here, once, into masked values.
         selected.append((SnmpProbe(timeout=snmp.timeout_s, retries=snmp.retries,
                                    budget_s=snmp.budget_s, communities=snmp.communities,
-                                   credentials=resolve_v3(snmp.v3, strict=False)),
+                                   credentials=snmp_credentials(snmp, strict=False)),
                          (snmp.port,)))
     if playbook.probes.nmap is not None:  # one job per address: no ports in the plan
         nmap_ports = scan_ports(playbook.probes.nmap, list(tcp_ports(playbook)))

@@ -1,9 +1,10 @@
 """Playbook options of the ssh and snmp probe kinds (``probes: {ssh: ..., snmp: ...}``).
 
 Secrets never live in a playbook: an SNMPv3 credential names the *environment variables*
-that hold its passphrases (``auth_key_env``, ``priv_key_env``). They are read only when the
-scan is planned, into :class:`pydantic.SecretStr` values whose ``repr`` and ``str`` are
-masked, so a logged probe or a rendered exception cannot show them.
+that hold its passphrases (``auth_key_env``, ``priv_key_env``), or the users come from a
+credentials file (:mod:`sentinel.credentials`). They are read only when the scan is
+planned, into :class:`pydantic.SecretStr` values whose ``repr`` and ``str`` are masked, so
+a logged probe or a rendered exception cannot show them.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class SnmpProbeConfig(_Strict):
     retries: Annotated[int, Field(ge=0, le=3)] = 0
     budget_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     v3: tuple[SnmpV3Credential, ...] = ()
+    # A YAML file of v3 users and passphrases, mode 0600 (sentinel/credentials.py); unset:
+    # $SENTINEL_CREDENTIALS, if set.
+    credentials_file: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
 
 
 class ResolvedV3:

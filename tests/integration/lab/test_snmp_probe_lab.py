@@ -1,11 +1,13 @@
 """The snmp probe against the lab's Net-SNMP agents on both address families: which
 communities and v3 levels answer is what the manifest says; IP-MIB shows the IPv6 address;
-and a whole scan with v3 credentials leaves the passphrases nowhere (store, logs, report)."""
+and a whole scan with v3 credentials, from the environment or from a credentials file, leaves
+the passphrases nowhere (store, logs at DEBUG, report, error texts)."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import subprocess
 import sys
@@ -14,11 +16,12 @@ from typing import Any
 
 import pytest
 
+from sentinel.credentials import CREDENTIALS_ENV, snmp_credentials
 from sentinel.lab import LabStatus
 from sentinel.lab.manifest import Host, Service, ServiceKind
 from sentinel.lab.playbook import SNMP_AUTH_ENV, SNMP_PRIV_ENV
 from sentinel.playbook import RateLimits
-from sentinel.probe_options import SnmpV3Credential, resolve_v3
+from sentinel.probe_options import SnmpProbeConfig, SnmpV3Credential, resolve_v3
 from sentinel.probes.base import Network
 from sentinel.probes.snmp import SnmpProbe, probe_snmp
 from sentinel.scope import Gate, ScopePolicy
@@ -119,9 +122,28 @@ rate: {{packets_per_second: 200, probe_timeout_s: 4}}
 probes:
   tcp: null
   snmp:
-    v3: [{{user: {user}, auth_protocol: {auth}, auth_key_env: {auth_env},
-          priv_protocol: {priv}, priv_key_env: {priv_env}}}]
+{snmp}
 """
+ENV_USERS = """\
+    v3: [{{user: {user}, auth_protocol: {auth}, auth_key_env: {auth_env},
+          priv_protocol: {priv}, priv_key_env: {priv_env}}}]"""
+CREDENTIALS = """\
+version: 1
+snmp_v3:
+  - {{user: {user}, auth_protocol: {auth}, auth_key: "{auth_key}", priv_protocol: {priv},
+     priv_key: "{priv_key}"}}
+"""
+
+
+def _credentials_file(folder: Path, secrets: tuple[str, str]) -> Path:
+    """The lab user in a credentials file that only its owner can read."""
+    props = _v3_service().properties
+    path = folder / "credentials.yml"
+    path.touch(mode=0o600)
+    path.write_text(CREDENTIALS.format(user=props.v3_user, auth=props.v3_auth,
+                                       priv=props.v3_priv, auth_key=secrets[0],
+                                       priv_key=secrets[1]), encoding="utf-8")
+    return path
 
 
 def _sentinel(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -131,19 +153,34 @@ def _sentinel(args: list[str], env: dict[str, str]) -> subprocess.CompletedProce
     return done
 
 
-def test_scan_with_v3_credentials_leaks_no_secret(lab: LabStatus, lab_secrets: tuple[str, str],
-                                                  tmp_path: Path) -> None:
+def _playbook(folder: Path, source: str, credentials: Path) -> Path:
     props = _v3_service().properties
     hosts = [str(a) for h in MANIFEST.hosts for s in h.services if s.kind is ServiceKind.SNMPD
              for a in (h.v4, h.v6) if a is not None]
-    playbook = tmp_path / "snmp.yml"
-    playbook.write_text(PLAYBOOK.format(hosts=", ".join(f'"{a}"' for a in hosts),
-                                        user=props.v3_user, auth=props.v3_auth,
-                                        priv=props.v3_priv, auth_env=SNMP_AUTH_ENV,
-                                        priv_env=SNMP_PRIV_ENV), encoding="utf-8")
+    snmp = {"env": ENV_USERS.format(user=props.v3_user, auth=props.v3_auth, priv=props.v3_priv,
+                                    auth_env=SNMP_AUTH_ENV, priv_env=SNMP_PRIV_ENV),
+            "playbook-file": f"    credentials_file: {credentials}",
+            "env-file": "    v3: []"}[source]
+    playbook = folder / "snmp.yml"
+    playbook.write_text(PLAYBOOK.format(hosts=", ".join(f'"{a}"' for a in hosts), snmp=snmp),
+                        encoding="utf-8")
+    return playbook
+
+
+@pytest.mark.parametrize("source", ["env", "playbook-file", "env-file"])
+def test_scan_with_v3_credentials_leaks_no_secret(lab: LabStatus, lab_secrets: tuple[str, str],
+                                                  tmp_path: Path, source: str) -> None:
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    credentials = _credentials_file(secrets_dir, lab_secrets)
+    playbook = _playbook(tmp_path, source, credentials)
     store = tmp_path / "store"
     env = {**os.environ, "SENTINEL_STORE": str(store / "sentinel.db"),
            "SENTINEL_LOG_LEVEL": "DEBUG"}
+    if source != "env":  # the passphrases reach Sentinel through the file alone
+        env.pop(SNMP_AUTH_ENV), env.pop(SNMP_PRIV_ENV)
+    if source == "env-file":
+        env[CREDENTIALS_ENV] = str(credentials)
     outputs = [_sentinel(["scan", "--playbook", str(playbook)], env),
                _sentinel(["findings", "--json"], env),
                _sentinel(["report", "--all", "--format", "html", "--out",
@@ -152,10 +189,51 @@ def test_scan_with_v3_credentials_leaks_no_secret(lab: LabStatus, lab_secrets: t
     assert "SNMP-COMMUNITY-DEFAULT" in findings
     v3_host = next(h for h in MANIFEST.hosts if any(s.properties.v3_user for s in h.services))
     assert v3_host.hostname in findings  # sysName: the v3 agent was read with the credentials
-    files = [p for p in tmp_path.rglob("*") if p.is_file() and p != playbook]
+    files = [p for p in tmp_path.rglob("*")
+             if p.is_file() and p not in (playbook, credentials)]
     assert any(p.suffix == ".html" for p in files)
     for secret in lab_secrets:
         for done in outputs:
             assert secret not in done.stdout and secret not in done.stderr
         for path in files:
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_readable_credentials_file_stops_the_scan(lab: LabStatus, lab_secrets: tuple[str, str],
+                                                    tmp_path: Path) -> None:
+    credentials = _credentials_file(tmp_path, lab_secrets)
+    credentials.chmod(0o644)
+    playbook = _playbook(tmp_path, "playbook-file", credentials)
+    env = {**os.environ, "SENTINEL_STORE": str(tmp_path / "sentinel.db")}
+    done = subprocess.run([sys.executable, "-m", "sentinel.cli", "scan", "--playbook",
+                           str(playbook)], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    assert f"{credentials}: credentials file has mode 0644" in done.stderr
+    assert not any(secret in done.stderr + done.stdout for secret in lab_secrets)
+
+
+@pytest.mark.parametrize(("host", "service", "address"),
+                         [p for p in SNMP_ENDPOINTS if "v3" in (p[1].properties.snmp_versions
+                                                                or [])], ids=endpoint_id)
+def test_file_credentials_in_process_log_nothing_secret(
+        lab: LabStatus, lab_secrets: tuple[str, str], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture, host: Host, service: Service, address: str) -> None:
+    credentials = _credentials_file(tmp_path, lab_secrets)
+    wrong = tmp_path / "wrong.yml"
+    wrong.touch(mode=0o600)
+    wrong.write_text(credentials.read_text(encoding="utf-8").replace(
+        lab_secrets[0], "not-the-lab-passphrase"), encoding="utf-8")
+    with caplog.at_level(logging.DEBUG):  # every logger, pysnmp's included, at DEBUG
+        good = _probe(address, service.port, SnmpProbe(timeout=1.0, credentials=snmp_credentials(
+            SnmpProbeConfig(credentials_file=str(credentials)))))
+        bad = _probe(address, service.port, SnmpProbe(timeout=1.0, credentials=snmp_credentials(
+            SnmpProbeConfig(credentials_file=str(wrong)))))
+        logging.getLogger("sentinel").debug("facts %r %r", good, bad)
+    assert good["access"] == "v3 authPriv" and good["system"]["sysName"] == host.hostname
+    (user,) = bad["v3_users"]
+    assert user["accepted"] == [] and user["levels"]["authPriv"] != "accepted"
+    shown = caplog.text + repr(good) + repr(bad)
+    assert caplog.records
+    for secret in lab_secrets:
+        assert secret not in shown
