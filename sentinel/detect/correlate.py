@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sentinel.detect.match import Document, field_values
@@ -29,7 +30,7 @@ class Hit:
     doc_id: str
     doc: Document
 
-    @property
+    @cached_property
     def seconds(self) -> float:
         return timestamp(self.doc)
 
@@ -37,8 +38,12 @@ class Hit:
 def timestamp(doc: Document) -> float:
     """``@timestamp`` as seconds since the epoch (0 when missing or unreadable)."""
     stamp = doc.get("@timestamp")
-    if not isinstance(stamp, str):
-        return 0.0
+    return _seconds(stamp) if isinstance(stamp, str) else 0.0
+
+
+@lru_cache(maxsize=4096)
+def _seconds(stamp: str) -> float:
+    # Cached: the findings of one scan share a handful of observation times.
     try:
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
@@ -122,6 +127,19 @@ def _windows(corr: Correlation, hits: list[Hit]) -> Iterable[list[Hit]]:
         if window.satisfied():
             yield hits[left : right + 1]
             window, left = _Window(corr), right + 1
+
+
+def correlate_all(correlations: Iterable[Correlation], hits: Iterable[Hit]) -> list[Alert]:
+    """The alerts of every correlation, the hits sorted out by rule in one pass."""
+    by_rule: dict[str, list[Hit]] = {}
+    for hit in hits:
+        by_rule.setdefault(hit.rule_id, []).append(hit)
+    alerts: list[Alert] = []
+    for corr in correlations:
+        alerts.extend(
+            correlate(corr, (h for r in dict.fromkeys(corr.rules) for h in by_rule.get(r, ())))
+        )
+    return alerts
 
 
 def correlate(corr: Correlation, hits: Iterable[Hit]) -> list[Alert]:

@@ -20,7 +20,7 @@ from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
-from sentinel.detect.correlate import Hit, correlate, rule_alert
+from sentinel.detect.correlate import Hit, correlate_all, rule_alert
 from sentinel.detect.sigma import Category, Rule, RuleSet, load_collection, pipeline_text
 from sentinel.errors import InputError
 from sentinel.model import Alert
@@ -103,6 +103,5 @@ class ElasticEngine:
                     alerts.append(rule_alert(rule, hit))
                 if rule.id in feeds:
                     feeding.append(hit)
-        for corr in self.ruleset.correlations:
-            alerts.extend(correlate(corr, feeding))
+        alerts.extend(correlate_all(self.ruleset.correlations, feeding))
         return alerts

@@ -80,15 +80,15 @@ def field_values(doc: Document, name: str) -> list[Any]:
     """Every leaf value at a dotted path; arrays (at any level) are flattened, nulls dropped."""
     node: Any = doc
     parts = field_path(name)
-    for part in parts:
+    for depth, part in enumerate(parts):
         if type(node) is dict:
             node = node.get(part)
+            if node is None:
+                return []
         elif isinstance(node, list):
-            return _walk([node], parts[parts.index(part) :])
+            return _walk([node], parts[depth:])
         else:
             return []
-    if node is None:
-        return []
     if type(node) is list:
         if any(type(n) is list for n in node):
             return _walk([node], ())
@@ -116,8 +116,11 @@ class View:
         """The values at ``name`` as lower-case text (how strings are compared)."""
         found = self.lowered.get(name)
         if found is None:
+            values = self.cache.get(name)
+            if values is None:
+                values = self.cache[name] = field_values(self.doc, name)
             found = self.lowered[name] = [
-                v.lower() if type(v) is str else _text(v).lower() for v in self.values(name)
+                v.lower() if type(v) is str else _text(v).lower() for v in values
             ]
         return found
 
@@ -129,6 +132,8 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any) -> float | None:
+    if type(value) is int:
+        return float(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -173,17 +178,32 @@ def _regex(value: SigmaRegularExpression) -> Values:
     return lambda values: any(pattern.fullmatch(_text(v)) for v in values)
 
 
-def _cidr(value: SigmaCIDRExpression) -> Values:
-    network = value.network
+@lru_cache(maxsize=65536)
+def _address(text: str) -> tuple[int, int] | None:
+    """(IP version, integer) of an address; the same addresses recur across a scan's findings."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return address.version, int(address)
+
+
+def _networks(values: list[SigmaCIDRExpression]) -> Values:
+    """Any address inside any of the networks (IPv4 and IPv6 each against their own)."""
+    ranges = tuple((n.version, int(n[0]), int(n[-1])) for n in (value.network for value in values))
 
     def inside(candidate: Any) -> bool:
-        try:
-            address = ipaddress.ip_address(_text(candidate))
-        except ValueError:
+        found = _address(candidate if type(candidate) is str else _text(candidate))
+        if found is None:
             return False
-        return address.version == network.version and address in network
+        version, number = found
+        return any(v == version and first <= number <= last for v, first, last in ranges)
 
     return lambda values: any(inside(v) for v in values)
+
+
+def _cidr(value: SigmaCIDRExpression) -> Values:
+    return _networks([value])
 
 
 _COMPARE: dict[CompareOperators, Callable[[float, float], bool]] = {
@@ -247,33 +267,129 @@ def value_matcher(value: SigmaType) -> Values:
 
 
 def _all(parts: list[Predicate]) -> Predicate:
-    first, *rest = parts
-    if not rest:
-        return first
-    others = _all(rest)
-    return lambda view: first(view) and others(view)
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda view: first(view) and second(view)
+    steps = tuple(parts)
+
+    def every(view: View) -> bool:
+        # A plain loop: all() would build a generator on every call of the hot path.
+        for step in steps:  # noqa: SIM110
+            if not step(view):
+                return False
+        return True
+
+    return every
 
 
 def _any(parts: list[Predicate]) -> Predicate:
-    first, *rest = parts
-    if not rest:
-        return first
-    others = _any(rest)
-    return lambda view: first(view) or others(view)
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda view: first(view) or second(view)
+    steps = tuple(parts)
+
+    def some(view: View) -> bool:
+        for step in steps:  # noqa: SIM110  (as in _all)
+            if step(view):
+                return True
+        return False
+
+    return some
+
+
+def _lowered(name: str, check: Values) -> Predicate:
+    """A test on the lower-case text at ``name``, read from the view's cache when it is there."""
+
+    def leaf(view: View) -> bool:
+        texts = view.lowered.get(name)
+        return check(view.lower(name) if texts is None else texts)
+
+    return leaf
+
+
+def _original(name: str, check: Values) -> Predicate:
+    def leaf(view: View) -> bool:
+        values = view.cache.get(name)
+        return check(view.values(name) if values is None else values)
+
+    return leaf
+
+
+def _plain_string(tree: object) -> tuple[str, str] | None:
+    if isinstance(tree, ConditionFieldEqualsValueExpression):
+        value = tree.value
+        if isinstance(value, SigmaString) and not value.contains_special():
+            return tree.field, str(value).lower()
+    return None
+
+
+def _plain_number(tree: object) -> tuple[str, float] | None:
+    if isinstance(tree, ConditionFieldEqualsValueExpression):
+        value = tree.value
+        if isinstance(value, SigmaNumber):
+            return tree.field, float(value.number)
+    return None
+
+
+def _one_of(tree: ConditionOR) -> Predicate | None:
+    """A list of plain strings, numbers or networks on one field (``rule.id: [A, B]``) as one
+    test (a set look-up, one address parse)."""
+    texts = [t for t in map(_plain_string, tree.args) if t is not None]
+    if len(texts) == len(tree.args) and len({name for name, _ in texts}) == 1:
+        wanted = frozenset(text for _, text in texts)
+        return _lowered(texts[0][0], lambda found: not wanted.isdisjoint(found))
+    networks = [
+        (arg.field, arg.value)
+        for arg in tree.args
+        if isinstance(arg, ConditionFieldEqualsValueExpression)
+        and isinstance(arg.value, SigmaCIDRExpression)
+    ]
+    if len(networks) == len(tree.args) and len({name for name, _ in networks}) == 1:
+        return _original(networks[0][0], _networks([value for _, value in networks]))
+    numbers = [n for n in map(_plain_number, tree.args) if n is not None]
+    if len(numbers) == len(tree.args) and len({name for name, _ in numbers}) == 1:
+        allowed = frozenset(number for _, number in numbers)
+        return _original(numbers[0][0], lambda found: any(_number(v) in allowed for v in found))
+    return None
+
+
+# Relative cost of a test, so that an AND tries its cheap parts first (all are pure).
+_COSTLY = (SigmaRegularExpression, SigmaCIDRExpression)
+
+
+def _compile(tree: ConditionTree) -> tuple[Predicate, int]:
+    if isinstance(tree, ConditionOR) and (grouped := _one_of(tree)) is not None:
+        return grouped, 1
+    if isinstance(tree, ConditionAND | ConditionOR):
+        # pySigma types args loosely; a postprocessed tree holds only condition nodes.
+        compiled = sorted((_compile(arg) for arg in tree.args), key=lambda c: c[1])  # type: ignore[arg-type]
+        cost = sum(c[1] for c in compiled)
+        parts = [c[0] for c in compiled]
+        return (_all(parts) if isinstance(tree, ConditionAND) else _any(parts)), cost
+    if isinstance(tree, ConditionNOT):
+        inner, cost = _compile(tree.args[0])  # type: ignore[arg-type]  # as above
+        return (lambda view: not inner(view)), cost
+    if isinstance(tree, ConditionFieldEqualsValueExpression):
+        name, value = tree.field, tree.value
+        cost = 4 if isinstance(value, _COSTLY) else 1
+        if (plain := _plain_string(tree)) is not None:
+            wanted = plain[1]
+            return _lowered(name, lambda texts: wanted in texts), cost
+        check = value_matcher(value)
+        if isinstance(value, SigmaString | SigmaBool):
+            return _lowered(name, check), cost + 1
+        return _original(name, check), cost
+    raise InputError("keyword (field-less) detections are not supported: name the field to match")
 
 
 def compile_condition(tree: ConditionTree) -> Predicate:
-    """A predicate over one document (as a :class:`View`) for a postprocessed condition tree."""
-    if isinstance(tree, ConditionAND | ConditionOR):
-        # pySigma types args loosely; a postprocessed tree holds only condition nodes.
-        parts = [compile_condition(arg) for arg in tree.args]  # type: ignore[arg-type]
-        return _all(parts) if isinstance(tree, ConditionAND) else _any(parts)
-    if isinstance(tree, ConditionNOT):
-        inner = compile_condition(tree.args[0])  # type: ignore[arg-type]  # as above
-        return lambda view: not inner(view)
-    if isinstance(tree, ConditionFieldEqualsValueExpression):
-        name, check = tree.field, value_matcher(tree.value)
-        if isinstance(tree.value, SigmaString | SigmaBool):
-            return lambda view: check(view.lower(name))
-        return lambda view: check(view.values(name))
-    raise InputError("keyword (field-less) detections are not supported: name the field to match")
+    """A predicate over one document (as a :class:`View`) for a postprocessed condition tree.
+
+    Lists of plain values become set look-ups and every AND tries its cheap tests (plain
+    equalities) before regular expressions and CIDR ranges; the result is the same.
+    """
+    return _compile(tree)[0]

@@ -76,6 +76,38 @@ def test_arrays_of_objects_and_numbers() -> None:
     assert not matches("  sel: {event.risk_score|gt: 73}", doc)
 
 
+def test_value_lists_are_one_test_with_the_same_meaning() -> None:
+    ports = "  sel: {destination.port: [22, 3389]}"
+    assert matches(ports, {"destination": {"port": "3389"}})
+    assert matches(ports, {"destination": {"port": [80, 22.0]}})
+    assert not matches(ports, {"destination": {"port": [True, "x", 23]}})
+    nets = "  sel: {destination.ip|cidr: ['10.0.0.0/8', 'fc00::/7']}"
+    assert matches(nets, {"destination": {"ip": ["192.0.2.1", "FD00::1"]}})
+    assert not matches(nets, {"destination": {"ip": "::ffff:10.0.0.1"}})  # v6, not v4
+    either = "  sel: {rule.id: [A, b]}\n  other: {x: 1}"
+    assert matches(either, {"rule": {"id": ["z", "B"]}})
+
+
+def test_nested_selections_anchor_the_rule_and_collector_state_is_restored() -> None:
+    import gc
+
+    from sentinel.detect.local import anchor
+
+    rule = next(r for r in load_rules().rules if r.name == "cloud_finding_without_tenant")
+    assert anchor(rule) == ("sentinel.zone", ["cloud"])  # `selection and tenant`
+    engine = LocalEngine(load_rules())
+    docs = [("finding", "d", {"sentinel": {"zone": "Cloud"}, "result": {"evaluation": "failed"}})]
+    assert gc.isenabled()
+    assert [a.rule_id for a in engine.run(docs)] == [rule.id]  # type: ignore[arg-type]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        engine.run(docs)  # type: ignore[arg-type]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_keyword_detections_are_refused() -> None:
     with pytest.raises(InputError):
         matches("  sel: [telnet]", {})
