@@ -73,6 +73,9 @@ class Service(_Strict):
         "other",
     ]
     cleartext_credentials: bool = False
+    # When nmap names the product, credentials are cleartext only if the product or extra
+    # information contains one of these (e.g. SNMPv1/v2c communities, not an SNMPv3 engine).
+    cleartext_products: tuple[str, ...] = ()
     management: bool = False
     high_risk: bool = False
     allowed_zones: tuple[Zone, ...] = ()

@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "es": ("sentinel.cli_es", "app"),
     "drill": ("sentinel.cli_drill", "app"),
     "lab": ("sentinel.lab.cli", "app"),
+    "discover": ("sentinel.cli_discover", "app"),
 }
 
 

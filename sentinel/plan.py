@@ -3,7 +3,10 @@
 Nothing here sends anything. ``refusals`` says which segments or inventory addresses the
 scope forbids (the scan refuses to start if there are any); ``asset_plans`` yields one plan
 per asset, grouping an inventory host's IPv4 and IPv6 addresses under one asset id, so its
-findings keep the same key whichever address showed them.
+findings keep the same key whichever address showed them. With a discovery sweep
+(:class:`~sentinel.liveness.Liveness`), every known address gets its ``discovery`` attempt,
+only live addresses get the other probes, and a segment without ``hosts`` plans its live
+addresses instead of its whole CIDR.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from sentinel.catalog import services
 from sentinel.credentials import snmp_credentials
 from sentinel.engine import AssetPlan, Job
+from sentinel.liveness import Liveness
 from sentinel.model import Asset, Context, Endpoint
 from sentinel.playbook import InventoryAsset, Playbook, Segment
 from sentinel.probes.base import Probe, Target
@@ -50,10 +54,14 @@ def refusals(playbook: Playbook, policy: ScopePolicy) -> list[Refusal]:
     return out
 
 
-def segment_addresses(segment: Segment) -> Iterator[str]:
-    """The listed hosts, else every usable IPv4 address of the CIDRs (lazily)."""
+def segment_addresses(segment: Segment, live: Liveness | None = None) -> Iterator[str]:
+    """The listed hosts, else the live ones when swept, else every usable IPv4 address of the
+    CIDRs (lazily)."""
     if segment.hosts:
         yield from segment.hosts
+        return
+    if live is not None:
+        yield from live.live_in(segment)
         return
     for network in segment.networks:
         if isinstance(network, ipaddress.IPv4Network):
@@ -120,8 +128,11 @@ def _plan(
     segment: Segment,
     ctx: Context,
     probes: list[tuple[Probe, tuple[int, ...]]],
+    *,
+    live: Liveness | None = None,
 ) -> AssetPlan:
-    jobs = tuple(
+    swept = tuple(live.job(a, asset, ctx, segment) for a in addresses) if live else ()
+    jobs = swept + tuple(
         Job(
             probe,
             Target(
@@ -131,6 +142,7 @@ def _plan(
             ),
         )
         for a in addresses
+        if live is None or live.is_up(a)
         for probe, ports in probes
         for port in (ports or (None,))  # a probe kind without ports runs once per address
     )
@@ -143,9 +155,10 @@ def _segment_of(playbook: Playbook, address: str) -> Segment | None:
 
 
 def asset_plans(
-    playbook: Playbook, scan_id: str, drill_id: str | None = None
+    playbook: Playbook, scan_id: str, drill_id: str | None = None, live: Liveness | None = None
 ) -> Iterator[AssetPlan]:
-    """One plan per asset: inventory assets first (all their addresses), then the rest."""
+    """One plan per asset: inventory assets first (all their addresses), then the rest;
+    ``live`` (a discovery sweep's result) narrows the plan to live addresses."""
     probes = probes_for(playbook)
     claimed: set[str] = set()
     for item in playbook.assets:
@@ -162,14 +175,14 @@ def asset_plans(
             segment,
             _context(playbook, segment, scan_id, drill_id),
             probes,
+            live=live,
         )
     for segment in playbook.segments:
         ctx = _context(playbook, segment, scan_id, drill_id)
-        for address in segment_addresses(segment):
+        for address in segment_addresses(segment, live):
             if address not in claimed:
-                yield _plan(
-                    Asset(id=address, addresses=(address,)), [address], segment, ctx, probes
-                )
+                asset = Asset(id=address, addresses=(address,))
+                yield _plan(asset, [address], segment, ctx, probes, live=live)
     yield from site_plans(playbook, scan_id, drill_id)
 
 

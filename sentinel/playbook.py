@@ -26,6 +26,7 @@ Zone = Literal["extranet", "cloud-tenant", "internet-facing", "management"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_V4_EXPANSION = 4096
+MAX_V4_DISCOVERY = 1 << 20  # a sweep is batched, so larger CIDRs are fine with discovery
 
 
 class Strict(BaseModel):
@@ -192,6 +193,26 @@ class NmapProbeConfig(Strict):
     extra_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = ()
     version_intensity: Annotated[int, Field(ge=0, le=9)] = 2
     budget_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    # UDP (-sU, needs root): None means the catalog's UDP ports; an empty list turns it off.
+    udp_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] | None = None
+    udp_version_intensity: Annotated[int, Field(ge=0, le=9)] = 0
+
+
+DiscoveryMethod = Literal["icmp", "icmpv6", "syn"]
+
+
+class DiscoveryProbeConfig(Strict):
+    """Host discovery before probing: which sweeps run from the scanner, and how long to wait.
+
+    IPv4 CIDRs are swept address by address (ICMP echo, then TCP SYN to ``syn_ports`` for
+    the silent ones); IPv6 is swept only over known addresses (listed hosts, inventory), as a
+    /64 cannot be enumerated. Only the hosts that answer are planned for the other probes.
+    """
+
+    methods: tuple[DiscoveryMethod, ...] = ("icmp", "icmpv6", "syn")
+    syn_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = (80, 443, 22)
+    timeout_s: Annotated[float, Field(gt=0, le=30)] = 2.0
+    batch: Annotated[int, Field(ge=1, le=65536)] = 1024  # addresses in flight per sweep
 
 
 class WebProbeConfig(Strict):
@@ -218,6 +239,7 @@ class Site(Strict):
 class ProbeSelection(Strict):
     """Which probe kinds run, with their options; a kind left out does not run."""
 
+    discovery: DiscoveryProbeConfig | None = None
     tcp: TcpProbeConfig | None = TcpProbeConfig()
     tls: TlsProbeConfig | None = None
     nmap: NmapProbeConfig | None = None
@@ -266,11 +288,12 @@ class Playbook(Strict):
                         f"host {host} is not inside the segment's CIDRs",
                     )
             v4_size = sum(n.num_addresses for n in segment.networks if n.version == 4)
-            if v4_size > MAX_V4_EXPANSION and not segment.hosts:
+            limit = MAX_V4_DISCOVERY if self.probes.discovery else MAX_V4_EXPANSION
+            if v4_size > limit and not segment.hosts:
                 raise _Dangling(
                     ("segments", index, "cidrs"),
-                    f"{v4_size} IPv4 addresses is too many to sweep without "
-                    f"discovery; list 'hosts' or use smaller CIDRs",
+                    f"{v4_size} IPv4 addresses is too many to sweep (limit {limit}); "
+                    f"list 'hosts', use smaller CIDRs or enable probes.discovery",
                 )
         return self
 

@@ -20,6 +20,7 @@ from sentinel.detect.changes import asset_changes
 from sentinel.engine import AssetPlan, Engine
 from sentinel.errors import ScopeRefused
 from sentinel.lifecycle import KeyState, apply
+from sentinel.liveness import sweep
 from sentinel.model import (
     AttemptStatus,
     Context,
@@ -225,8 +226,11 @@ async def run_scan(
         probe_timeout=playbook.rate.probe_timeout_s,
         windows=playbook.windows,
     )
+    live = None
     try:
-        work = plans if plans is not None else asset_plans(playbook, scan_id, drill_id)
+        if plans is None:  # discovery first (when the playbook asks): only live hosts are probed
+            live = await sweep(playbook, gate)
+        work = plans if plans is not None else asset_plans(playbook, scan_id, drill_id, live)
         await engine.run(work, run.on_asset)
     except BaseException:
         record.status, record.finished = "interrupted", now()
@@ -261,6 +265,7 @@ async def run_scan(
                     "attempts": dict(run.attempts),
                     "failed": run.failed,
                     "connections": gate.connections,
+                    **({"discovery": live.summary()} if live is not None else {}),
                 },
             )
         ],

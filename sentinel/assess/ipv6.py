@@ -163,19 +163,26 @@ def _web_findings(obs: Observation, policy: Ipv6Policy, add: _Add) -> None:
 
 
 def _dual_stack(view: AssetView) -> list[Finding]:
-    """V6-DUALSTACK: an asset serving in a segment with an IPv6 prefix but no IPv6 address."""
+    """V6-DUALSTACK: an asset serving in a segment with an IPv6 prefix but no IPv6 address.
+
+    The families come from the service probes and, when the scan swept first, from the
+    discovery attempts that found an address alive (an IPv6 address that does not answer
+    does not count, even when the inventory lists it)."""
     seen = [o for o in view.observations if o.probe in ("tcp", "nmap")
             and o.status is AttemptStatus.COMPLETED]
     if not seen or not any(n.version == 6 for n in view.segment.networks):
         return []
-    families = {o.endpoint.family for o in seen}
+    alive = [o for o in view.of("discovery")
+             if o.status is AttemptStatus.COMPLETED and o.facts.get("state") == "up"]
+    families = {o.endpoint.family for o in [*seen, *alive]}
     v4_open = any(_open(o) for o in seen if o.endpoint.family == "ipv4")
     if not v4_open and "ipv6" not in families:
         return []
     return [make_finding(view, "V6-DUALSTACK", _verdict("ipv6" not in families), endpoint=None,
                          probe=seen[0].probe,
                          evidence={"families": sorted(families),
-                                   "addresses": sorted({o.endpoint.address for o in seen})},
+                                   "addresses": sorted({o.endpoint.address for o in seen}),
+                                   "alive": sorted(o.endpoint.address for o in alive)},
                          observed=seen[0])]
 
 

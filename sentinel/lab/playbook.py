@@ -101,7 +101,9 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
         "assets": assets,
         "rate": {"packets_per_second": 1000, "connections_per_host": 8, "concurrent_hosts": 16,
                  "probe_timeout_s": 4},
-        "probes": {"tcp": {"ports": ports, "banner_wait_s": 0.6},
+        # Every listed address is swept first; a host that is down is recorded once.
+        "probes": {"discovery": {"methods": ["icmp", "icmpv6", "syn"], "syn_ports": [80, 443, 22]},
+                   "tcp": {"ports": ports, "banner_wait_s": 0.6},
                    "tls": {"ports": tls_ports},
                    "ssh": {"ports": ssh_ports},
                    "snmp": {"v3": snmp_v3}},

@@ -3,7 +3,10 @@
 The ``nmap`` probe kind runs once per address: the gate authorises the address and charges
 the budget for the ports before nmap starts, and nmap gets exactly that one literal address,
 ``-n`` (no lookups leave the lab), ``-Pn`` (discovery is Sentinel's own phase) and timing
-derived from the playbook's rate limits. python-nmap drops the XML's ``tunnel="ssl"``, so the
+derived from the playbook's rate limits. TCP ports are scanned with ``-sT -sV``; then the
+UDP ports (the catalog's SNMP, IPMI, TFTP, DNS, NetBIOS and IKE ports unless the playbook
+lists others) with ``-sU -sV`` at a low version intensity, which needs root: without it the
+UDP part is skipped and the facts say so. python-nmap drops the XML's ``tunnel="ssl"``, so the
 XML nmap wrote is parsed here directly (:func:`parse_nmap_xml`), which is also how teams
 import scans they already ran.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import xml.etree.ElementTree as ET  # nmap XML; expat ≥ 2.4 caps entity expansion
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +23,7 @@ from typing import Any, ClassVar
 
 import nmap
 
+from sentinel.catalog import services
 from sentinel.errors import ErrorReason, InputError, ProbeError
 from sentinel.playbook import NmapProbeConfig, RateLimits
 from sentinel.probes.base import Network, Target
@@ -36,6 +41,7 @@ class NmapPort:
     product: str | None = None
     version: str | None = None
     tunnel: str | None = None
+    extrainfo: str | None = None
 
     def facts(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -56,7 +62,8 @@ def _port(element: ET.Element) -> NmapPort | None:
     service = element.find("service")
     get = service.get if service is not None else (lambda _k: None)
     return NmapPort(int(portid), element.get("protocol", "tcp"), state.get("state", "unknown"),
-                    get("name"), get("product"), get("version"), get("tunnel"))
+                    get("name"), get("product"), get("version"), get("tunnel"),
+                    get("extrainfo"))
 
 
 def parse_nmap_xml(text: str | bytes) -> list[NmapHost]:
@@ -122,12 +129,23 @@ def timing_arguments(rate: RateLimits) -> list[str]:
 
 
 def nmap_arguments(address: str, ports: list[int], rate: RateLimits,
-                   config: NmapProbeConfig) -> list[str]:
-    """The full argument list for one authorised address (without the target itself)."""
+                   config: NmapProbeConfig, *, udp: bool = False) -> list[str]:
+    """The full argument list for one authorised address (without the target itself):
+    a TCP connect scan, or with ``udp`` a UDP scan at the UDP version intensity."""
     family = ["-6"] if ipaddress.ip_address(address).version == 6 else []
-    return [*family, "-n", "-Pn", "-sT", "-sV", "--version-intensity",
-            str(config.version_intensity), "-p", ",".join(map(str, ports)),
+    scan = ["-sU"] if udp else ["-sT"]
+    intensity = config.udp_version_intensity if udp else config.version_intensity
+    return [*family, "-n", "-Pn", *scan, "-sV", "--version-intensity", str(intensity),
+            "-p", ",".join(map(str, ports)),
             *timing_arguments(rate), "--host-timeout", f"{int(config.budget_s)}s"]
+
+
+def udp_scan_ports(config: NmapProbeConfig) -> tuple[int, ...]:
+    """The playbook's UDP ports, else every UDP port of the service catalog."""
+    if config.udp_ports is not None:
+        return tuple(sorted(set(config.udp_ports)))
+    return tuple(sorted({p.port for s in services().services for p in s.ports
+                         if p.transport == "udp"}))
 
 
 def _run_nmap(address: str, arguments: list[str]) -> bytes:
@@ -143,7 +161,8 @@ def _run_nmap(address: str, arguments: list[str]) -> bytes:
 
 @dataclass(frozen=True)
 class NmapProbe:
-    """The ``nmap`` probe kind: one -sV scan of one address over a fixed port list."""
+    """The ``nmap`` probe kind: one -sV scan of one address over a fixed TCP port list, then
+    its UDP ports (when any, and when running as root)."""
 
     ports: tuple[int, ...]
     rate: RateLimits
@@ -151,22 +170,45 @@ class NmapProbe:
     kind: ClassVar[str] = "nmap"
 
     @property
-    def budget_s(self) -> float:
-        return self.config.budget_s + 10
+    def udp_ports(self) -> tuple[int, ...]:
+        return udp_scan_ports(self.config)
 
-    async def run(self, target: Target, network: Network) -> dict[str, Any]:
-        address = target.endpoint.address
-        # Scope first, then pay for roughly one SYN (and retry) per port.
-        await network.gate.packets(address, min(len(self.ports) * 2, 10_000))
-        arguments = nmap_arguments(address, list(self.ports), self.rate, self.config)
+    @property
+    def budget_s(self) -> float:
+        runs = 2 if self.udp_ports else 1
+        return runs * self.config.budget_s + 10
+
+    async def _scan(self, address: str, ports: tuple[int, ...],
+                    udp: bool) -> tuple[list[NmapHost], list[str]]:
+        arguments = nmap_arguments(address, list(ports), self.rate, self.config, udp=udp)
         xml = await asyncio.to_thread(_run_nmap, address, arguments)
         try:
             hosts = [h for h in parse_nmap_xml(xml) if h.address == address]
         except InputError as exc:
             raise ProbeError(ErrorReason.PROTOCOL, exc.message) from None
-        ports = [p.facts() for h in hosts for p in h.ports]
-        return {"host_state": hosts[0].state if hosts else "down", "ports": ports,
-                "ports_scanned": len(self.ports), "arguments": arguments}
+        return hosts, arguments
+
+    async def run(self, target: Target, network: Network) -> dict[str, Any]:
+        address = target.endpoint.address
+        udp = self.udp_ports if os.geteuid() == 0 else ()
+        # Scope first, then pay for roughly one probe (and a retry) per port.
+        await network.gate.packets(address, min((len(self.ports) + len(udp)) * 2, 10_000))
+        found: list[NmapHost] = []
+        facts: dict[str, Any] = {}
+        for ports, is_udp in ((self.ports, False), (udp, True)):
+            if ports:
+                hosts, used = await self._scan(address, ports, is_udp)
+                found += hosts
+                facts["udp_arguments" if is_udp else "arguments"] = used
+        states = {h.state for h in found}
+        facts.update({
+            "host_state": "up" if "up" in states else next(iter(states), "down"),
+            "ports": [p.facts() for h in found for p in h.ports],
+            "ports_scanned": len(self.ports) + len(udp),
+        })
+        if self.udp_ports and not udp:
+            facts["udp_skipped"] = "nmap -sU needs root"
+        return facts
 
 
 def scan_ports(config: NmapProbeConfig, catalog_ports: list[int]) -> tuple[int, ...]:
