@@ -18,6 +18,7 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import TransportError as EsTransportError
 
 from sentinel.errors import SinkError
+from sentinel.store.elastic_migrate import lower_fields, migrate
 
 Kind = Literal["findings", "assets", "events", "alerts", "agents"]
 KINDS: tuple[Kind, ...] = ("findings", "assets", "events", "alerts", "agents")
@@ -131,7 +132,17 @@ def install(client: Elasticsearch, prefix: str = "sentinel") -> SetupReport:
     _put_templates(client, prefix, report.ilm, report)
     for kind in KINDS:
         _ensure_write_index(client, prefix, kind, report)
+    _migrate_mappings(client, prefix, report)
     return report
+
+
+def _migrate_mappings(client: Elasticsearch, prefix: str, report: SetupReport) -> None:
+    """Indices made by an older Sentinel get the ``.lower`` subfields added since."""
+    shared = lower_fields(load_template("common")["mappings"]["properties"])
+    for kind in KINDS:
+        wanted = shared | lower_fields(load_template(kind)["mappings"]["properties"])
+        for line in migrate(client, f"{prefix}-{kind}-*", wanted):
+            report.add(line)
 
 
 def setup(client: Elasticsearch, prefix: str = "sentinel") -> SetupReport:

@@ -108,6 +108,39 @@ AWKWARD: list[tuple[Category, dict[str, Any]]] = [
             "message": "移除密码套件 ECC_sm4_CBC_SM3 / suite removed",
         },
     ),
+    # upper-case values of fields that gained a `.lower` subfield (issue 8)
+    (
+        "finding",
+        {
+            "@timestamp": "2026-11-20T10:00:00Z",
+            "rule.id": "GM-TLCP-ABSENT",
+            "result.evaluation": "FAILED",
+            "event.kind": "State",
+            "network.type": "IPv4",
+            "organization.id": "agency-u",
+        },
+    ),
+    (
+        "finding",
+        {
+            "@timestamp": "2026-11-20T10:00:00Z",
+            "rule.id": "TLS-PROTO-10",
+            "result.evaluation": "Failed",
+            "sentinel.finding.status": "REOPENED",
+            "organization.id": "agency-u",
+        },
+    ),
+    (
+        "event",
+        {
+            "@timestamp": "2026-11-20T10:00:00Z",
+            "event.action": "Suite-Added",
+            "event.kind": "EVENT",
+            "network.type": "IPv6",
+            "destination.ip": "2001:db8:10::10",
+            "organization.id": "agency-u",
+        },
+    ),
     # tenant explicitly null vs missing vs empty string
     (
         "finding",
@@ -201,3 +234,45 @@ def test_queries_use_lower_subfields_and_plain_fields_for_regex_and_cidr() -> No
     assert "rule.id.lower:" in joined and "event.action.lower:" in joined
     assert "rule.id:/" in joined  # regular expressions stay on the original field
     assert "destination.ip:2000" in joined  # CIDR on the ip field
+
+
+LOWERED_SINCE_ISSUE_8 = {
+    "result.evaluation": ("finding", "failed", "FAILED"),
+    "sentinel.finding.status": ("finding", "reopened", "ReOpened"),
+    "event.kind": ("event", "event", "EVENT"),
+    "network.type": ("event", "ipv6", "IPv6"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(LOWERED_SINCE_ISSUE_8))
+def test_fields_lowered_since_issue_8_match_in_any_case(
+    client: Elasticsearch, prefix: str, field: str
+) -> None:
+    from sigma.backends.elasticsearch.elasticsearch_lucene import LuceneBackend
+    from sigma.processing.pipeline import ProcessingPipeline
+    from sigma.rule import SigmaRule
+
+    from sentinel.detect.match import View, compile_condition
+    from sentinel.detect.sigma import pipeline_text
+
+    category, written, stored = LOWERED_SINCE_ISSUE_8[field]
+    rule = SigmaRule.from_yaml(
+        f"title: t\nlogsource: {{product: sentinel, category: {category}}}\n"
+        f"detection:\n  sel: {{{field}: {written}}}\n  condition: sel"
+    )
+    # Compiled before converting: conversion renames the rule's fields in place.
+    predicate = compile_condition(rule.detection.parsed_condition[0].parsed)  # type: ignore[arg-type]
+    backend = LuceneBackend(processing_pipeline=ProcessingPipeline.from_yaml(pipeline_text()))
+    query = str(backend.convert_rule(rule)[0])
+    assert f"{field}.lower:" in query
+    items: list[Item] = [
+        (category, "upper", expand({"@timestamp": "2026-11-20T08:00:00Z", field: stored})),
+        (category, "other", expand({"@timestamp": "2026-11-20T08:00:00Z", field: "x"})),
+    ]
+    index(client, prefix, items)
+    found = client.search(
+        index=f"{prefix}-{INDEX_KIND[category]}", query={"query_string": {"query": query}}
+    )
+    remote = {hit["_id"] for hit in found["hits"]["hits"]}
+    local = {doc_id for _, doc_id, doc in items if predicate(View(doc))}
+    assert local == remote == {"upper"}
