@@ -47,8 +47,10 @@ def _playbook(path: Path) -> Path:
         for a in spec["assets"]
         if a["id"] in ("ws.test", "legacy.test")
     ]
-    spec["probes"] = {"tcp": {"ports": [22, 80, 443, PORT], "banner_wait_s": 0.3},
-                      "tls": {"ports": [443]}}
+    spec["probes"] = {
+        "tcp": {"ports": [22, 80, 443, PORT], "banner_wait_s": 0.3},
+        "tls": {"ports": [443]},
+    }
     spec.pop("sites", None)
     path.write_text(yaml.safe_dump(spec, allow_unicode=True), "utf-8")
     return path
@@ -56,8 +58,15 @@ def _playbook(path: Path) -> Path:
 
 def _sentinel(args: list[str], store: Path) -> str:
     env = {**os.environ, "SENTINEL_STORE": str(store)}
-    done = subprocess.run([sys.executable, "-m", "sentinel.cli", *args], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "sentinel.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -76,9 +85,13 @@ def _events(store: Path, scan_id: str) -> list[dict[str, Any]]:
 
 
 def _port_events(events: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    return [e for e in events if e["event"]["action"] == action
-            and e.get("destination", {}).get("ip") == HOST
-            and int(e["destination"]["port"]) == PORT]
+    return [
+        e
+        for e in events
+        if e["event"]["action"] == action
+        and e.get("destination", {}).get("ip") == HOST
+        and int(e["destination"]["port"]) == PORT
+    ]
 
 
 def _reachable() -> bool:
@@ -99,9 +112,24 @@ def _wait(up: bool) -> None:
 def _start_listener(workdir: Path) -> subprocess.Popen[bytes]:
     """python -m http.server inside legacy.test's namespace, in its own process group."""
     listener = subprocess.Popen(
-        ["ip", "netns", "exec", NAMESPACE, sys.executable, "-m", "http.server",
-         "--bind", HOST, "--directory", str(workdir), str(PORT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            "ip",
+            "netns",
+            "exec",
+            NAMESPACE,
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            HOST,
+            "--directory",
+            str(workdir),
+            str(PORT),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait(up=True)
     return listener
 
@@ -113,7 +141,8 @@ def _stop_listener(listener: subprocess.Popen[bytes]) -> None:
 
 
 def test_service_opened_and_closed_raise_events_and_the_alert(
-        lab: LabStatus, tmp_path: Path) -> None:
+    lab: LabStatus, tmp_path: Path
+) -> None:
     assert not _reachable(), f"{HOST}:{PORT} is already open: the lab is not as built"
     playbook, store = _playbook(tmp_path / "playbook.yml"), tmp_path / "sentinel.db"
     (tmp_path / "www").mkdir()
@@ -134,14 +163,21 @@ def test_service_opened_and_closed_raise_events_and_the_alert(
     assert not _port_events(_events(store, closed_scan), "service-opened")
     # ws.test did not change: no service event for it in any scan
     for scan_id in (opened_scan, closed_scan):
-        assert not [e for e in _events(store, scan_id)
-                    if e.get("destination", {}).get("ip") == OTHER_HOST
-                    and e["event"]["action"].startswith("service-")]
+        assert not [
+            e
+            for e in _events(store, scan_id)
+            if e.get("destination", {}).get("ip") == OTHER_HOST
+            and e["event"]["action"].startswith("service-")
+        ]
 
-    alerts = [json.loads(line) for line in
-              _sentinel(["detect", "--scan", opened_scan, "--json"], store).splitlines()]
+    alerts = [
+        json.loads(line)
+        for line in _sentinel(["detect", "--scan", opened_scan, "--json"], store).splitlines()
+    ]
     fired = {a["rule"]["id"] for a in alerts}
     assert {MANAGEMENT_PORT_OPENED, SERVICE_OPENED} <= fired, alerts
-    quiet = [json.loads(line) for line in
-             _sentinel(["detect", "--scan", closed_scan, "--json"], store).splitlines()]
+    quiet = [
+        json.loads(line)
+        for line in _sentinel(["detect", "--scan", closed_scan, "--json"], store).splitlines()
+    ]
     assert MANAGEMENT_PORT_OPENED not in {a["rule"]["id"] for a in quiet}
