@@ -49,6 +49,28 @@ def _found(address: str, method: str, mac: str | None = None) -> dict[str, Any]:
             "method": method, "mac": mac}
 
 
+def _fresh_routes(addresses: Iterable[str]) -> None:
+    """Re-read the kernel's routes into scapy before a layer-3 send.
+
+    scapy copies the routing table once, at import. A process that imported it before a route
+    appeared (the lab coming up, a VPN, an agent's link changing) would send by the stale copy,
+    out of whatever interface the old default route named: packets for an authorised range
+    could leave by the wrong link. Every send re-reads the table, and refuses an address the
+    kernel has no route for rather than letting scapy guess.
+    """
+    conf.route.resync()
+    conf.route6.resync()
+    for address in addresses:
+        table = conf.route6 if ":" in address else conf.route
+        iface = table.route(address)[0]
+        if not iface or (iface == conf.loopback_name and not _is_loopback(address)):
+            raise ScopeRefused(address, "no route to it on this machine")
+
+
+def _is_loopback(address: str) -> bool:
+    return ipaddress.ip_address(address).is_loopback
+
+
 async def _pay(gate: Gate, addresses: Iterable[str]) -> list[str]:
     """Authorise and pay for one packet per address; out-of-scope ones are dropped."""
     allowed = []
@@ -68,6 +90,7 @@ async def echo_sweep(gate: Gate, addresses: list[str], timeout: float) -> list[d
                for a in allowed]
     if not packets:
         return []
+    _fresh_routes(allowed)
     answered, _ = await asyncio.to_thread(sr, packets, timeout=timeout, verbose=0)
     out = []
     for _, reply in answered:
@@ -87,6 +110,7 @@ async def syn_ping(gate: Gate, addresses: list[str], timeout: float,
                for a in sorted(set(allowed)) for p in ports]
     if not packets:
         return []
+    _fresh_routes(set(allowed))
     answered, _ = await asyncio.to_thread(sr, packets, timeout=timeout, verbose=0)
     seen: dict[str, dict[str, Any]] = {}
     for _, reply in answered:
