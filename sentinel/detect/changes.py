@@ -77,12 +77,26 @@ def _tls_view(facts: dict[str, Any]) -> TlsView:
     return view
 
 
+def _discovered(snap: Snapshot, doc: dict[str, Any]) -> None:
+    """A discovery sweep looked at one address: that family was probed, whatever it found.
+
+    With discovery on, an address found down gets no port probes at all, so without this an
+    IPv6 address that stopped answering would look "not probed" rather than "lost".
+    """
+    facts = doc.get("sentinel", {}).get("facts", {}).get("discovery", {})
+    family = facts.get("family") or (doc.get("network") or {}).get("type", "ipv4")
+    snap.families_probed.add(family)
+
+
 def snapshot(docs: Iterable[dict[str, Any]]) -> Snapshot:
     """Reduce one scan's asset documents of one asset to what changes are tracked on."""
     snap = Snapshot()
     for doc in docs:
         attempt = doc.get("sentinel", {}).get("attempt", {})
         dest = doc.get("destination") or {}
+        if attempt.get("status") == "completed" and attempt.get("probe") == "discovery":
+            _discovered(snap, doc)
+            continue
         if attempt.get("status") != "completed" or "port" not in dest:
             continue
         when = _when(doc)

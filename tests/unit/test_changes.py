@@ -167,6 +167,24 @@ def test_ipv6_lost_and_gained() -> None:
     assert changes(v4_only, both) == ["ipv6-gained", "service-opened"]
 
 
+def discovery(scan: str, address: str, state: str) -> dict[str, Any]:
+    family = "ipv6" if ":" in address else "ipv4"
+    return observation_to_ecs(Observation(
+        probe="discovery", context=ctx(scan), asset=ASSET,
+        endpoint=Endpoint(address=address, port=None, transport="icmp"),
+        status=AttemptStatus.COMPLETED, started=T0,
+        facts={"state": state, "family": family, "methods": ["icmp"] if state == "up" else []}))
+
+
+def test_ipv6_lost_when_discovery_finds_the_v6_address_down() -> None:
+    # With discovery on, a down address gets no port probes: the sweep itself says it is gone.
+    before = [discovery("s1", V4, "up"), discovery("s1", V6, "up"),
+              tcp("s1", 443, "open"), tcp("s1", 443, "open", V6)]
+    after = [discovery("s2", V4, "up"), discovery("s2", V6, "down"), tcp("s2", 443, "open")]
+    assert changes(before, after) == ["ipv6-lost"]
+    assert changes(after, before) == ["ipv6-gained"]
+
+
 def test_events_render_as_change_documents() -> None:
     events = asset_changes([tls("s1", [GCM, TLCP])], [tls("s2", [GCM])], ctx("s2"), ASSET, T0)
     doc = event_to_ecs(next(e for e in events if e.action == "national-crypto-lost"))
