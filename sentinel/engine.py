@@ -112,8 +112,22 @@ class Engine:
         return record(AttemptStatus.COMPLETED, facts)
 
     async def _run_asset(self, plan: AssetPlan, on_asset: AssetDone) -> None:
+        # At most connections_per_host jobs run per address at once. Bounding them here, before
+        # a job's timeout starts, keeps the timeout for the probe's own work: started all at
+        # once, a host's ~100 jobs would queue for the gate's slots inside their timeouts and
+        # time out while waiting on a busy machine. The gate keeps the same cap as the hard
+        # limit for anything else that uses it.
+        per_address: dict[str, asyncio.Semaphore] = {}
+
+        async def bounded(job: Job) -> Observation:
+            address = job.target.endpoint.address
+            slots = per_address.setdefault(
+                address, asyncio.Semaphore(self.network.gate.limits.connections_per_host))
+            async with slots:
+                return await self.attempt(job)
+
         async with self.network.gate.host_slots:
-            observations = list(await asyncio.gather(*(self.attempt(j) for j in plan.jobs)))
+            observations = list(await asyncio.gather(*(bounded(j) for j in plan.jobs)))
         await on_asset(plan, observations)
 
     async def run(self, plans: Iterable[AssetPlan], on_asset: AssetDone) -> None:
