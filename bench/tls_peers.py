@@ -368,7 +368,7 @@ http {{
   access_log off; client_body_temp_path {tmp}; proxy_temp_path {tmp};
   fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
   server {{
-    listen 127.0.0.1:{port} ssl;
+    {listen}
     {certificates}
     ssl_protocols {protocols};
     ssl_ciphers {ciphers};
@@ -455,7 +455,9 @@ def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def nginx_servers(tmp: Path) -> Iterator[list[Endpoint]]:
+def nginx_servers(tmp: Path, copies: int = 1) -> Iterator[list[Endpoint]]:
+    """The modern and legacy nginx; with ``copies`` > 1 each listens on that many ports, so a
+    multi-endpoint run can show how the tools scale with the number of endpoints."""
     subprocess.run(
         [OPENSSL, "dhparam", "-dsaparam", "-out", str(tmp / "dh.pem"), "2048"],
         check=True,
@@ -465,7 +467,8 @@ def nginx_servers(tmp: Path) -> Iterator[list[Endpoint]]:
     endpoints = []
     try:
         for label, spec in SERVERS.items():
-            port = free_port()
+            ports = [free_port() for _ in range(copies)]
+            port = ports[0]
             lines = []
             for kind in spec["certs"]:
                 key, crt = certificate(tmp, kind)
@@ -475,7 +478,7 @@ def nginx_servers(tmp: Path) -> Iterator[list[Endpoint]]:
                 NGINX_CONF.format(
                     tmp=tmp,
                     label=label,
-                    port=port,
+                    listen="\n    ".join(f"listen 127.0.0.1:{p} ssl;" for p in ports),
                     certificates="\n    ".join(lines),
                     protocols=spec["protocols"],
                     ciphers=spec["ciphers"],
@@ -490,7 +493,9 @@ def nginx_servers(tmp: Path) -> Iterator[list[Endpoint]]:
             )
             processes.append(process)
             wait_listening(port, process)
-            endpoints.append(Endpoint(f"nginx-{label}", LOOPBACK, port))
+            for index, each in enumerate(ports):
+                name = f"nginx-{label}" + (f"-{index}" if copies > 1 else "")
+                endpoints.append(Endpoint(name, LOOPBACK, each))
         yield endpoints
     finally:
         for process in processes:
@@ -659,6 +664,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run each, no testssl.sh")
     parser.add_argument("--lab", action="store_true", help="also the lab's two TLS endpoints")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--scale", type=int, default=1, metavar="N",
+                        help="with --multi: each local nginx listens on N ports (2N endpoints)")
     parser.add_argument("--multi", action="store_true",
                         help="one invocation per tool over all endpoints (bench/tls_multi.py)")
     parser.add_argument("--worker", nargs=2, metavar=("HOST", "PORT"), help=argparse.SUPPRESS)
@@ -698,7 +705,7 @@ def multi(args: argparse.Namespace) -> None:
     names = SuiteNames()
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as folder:
         work = Path(folder)
-        with nginx_servers(work) as endpoints:
+        with nginx_servers(work, args.scale) as endpoints:
             lab = [Endpoint(*e) for e in LAB_MULTI] if args.lab and lab_endpoints() else []
             targets = endpoints + lab
             results = bench_multi(targets, names, work, 1 if args.quick else args.runs)
