@@ -3,8 +3,8 @@
 ``python -m sentinel.demo --out out`` (what ``make demo`` runs, as root): builds the lab from
 its manifest (idempotent), scans it with the shipped ``playbooks/lab.yml`` into the embedded
 SQLite store ``out/sentinel.db``, prints a summary of the findings and writes one HTML report
-per agency to ``out/reports``. The lab stays up afterwards for exploring; ``sentinel lab down``
-removes it.
+per agency plus the coordinator's index to ``out/reports``. The lab stays up afterwards for
+exploring; ``sentinel lab down`` removes it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sentinel.errors import SentinelError
 from sentinel.playbook import load_playbook
-from sentinel.report.html import agencies_in, render_agency
+from sentinel.report.html import render_all
 from sentinel.resources import data_file
 from sentinel.scan import run_scan
 from sentinel.store.sqlite import SqliteStore
@@ -44,8 +44,8 @@ def run(out: Path) -> int:
               f"({', '.join(f'{k} {v}' for k, v in sorted(by_severity.items()))})")
         for check_id, count in Counter(d["rule"]["id"] for d in docs).most_common():
             print(f"  {check_id:<24} {count}")
-        for agency_id in agencies_in(store, record.id):
-            print(f"report: {render_agency(store, agency_id, out / 'reports', scan_id=record.id)}")
+        for path in render_all(store, out / "reports", playbook=playbook, scan_id=record.id):
+            print(f"report: {path}")
     print(f"store: {out / 'sentinel.db'}  (sentinel findings --store {out / 'sentinel.db'})")
     return 0
 
