@@ -57,4 +57,6 @@ async def _read_banner(reader: asyncio.StreamReader, wait: float) -> str | None:
         return None
     if not data:
         return None
-    return data.decode("utf-8", errors="replace")
+    # Bytes that are not UTF-8 (telnet option negotiation, binary protocols) stay visible as
+    # \xNN escapes rather than turning into replacement characters that hide what was sent.
+    return data.decode("utf-8", errors="backslashreplace")
