@@ -37,7 +37,7 @@ from sentinel.model import (
 )
 from sentinel.store.elastic_templates import KINDS, Kind, alias_name, describe_error, install
 from sentinel.store.spool import Spool
-from sentinel.store.sqlite import document_id
+from sentinel.store.sqlite import document_id, event_document_id
 
 log = logging.getLogger(__name__)
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -166,17 +166,9 @@ class ElasticSink:
             self.write("assets", doc_id, observation_to_ecs(o))
 
     def add_events(self, events: Iterable[Event]) -> None:
-        """Change and audit events; the id formula is the SQLite store's (add_events)."""
+        """Change and audit events, with the same document ids as the SQLite store."""
         for e in events:
-            doc_id = document_id(
-                e.context.scan_id,
-                e.action,
-                e.finding_key or "",
-                e.asset.id if e.asset else "",
-                _dumps(e.after or {}),
-                e.created.isoformat(),
-            )
-            self.write("events", doc_id, event_to_ecs(e))
+            self.write("events", event_document_id(e), event_to_ecs(e))
 
     def add_alerts(self, alerts: Iterable[Alert]) -> None:
         """Rule matches; ``_id`` from the rule and the documents it matched."""

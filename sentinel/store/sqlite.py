@@ -84,6 +84,13 @@ def document_id(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
+def event_document_id(event: Event) -> str:
+    """The id of an event document, the same in every store, so a replay never doubles it."""
+    return document_id(event.context.scan_id, event.action, event.finding_key or "",
+                       event.asset.id if event.asset else "", _dumps(event.after or {}),
+                       event.created.isoformat())
+
+
 def _dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -215,14 +222,7 @@ class SqliteStore:
         rows = []
         for event in events:
             doc = event_to_ecs(event)
-            doc_id = document_id(
-                event.context.scan_id,
-                event.action,
-                event.finding_key or "",
-                event.asset.id if event.asset else "",
-                _dumps(event.after or {}),
-                event.created.isoformat(),
-            )
+            doc_id = event_document_id(event)
             rows.append(
                 (
                     doc_id,
