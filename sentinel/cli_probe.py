@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -27,6 +28,11 @@ from sentinel.scope import Gate, ScopePolicy
 if TYPE_CHECKING:
     from sentinel.probe_options import ResolvedV3
     from sentinel.probes.snmp import SnmpProbe
+
+JsonOption = Annotated[bool, typer.Option("--json", help="the full observation as JSON")]
+ScopeOption = Annotated[list[str] | None, typer.Option(
+    "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")]
+TargetArgument = Annotated[str, typer.Argument(help="ADDRESS:PORT or [IPV6]:PORT")]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="One probe against one endpoint.")
@@ -77,14 +83,7 @@ def single_target_gate(address: str, scope: tuple[str, ...] = ()) -> Gate:
 
 async def _run_tls(address: str, port: int, sni: str | None, timeout: float,
                    scope: tuple[str, ...] = ()) -> dict[str, Any]:
-    gate = single_target_gate(address, scope)
-    reason = gate.policy.verdict(address)
-    if reason:  # refuse before any packet, with the reason the gate would give
-        if "outside" in reason:
-            reason += (" of probes (probes/scope.yml probe_authorised, SENTINEL_PROBE_SCOPE,"
-                       " or --scope CIDR)")
-        raise ScopeRefused(address, reason)
-    network = Network(gate, connect_timeout=timeout)
+    network = Network(_authorised_gate(address, scope), connect_timeout=timeout)
     started = time.perf_counter()
     from sentinel.probes.tls import probe_tls
 
@@ -106,28 +105,18 @@ def _summary(doc: dict[str, Any]) -> str:
 
 @app.command("tls")
 def tls(
-    target: Annotated[str, typer.Argument(help="ADDRESS:PORT or [IPV6]:PORT")],
+    target: TargetArgument,
     sni: Annotated[str | None, typer.Option("--sni", help="server name to send")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="the full observation as JSON")] = False,
+    as_json: JsonOption = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
-    scope: Annotated[list[str] | None, typer.Option(
-        "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")] = None,
+    scope: ScopeOption = None,
 ) -> None:
     """Enumerate TLS/TLCP on one endpoint: versions, suites, groups, certificates."""
-    try:
+    def run() -> dict[str, Any]:
         address, port = parse_target(target)
-        extra = _scope_flags(scope or [])
-        document = asyncio.run(_run_tls(address, port, sni, timeout, extra))
-    except ScopeRefused as exc:
-        _fail(str(exc), 2)
-    except ProbeError as exc:
-        _fail(f"{target}: {exc}", 1)
-    except SentinelError as exc:
-        _fail(str(exc), 2 if isinstance(exc, InputError) else 1)
-    if as_json:
-        print(json.dumps(document, ensure_ascii=False, indent=2))
-    else:
-        print(_summary(document))
+        return asyncio.run(_run_tls(address, port, sni, timeout, _scope_flags(scope or [])))
+
+    _emit(_guarded(target, run), as_json, _summary)
 
 
 # ---- ssh and snmp ---------------------------------------------------------------------------
@@ -195,36 +184,43 @@ def _snmp_summary(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _emit(document: dict[str, Any], as_json: bool, summary: Any) -> None:
-    print(json.dumps(document, ensure_ascii=False, indent=2) if as_json else summary(document))
-
-
-@app.command("ssh")
-def ssh(
-    target: Annotated[str, typer.Argument(help="ADDRESS:PORT or [IPV6]:PORT")],
-    as_json: Annotated[bool, typer.Option("--json", help="the full observation as JSON")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
-    scope: Annotated[list[str] | None, typer.Option(
-        "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")] = None,
-) -> None:
-    """SSH identification and offered algorithms (KEXINIT only; never logs in)."""
+def _guarded(target: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one probe command; errors become a message and an exit status (2: refused or bad
+    input, 1: the probe itself failed)."""
     try:
-        address, port = parse_target(target)
-        document = asyncio.run(_run_ssh(address, port, timeout, _scope_flags(scope or [])))
+        return run()
     except ScopeRefused as exc:
         _fail(str(exc), 2)
     except ProbeError as exc:
         _fail(f"{target}: {exc}", 1)
     except SentinelError as exc:
         _fail(str(exc), 2 if isinstance(exc, InputError) else 1)
-    _emit(document, as_json, _ssh_summary)
+
+
+def _emit(document: dict[str, Any], as_json: bool, summary: Any) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2) if as_json else summary(document))
+
+
+@app.command("ssh")
+def ssh(
+    target: TargetArgument,
+    as_json: JsonOption = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
+    scope: ScopeOption = None,
+) -> None:
+    """SSH identification and offered algorithms (KEXINIT only; never logs in)."""
+    def run() -> dict[str, Any]:
+        address, port = parse_target(target)
+        return asyncio.run(_run_ssh(address, port, timeout, _scope_flags(scope or [])))
+
+    _emit(_guarded(target, run), as_json, _ssh_summary)
 
 
 @app.command("snmp")
 def snmp(
     target: Annotated[str, typer.Argument(help="ADDRESS, ADDRESS:PORT or [IPV6]:PORT")],
     *,
-    as_json: Annotated[bool, typer.Option("--json", help="the full observation as JSON")] = False,
+    as_json: JsonOption = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=30)] = 1.0,
     v3_user: Annotated[str | None, typer.Option("--v3-user", help="SNMPv3 user")] = None,
     v3_auth_env: Annotated[str | None, typer.Option(
@@ -233,28 +229,22 @@ def snmp(
         "--v3-priv-env", help="environment variable holding the privacy passphrase")] = None,
     v3_auth_protocol: Annotated[str, typer.Option("--v3-auth-protocol")] = "SHA-256",
     v3_priv_protocol: Annotated[str, typer.Option("--v3-priv-protocol")] = "AES",
-    scope: Annotated[list[str] | None, typer.Option(
-        "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")] = None,
+    scope: ScopeOption = None,
 ) -> None:
     """SNMP: default communities, v3 engine discovery, v3 user levels, system and IP-MIB.
 
     Passphrases are never taken on the command line (shell history, ps): name the
     environment variables that hold them."""
-    try:
+    def run() -> dict[str, Any]:
         address, port = _snmp_target(target)
         credentials = _v3_from_flags(v3_user, v3_auth_env, v3_priv_env, v3_auth_protocol,
                                      v3_priv_protocol)
         from sentinel.probes.snmp import SnmpProbe
 
         options = SnmpProbe(timeout=timeout, credentials=credentials)
-        document = asyncio.run(_run_snmp(address, port, options, _scope_flags(scope or [])))
-    except ScopeRefused as exc:
-        _fail(str(exc), 2)
-    except ProbeError as exc:
-        _fail(f"{target}: {exc}", 1)
-    except SentinelError as exc:
-        _fail(str(exc), 2 if isinstance(exc, InputError) else 1)
-    _emit(document, as_json, _snmp_summary)
+        return asyncio.run(_run_snmp(address, port, options, _scope_flags(scope or [])))
+
+    _emit(_guarded(target, run), as_json, _snmp_summary)
 
 
 def _v3_from_flags(user: str | None, auth_env: str | None, priv_env: str | None,
