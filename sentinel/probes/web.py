@@ -10,6 +10,7 @@ deadline, headers are limited, and HTML is read with the standard library's tole
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -180,11 +181,10 @@ class Page:
 def parse_page(body: bytes, base_url: str, max_links: int = 500) -> Page:
     """Title and absolute links (fragments dropped, only http/https) of an HTML body."""
     parser = _PageParser(max_links)
-    try:
+    # html.parser gives up on some broken markup: keep what it read before that.
+    with contextlib.suppress(AssertionError, ValueError):
         parser.feed(body.decode("utf-8", errors="replace"))
         parser.close()
-    except (AssertionError, ValueError):  # html.parser gives up on some broken markup
-        pass
     links: list[str] = []
     for href in parser.links:
         absolute, _ = urldefrag(urljoin(base_url, href))

@@ -81,9 +81,9 @@ def test_value_lists_are_one_test_with_the_same_meaning() -> None:
     assert matches(ports, {"destination": {"port": "3389"}})
     assert matches(ports, {"destination": {"port": [80, 22.0]}})
     assert not matches(ports, {"destination": {"port": [True, "x", 23]}})
-    nets = "  sel: {destination.ip|cidr: ['10.0.0.0/8', 'fc00::/7']}"
-    assert matches(nets, {"destination": {"ip": ["192.0.2.1", "FD00::1"]}})
-    assert not matches(nets, {"destination": {"ip": "::ffff:10.0.0.1"}})  # v6, not v4
+    nets = "  sel: {destination.ip|cidr: ['198.18.0.0/15', '2001:db8::/32']}"
+    assert matches(nets, {"destination": {"ip": ["192.0.2.1", "2001:DB8:1::1"]}})
+    assert not matches(nets, {"destination": {"ip": "::ffff:198.18.0.1"}})  # v6, not v4
     either = "  sel: {rule.id: [A, b]}\n  other: {x: 1}"
     assert matches(either, {"rule": {"id": ["z", "B"]}})
 

@@ -8,6 +8,7 @@ Prints one line per API (OK / FAIL + error) and exits 1 if a *required* API fail
 (used to verify data survives stop.sh + start.sh).
 """
 import argparse
+import contextlib
 import sys
 import time
 
@@ -207,10 +208,8 @@ def main():
                lambda: es.indices.delete(index=".ds-sentinel-verifyds-*", expand_wildcards="all"),
                lambda: es.indices.delete_index_template(name=TEMPLATE + "-ds"),
                lambda: es.ilm.delete_lifecycle(name="sentinel-verify-ilm")):
-        try:
+        with contextlib.suppress(Exception):  # best-effort cleanup of what may not exist
             fn()
-        except Exception:
-            pass
 
     return report()
 
