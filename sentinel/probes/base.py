@@ -47,9 +47,8 @@ class Network:
         """One TCP connection; connection failures become :class:`ProbeError`."""
         async with self.gate.connection(address):
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(address, port), self.connect_timeout
-                )
+                async with asyncio.timeout(self.connect_timeout):
+                    reader, writer = await asyncio.open_connection(address, port)
             except TimeoutError:
                 raise ProbeError(ErrorReason.TIMEOUT, f"connect to port {port} timed out") from None
             except ConnectionRefusedError:
@@ -62,7 +61,8 @@ class Network:
                 writer.close()
                 # The peer may already be gone; there is nothing left to release then.
                 with contextlib.suppress(OSError, TimeoutError):
-                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await writer.wait_closed()
 
     def connector(self, address: str, port: int) -> Connector:
         """A factory of gated connections to one endpoint (for multi-connection probes)."""

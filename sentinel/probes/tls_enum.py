@@ -4,11 +4,18 @@ certificate chains and TLCP key-exchange inputs. Engine-independent: every funct
 
 Suites are found connection-economically: offer every remaining candidate, record the
 server's choice, remove it, repeat until the server refuses. A server with N suites costs
-N + 1 connections per version (per chunk of candidates), not one per known suite.
+N + 1 connections per version, not one per known suite; the hello that proved a version
+is also the first step of its suite drain (and of the TLS 1.3 group drain).
+
+Independent questions run concurrently: every version is probed at once, then every
+version's suites are drained side by side, then groups, certificates and key-exchange
+parameters. The gate's per-host connection cap (the playbook's ``connections_per_host``)
+bounds how many of these connections are open together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
@@ -44,7 +51,6 @@ from sentinel.wire.hello import client_hello_record
 from sentinel.wire.profiles import tls_hello
 from sentinel.wire.registry import TlsRegistry, tls_registry
 from sentinel.wire.sslv2 import SSL2_CIPHER_NAMES as SSL2_NAMES
-from sentinel.wire.sslv2 import build_sslv2_client_hello
 
 __all__ = [
     "AcceptedGroup", "AcceptedSuite", "CertificateChain", "DhExchange", "Personality", "Probe",
@@ -61,20 +67,38 @@ STOP_AT_KEY_EXCHANGE = frozenset({HandshakeType.SERVER_KEY_EXCHANGE,
                                   HandshakeType.SERVER_HELLO_DONE})
 
 
+VERSION_ORDER = (V.TLCP1_1, V.SSL2, *TLS_VERSIONS)
+
+
+async def version_flights(probe: Probe) -> dict[int, ServerFlight]:
+    """Every version probed at once; the accepting flight of each accepted version."""
+    flights = await asyncio.gather(*(probe_version(probe, v) for v in VERSION_ORDER))
+    return {version: flight for version, flight in zip(VERSION_ORDER, flights, strict=True)
+            if version_accepted(flight, version)}
+
+
 async def probe_versions(probe: Probe) -> tuple[int, ...]:
     """Protocol versions accepted: SSLv2, SSLv3, TLS 1.0-1.3, TLCP 1.1 (TLCP first)."""
-    accepted: list[int] = []
-    for version in (V.TLCP1_1, V.SSL2, *TLS_VERSIONS):
-        if version_accepted(await probe_version(probe, version), version):
-            accepted.append(version)
-    return tuple(accepted)
+    return tuple(await version_flights(probe))
 
 
 async def enumerate_suites(probe: Probe, version: int,
-                           candidates: Sequence[int] | None = None) -> tuple[int, ...]:
-    """Suites accepted under ``version``, in discovery order (offer all, remove the choice)."""
+                           candidates: Sequence[int] | None = None,
+                           first: ServerFlight | None = None) -> tuple[int, ...]:
+    """Suites accepted under ``version``, in discovery order (offer all, remove the choice).
+
+    ``first``: a flight that already accepted a suite from the whole candidate list (the
+    version probe); the drain goes on from it over the rest in one offer. Without it the
+    candidates are offered in chunks of ``CHUNK``.
+    """
     pool = list(probe.candidates(version) if candidates is None else candidates)
     accepted: list[int] = []
+    choice = chosen_suite(first, version) if first is not None else None
+    if choice is not None and choice in pool:
+        accepted.append(choice)
+        pool.remove(choice)
+        await _drain(probe, version, pool, accepted)
+        return tuple(accepted)
     for start in range(0, len(pool), CHUNK):
         await _drain(probe, version, pool[start : start + CHUNK], accepted)
     return tuple(accepted)
@@ -111,15 +135,25 @@ async def _first_choice(probe: Probe, version: int, offer: Sequence[int]) -> int
     return chosen_suite(flight, version)
 
 
-async def server_preference(probe: Probe, version: int,
-                            accepted: Sequence[int]) -> tuple[int, ...] | None:
+async def server_preference(probe: Probe, version: int, accepted: Sequence[int],
+                            drained: bool = False) -> tuple[int, ...] | None:
     """The server's order of ``accepted``, or None when it follows the client's order.
 
-    Two hellos with the list forwards and backwards tell the policy; if the server decides,
-    the offer-remove loop over only the accepted suites yields its order.
+    ``drained``: ``accepted`` is in the order a single-offer drain found it (each step
+    offered every remaining candidate in registry order). Then a discovery order that is not
+    the registry's can only be the server's, for free; an order equal to the registry's
+    costs one hello with the accepted suites reversed. Otherwise two hellos (forwards and
+    backwards) tell the policy, and an offer-remove loop over the accepted suites yields the
+    server's order.
     """
     if len(accepted) < 2:
         return tuple(accepted)
+    if drained and not probe.rejected_abruptly.get(version):
+        rank = {code: index for index, code in enumerate(probe.candidates(version))}
+        if list(accepted) != sorted(accepted, key=lambda code: rank.get(code, len(rank))):
+            return tuple(accepted)
+        backwards = await _first_choice(probe, version, list(reversed(accepted)))
+        return tuple(accepted) if backwards == accepted[0] else None
     forwards = await _first_choice(probe, version, accepted)
     backwards = await _first_choice(probe, version, list(reversed(accepted)))
     if forwards is None or forwards != backwards:
@@ -129,17 +163,21 @@ async def server_preference(probe: Probe, version: int,
     return await enumerate_suites(probe, version, accepted)
 
 
-async def enumerate_groups_tls13(probe: Probe,
-                                 candidates: Sequence[int] | None = None) -> tuple[int, ...]:
+async def enumerate_groups_tls13(probe: Probe, candidates: Sequence[int] | None = None,
+                                 first: ServerFlight | None = None) -> tuple[int, ...]:
     """TLS 1.3 groups: offer the remaining groups with an empty key_share; the server names
     its choice in a HelloRetryRequest (works for ML-KEM hybrids and curveSM2 without
-    producing a key for them); remove it and repeat."""
+    producing a key for them); remove it and repeat. ``first``: the version probe's flight,
+    which offered every group with every TLS 1.3 suite and so is the first pass."""
     pool = list(probe.tls13_groups() if candidates is None else candidates)
     suites = probe.candidates(V.TLS1_3)
     found: list[int] = []
     while pool:  # each pass removes one group or stops
-        flight = await probe.send("TLSv1.3 groups",
-                                  client_hello_record(probe.hello(V.TLS1_3, suites, pool)))
+        if first is not None and candidates is None:
+            flight, first = first, None
+        else:
+            flight = await probe.send("TLSv1.3 groups",
+                                      client_hello_record(probe.hello(V.TLS1_3, suites, pool)))
         hello = flight.server_hello
         share = hello.key_share if hello is not None and hello.version == V.TLS1_3 else None
         if share is None:
@@ -156,7 +194,7 @@ async def enumerate_groups_tls12(probe: Probe, version: int, ecdhe_suites: Seque
                                  candidates: Sequence[int] | None = None) -> tuple[int, ...]:
     """ECDHE curves under TLS 1.0-1.2: the named_curve of each ServerKeyExchange."""
     pool = list(candidates if candidates is not None else
-                (g.code for g in probe.registry.data.groups if g.kind in ("ec", "ecx")))
+                probe.registry.ec_groups())
     found: list[int] = []
     while pool and ecdhe_suites:  # each pass removes one group or stops
         hello = tls_hello(version, ecdhe_suites, secrets.token_bytes(32),
@@ -273,40 +311,54 @@ def _by_auth(probe: Probe, suites: Sequence[int]) -> list[list[int]]:
     return list(groups.values())
 
 
-async def _suites_and_order(probe: Probe, versions: Sequence[int]) -> tuple[
+async def _version_suites(probe: Probe, version: int,
+                          first: ServerFlight) -> tuple[list[AcceptedSuite], SuiteOrder]:
+    codes = await enumerate_suites(probe, version, first=first)
+    name = version_name(version)
+    order = await server_preference(probe, version, codes, drained=True)
+    return ([AcceptedSuite(name, c, probe.registry.suite_name(c)) for c in codes],
+            SuiteOrder(name, order))
+
+
+async def _suites_and_order(probe: Probe, flights: dict[int, ServerFlight]) -> tuple[
         list[AcceptedSuite], list[SuiteOrder]]:
+    """Every accepted version drained at once; SSLv2's SERVER-HELLO already lists every
+    cipher kind it shares, so its version probe is its answer."""
     accepted: list[AcceptedSuite] = []
     orders: list[SuiteOrder] = []
-    for version in versions:
-        if version == V.SSL2:
-            continue  # SSLv2's SERVER-HELLO already lists every cipher kind it shares
-        codes = await enumerate_suites(probe, version)
-        name = version_name(version)
-        accepted += [AcceptedSuite(name, c, probe.registry.suite_name(c)) for c in codes]
-        orders.append(SuiteOrder(name, await server_preference(probe, version, codes)))
+    sslv2 = flights.get(V.SSL2)
+    if sslv2 is not None and sslv2.sslv2 is not None:
+        accepted += [AcceptedSuite("SSLv2", c, SSL2_NAMES.get(c, f"SSL2_0x{c:06X}"))
+                     for c in sslv2.sslv2.cipher_specs]
+    drains = await asyncio.gather(*(_version_suites(probe, version, flight)
+                                    for version, flight in flights.items()
+                                    if version != V.SSL2))
+    for suites, order in drains:
+        accepted += suites
+        orders.append(order)
     return accepted, orders
 
 
-async def _sslv2_suites(probe: Probe) -> list[AcceptedSuite]:
-    flight = await probe.send("SSLv2 ciphers", build_sslv2_client_hello(), sslv2=True)
-    specs = flight.sslv2.cipher_specs if flight.sslv2 else ()
-    return [AcceptedSuite("SSLv2", s, SSL2_NAMES.get(s, f"SSL2_0x{s:06X}")) for s in specs]
-
-
-async def _groups(probe: Probe, versions: Sequence[int],
+async def _groups(probe: Probe, flights: dict[int, ServerFlight],
                   accepted: Sequence[AcceptedSuite]) -> list[AcceptedGroup]:
-    found: list[AcceptedGroup] = []
-    if V.TLS1_3 in versions:
-        found += [AcceptedGroup("TLSv1.3", g, probe.registry.group_name(g))
-                  for g in await enumerate_groups_tls13(probe)]
-    legacy = [v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0) if v in versions][:1]
-    for version in legacy:
+    """TLS 1.3 groups and the ECDHE curves of the highest TLS 1.0-1.2 version, at once."""
+    async def tls13() -> list[AcceptedGroup]:
+        if V.TLS1_3 not in flights:
+            return []
+        codes = await enumerate_groups_tls13(probe, first=flights[V.TLS1_3])
+        return [AcceptedGroup("TLSv1.3", g, probe.registry.group_name(g)) for g in codes]
+
+    async def legacy(version: int) -> list[AcceptedGroup]:
         ecdhe = [a.code for a in accepted if a.protocol == version_name(version)
-                 and probe.registry.suites.get(a.code) is not None
-                 and probe.registry.suites[a.code].kx == "ECDHE"]
-        found += [AcceptedGroup(version_name(version), g, probe.registry.group_name(g))
-                  for g in await enumerate_groups_tls12(probe, version, ecdhe)]
-    return found
+                 and (spec := probe.registry.suites.get(a.code)) is not None
+                 and spec.kx == "ECDHE"]
+        codes = await enumerate_groups_tls12(probe, version, ecdhe)
+        return [AcceptedGroup(version_name(version), g, probe.registry.group_name(g))
+                for g in codes]
+
+    highest = [v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0) if v in flights][:1]
+    parts = await asyncio.gather(tls13(), *(legacy(v) for v in highest))
+    return [group for part in parts for group in part]
 
 
 async def _certificates(probe: Probe, versions: Sequence[int],
@@ -315,12 +367,12 @@ async def _certificates(probe: Probe, versions: Sequence[int],
     cleartext = [v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0, V.SSL3) if v in versions][:1]
     if V.TLCP1_1 in versions:
         cleartext.append(V.TLCP1_1)
-    for version in cleartext:
-        codes = [a.code for a in accepted if a.protocol == version_name(version)]
-        for suites in _by_auth(probe, codes):
-            chain = await fetch_certificate_chain(probe, version, suites)
-            if chain is not None and chain.chain:
-                chains.append(chain)
+    fetches = [fetch_certificate_chain(probe, version, suites) for version in cleartext
+               for suites in _by_auth(probe, [a.code for a in accepted
+                                              if a.protocol == version_name(version)])]
+    for chain in await asyncio.gather(*fetches):
+        if chain is not None and chain.chain:
+            chains.append(chain)
     return chains
 
 
@@ -343,14 +395,15 @@ async def enumerate_tls(connect: Connect, *, timeout: float = 5.0,
     ``connect`` propagate to the engine.
     """
     probe = Probe(connect, timeout, server_name, registry or tls_registry())
-    versions = await probe_versions(probe)
-    accepted, orders = await _suites_and_order(probe, versions)
-    if V.SSL2 in versions:
-        accepted = await _sslv2_suites(probe) + accepted
-    steps = await _safe(probe, "groups", _groups(probe, versions, accepted))
-    chains = await _safe(probe, "certificates", _certificates(probe, versions, accepted))
-    tlcp_ske = await _safe(probe, "tlcp key exchange", _tlcp_ske(probe, accepted))
-    dhe = await _safe(probe, "dhe parameters", fetch_dhe_parameters(probe, versions, accepted))
+    flights = await version_flights(probe)
+    versions = tuple(flights)
+    accepted, orders = await _suites_and_order(probe, flights)
+    steps, chains, tlcp_ske, dhe = await asyncio.gather(
+        _safe(probe, "groups", _groups(probe, flights, accepted)),
+        _safe(probe, "certificates", _certificates(probe, versions, accepted)),
+        _safe(probe, "tlcp key exchange", _tlcp_ske(probe, accepted)),
+        _safe(probe, "dhe parameters", fetch_dhe_parameters(probe, versions, accepted)),
+    )
     return TlsEnumeration(
         versions=tuple(version_name(v) for v in versions),
         accepted=tuple(accepted),

@@ -1,8 +1,8 @@
 """One hello, one connection: send bytes, read the server's answer into a ServerFlight.
 
 The connection comes from the caller (``connect``), already through the scope gate and the
-rate budget; this module only bounds every read with a timeout and every flight by record
-count and buffered size. Every byte read is parsed by ``sentinel.wire``.
+rate budget; this module only bounds every flight by one deadline, by record count and by
+buffered size. Every byte read is parsed by ``sentinel.wire``.
 """
 
 from __future__ import annotations
@@ -66,21 +66,23 @@ class ServerFlight:
         return self.outcome in (Outcome.CLOSED, Outcome.TIMEOUT) and not self.first_bytes
 
 
-async def _read_exactly(reader: asyncio.StreamReader, count: int, timeout: float) -> bytes:
-    return await asyncio.wait_for(reader.readexactly(count), timeout)
+READ_SIZE = 16 * 1024  # what one read asks the stream for; a record is parsed as it completes
 
 
 class _FlightReader:
-    """Reads records until a stop message, an alert, EOF, timeout or a limit."""
+    """Reads records until a stop message, an alert, EOF, the deadline or a limit.
 
-    def __init__(self, reader: asyncio.StreamReader, timeout: float,
-                 stop_at: Collection[int]) -> None:
+    Bytes are read as they arrive (one read per TCP segment batch, not two per record) and
+    parsed out of one buffer that never holds more than one unfinished record plus one read.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, stop_at: Collection[int]) -> None:
         self.reader = reader
-        self.timeout = timeout
         self.stop_at = stop_at
         self.assembler = HandshakeAssembler()
         self.messages: list[HandshakeMessage] = []
         self.first = b""
+        self.buffer = b""
 
     def _result(self, outcome: Outcome, alert: Alert | None = None) -> ServerFlight:
         hello_msg = next((m for m in self.messages if m.msg_type == HandshakeType.SERVER_HELLO),
@@ -94,23 +96,26 @@ class _FlightReader:
             outcome = Outcome.SERVER_HELLO  # got what matters before the peer went quiet
         return ServerFlight(outcome, hello, tuple(self.messages), alert, self.first)
 
-    def _remember(self, data: bytes) -> None:
-        if len(self.first) < 16:
-            self.first = (self.first + data)[:16]
+    async def _fill(self, wanted: int) -> None:
+        """Read until the buffer holds ``wanted`` bytes (EOF: IncompleteReadError)."""
+        while len(self.buffer) < wanted:
+            chunk = await self.reader.read(READ_SIZE)
+            if not chunk:
+                raise asyncio.IncompleteReadError(self.buffer, wanted)
+            if len(self.first) < 16:
+                self.first = (self.first + chunk)[:16]
+            self.buffer += chunk
 
     async def read(self, accept_sslv2: bool) -> ServerFlight:
+        await self._fill(2)
+        if accept_sslv2 and self.buffer[0] & 0x80:
+            return await self._sslv2()
         for _ in range(MAX_RECORDS_PER_FLIGHT):
-            if not self.first:
-                start = await _read_exactly(self.reader, 2, self.timeout)
-                if accept_sslv2 and start[0] & 0x80:
-                    return await self._sslv2(start)
-                header = start + await _read_exactly(self.reader, 3, self.timeout)
-            else:
-                header = await _read_exactly(self.reader, RECORD_HEADER_LEN, self.timeout)
-            self._remember(header)
-            parsed = parse_record_header(header)
-            payload = await _read_exactly(self.reader, parsed.length, self.timeout)
-            self._remember(payload)
+            await self._fill(RECORD_HEADER_LEN)
+            parsed = parse_record_header(self.buffer[:RECORD_HEADER_LEN])
+            end = RECORD_HEADER_LEN + parsed.length
+            await self._fill(end)
+            payload, self.buffer = self.buffer[RECORD_HEADER_LEN:end], self.buffer[end:]
             done = self._record(parsed.content_type, payload)
             if done is not None:
                 return done
@@ -127,21 +132,24 @@ class _FlightReader:
                 return self._result(Outcome.SERVER_HELLO)
         return None
 
-    async def _sslv2(self, header: bytes) -> ServerFlight:
-        _, length = sslv2_record_length(header)
-        body = await _read_exactly(self.reader, length, self.timeout)
-        self.first = (header + body)[:16]
-        return ServerFlight(Outcome.SSLV2, first_bytes=self.first,
-                            sslv2=parse_sslv2_server_hello(header + body))
+    async def _sslv2(self) -> ServerFlight:
+        header_len, length = sslv2_record_length(self.buffer[:3])
+        await self._fill(header_len + length)
+        record = self.buffer[: header_len + length]
+        return ServerFlight(Outcome.SSLV2, first_bytes=record[:16],
+                            sslv2=parse_sslv2_server_hello(record))
 
 
 async def read_flight(reader: asyncio.StreamReader, timeout: float,
                       stop_at: Collection[int] = STOP_AT_SERVER_HELLO,
                       accept_sslv2: bool = False) -> ServerFlight:
-    """Read the server's answer; every failure mode becomes an Outcome, never an exception."""
-    flight = _FlightReader(reader, timeout, stop_at)
+    """Read the server's answer within one deadline for the whole flight (a server that
+    drips bytes cannot stretch it); every failure mode becomes an Outcome, never an
+    exception."""
+    flight = _FlightReader(reader, stop_at)
     try:
-        return await flight.read(accept_sslv2)
+        async with asyncio.timeout(timeout):
+            return await flight.read(accept_sslv2)
     except TimeoutError:
         return flight._result(Outcome.TIMEOUT)
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -157,7 +165,8 @@ async def send_hello(connect: Connect, data: bytes, timeout: float,
     async with connect() as (reader, writer):
         writer.write(data)
         try:
-            await asyncio.wait_for(writer.drain(), timeout)
+            async with asyncio.timeout(timeout):
+                await writer.drain()
         except (TimeoutError, ConnectionError):
             return ServerFlight(Outcome.CLOSED, error="write failed")
         return await read_flight(reader, timeout, stop_at, accept_sslv2)

@@ -77,20 +77,13 @@ class Probe:
 
     def tls13_groups(self) -> tuple[int, ...]:
         """Every non-legacy group in the registry: what a TLS 1.3 server may pick from."""
-        return tuple(g.code for g in self.registry.data.groups if g.category != "legacy")
+        return self.registry.tls13_groups()
 
     def candidates(self, version: int) -> tuple[int, ...]:
         """Registry suites that can exist under a version, minus known connection killers."""
-        if version == V.TLCP1_1:
-            codes = tuple(s.code for s in self.registry.suites_of("tlcp"))
-        elif version == V.TLS1_3:
-            codes = tuple(s.code for s in self.registry.suites_of("tls13"))
-        else:
-            allowed = {"ssl3", "tls1.2"} if version >= V.TLS1_2 else {"ssl3"}
-            codes = tuple(s.code for s in self.registry.suites_of("tls")
-                          if s.min_version in allowed)
-        killers = self.rejected_abruptly.get(version, [])
-        return tuple(c for c in codes if c not in killers)
+        codes = self.registry.candidate_suites(version)
+        killers = self.rejected_abruptly.get(version)
+        return tuple(c for c in codes if c not in killers) if killers else codes
 
     async def offer(self, version: int, suites: Sequence[int],
                     label: str | None = None) -> ServerFlight:

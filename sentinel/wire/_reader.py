@@ -8,6 +8,8 @@ that were actually received.
 
 from __future__ import annotations
 
+import struct
+
 from sentinel.errors import DecodeError
 
 
@@ -110,4 +112,7 @@ def vec(length_size: int, payload: bytes) -> bytes:
 
 def u16s(values: tuple[int, ...] | list[int]) -> bytes:
     """Encode uint16 values back to back."""
-    return b"".join((value & 0xFFFF).to_bytes(2, "big") for value in values)
+    try:
+        return struct.pack(f">{len(values)}H", *values)
+    except struct.error:  # a value outside 0..0xFFFF keeps its low 16 bits, as on the wire
+        return struct.pack(f">{len(values)}H", *(value & 0xFFFF for value in values))

@@ -1,8 +1,9 @@
 """The TLS/TLCP crypto registry (``probes/tls.yml``): suites, groups, signature schemes, OIDs.
 
-Knowledge is data: this module only validates and indexes it. The file is loaded strictly
-(duplicate YAML keys, unknown fields, duplicate codes and bad values are CatalogErrors naming
-file and line), once per process, into frozen models.
+Knowledge is data: this module only indexes it. The file is validated strictly by
+:mod:`sentinel.wire.registry_schema` (file and line on every error) once, then kept as the
+plain frozen records below, pickled under the user's cache directory; a probe run loads the
+pickle and never imports pydantic or YAML.
 """
 
 from __future__ import annotations
@@ -12,145 +13,110 @@ import functools
 import hashlib
 import os
 import pickle
-from collections.abc import Iterable
-from importlib.resources.abc import Traversable
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Literal, TypeVar
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from sentinel.errors import CatalogError, SourceLocation
 from sentinel.resources import data_file
-from sentinel.yamlio import load_yaml, validate
 
-Code16 = Annotated[int, Field(ge=0, le=0xFFFF)]
 SuiteClass = Literal["national", "strong", "legacy", "broken"]
 Family = Literal["tls", "tls13", "tlcp"]
 MinVersion = Literal["ssl3", "tls1.2", "tls1.3", "tlcp1.1"]
+_TLS1_2, _TLS1_3, _TLCP1_1 = 0x0303, 0x0304, 0x0101
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
-
-
-class CipherSuite(_Strict):
+@dataclass(frozen=True, slots=True)
+class CipherSuite:
     """One cipher suite and what it is made of."""
 
-    code: Code16
+    code: int
     name: str
-    aliases: tuple[str, ...] = ()
-    openssl: str | None = None
+    aliases: tuple[str, ...]
+    openssl: str | None
     family: Family
     kx: str
     auth: str
     cipher: str
     mode: str
     mac: str
-    category: SuiteClass = Field(alias="class")
+    category: SuiteClass
     pfs: bool
     aead: bool
     min_version: MinVersion
-    registry: Literal["iana", "draft", "gbt38636", "gmt0024"] = "iana"
-    refs: tuple[str, ...] = Field(min_length=1)
-    notes: str | None = None
+    registry: Literal["iana", "draft", "gbt38636", "gmt0024"]
+    refs: tuple[str, ...]
+    notes: str | None
 
 
-class Signaling(_Strict):
+@dataclass(frozen=True, slots=True)
+class Signaling:
     """A signalling cipher suite value (SCSV): offered, never negotiated."""
 
-    code: Code16
+    code: int
     name: str
-    refs: tuple[str, ...] = Field(min_length=1)
+    refs: tuple[str, ...]
 
 
-class Group(_Strict):
+@dataclass(frozen=True, slots=True)
+class Group:
     """A supported_groups code point."""
 
-    code: Code16
+    code: int
     name: str
-    category: Literal["classical", "national", "pqc-hybrid", "pqc", "legacy"] = Field(alias="class")
+    category: Literal["classical", "national", "pqc-hybrid", "pqc", "legacy"]
     kind: Literal["ec", "ecx", "ff", "kem", "kem-hybrid"]
-    security_bits: int | None = None
-    refs: tuple[str, ...] = Field(min_length=1)
-    notes: str | None = None
+    security_bits: int | None
+    refs: tuple[str, ...]
+    notes: str | None
 
 
-class SignatureScheme(_Strict):
+@dataclass(frozen=True, slots=True)
+class SignatureScheme:
     """A signature_algorithms code point (TLS 1.2 pair, TLS 1.3 scheme, TLCP 0x0704)."""
 
-    code: Code16
+    code: int
     name: str
-    category: SuiteClass = Field(alias="class")
-    refs: tuple[str, ...] = Field(min_length=1)
-    notes: str | None = None
+    category: SuiteClass
+    refs: tuple[str, ...]
+    notes: str | None
 
 
-class ObjectId(_Strict):
+@dataclass(frozen=True, slots=True)
+class ObjectId:
     """An algorithm OID seen in certificates."""
 
-    oid: Annotated[str, Field(pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$")]
+    oid: str
     name: str
     kind: Literal["curve", "signature", "public-key", "hash", "mac", "cipher"]
-    category: Literal["national", "strong", "classical", "legacy", "broken"] = Field(alias="class")
+    category: Literal["national", "strong", "classical", "legacy", "broken"]
     status: Literal["verified", "third-party", "unverified"]
-    refs: tuple[str, ...] = Field(min_length=1)
-    notes: str | None = None
+    refs: tuple[str, ...]
+    notes: str | None
 
 
-class _DuplicateError(ValueError):
-    def __init__(self, message: str, path: tuple[str | int, ...]) -> None:
-        super().__init__(message)
-        self.path = path
+@dataclass(frozen=True, slots=True)
+class TlsRegistryData:
+    """The whole validated ``probes/tls.yml``."""
 
-
-T = TypeVar("T")
-
-
-def _no_duplicates(section: str, items: Iterable[T], key: str) -> None:
-    seen: set[object] = set()
-    for index, item in enumerate(items):
-        value = getattr(item, key)
-        if value in seen:
-            raise _DuplicateError(f"duplicate {key} {value!r} in {section}", (section, index, key))
-        seen.add(value)
-
-
-class TlsRegistryFile(_Strict):
-    """The whole ``probes/tls.yml``."""
-
-    version: Literal[1]
+    version: int
     suites: tuple[CipherSuite, ...]
     signaling: tuple[Signaling, ...]
     groups: tuple[Group, ...]
     signature_schemes: tuple[SignatureScheme, ...]
     oids: tuple[ObjectId, ...]
 
-    @model_validator(mode="after")
-    def _unique(self) -> TlsRegistryFile:
-        _no_duplicates("suites", self.suites, "code")
-        _no_duplicates("suites", self.suites, "name")
-        _no_duplicates("signaling", self.signaling, "code")
-        _no_duplicates("groups", self.groups, "code")
-        _no_duplicates("signature_schemes", self.signature_schemes, "code")
-        _no_duplicates("oids", self.oids, "oid")
-        suite_codes = {suite.code for suite in self.suites}
-        for index, scsv in enumerate(self.signaling):
-            if scsv.code in suite_codes:
-                raise _DuplicateError(f"SCSV {scsv.code:#06x} is also a suite",
-                                      ("signaling", index, "code"))
-        return self
-
 
 class TlsRegistry:
     """Read-only indexes over a validated registry file."""
 
-    def __init__(self, data: TlsRegistryFile) -> None:
+    def __init__(self, data: TlsRegistryData) -> None:
         self.data = data
         self.suites = MappingProxyType({s.code: s for s in data.suites})
         self.groups = MappingProxyType({g.code: g for g in data.groups})
         self.signature_schemes = MappingProxyType({s.code: s for s in data.signature_schemes})
         self.oids = MappingProxyType({o.oid: o for o in data.oids})
+        self._candidates: dict[int, tuple[int, ...]] = {}
 
     def suite_name(self, code: int) -> str:
         """IANA (or national-standard) name of a suite; unknown codes as hex."""
@@ -166,23 +132,46 @@ class TlsRegistry:
         """Suites of the given families, in code order."""
         return tuple(s for s in self.data.suites if s.family in families)
 
+    def candidate_suites(self, version: int) -> tuple[int, ...]:
+        """Codes of every suite that can be negotiated under a protocol version (cached)."""
+        found = self._candidates.get(version)
+        if found is None:
+            if version == _TLCP1_1:
+                found = tuple(s.code for s in self.suites_of("tlcp"))
+            elif version == _TLS1_3:
+                found = tuple(s.code for s in self.suites_of("tls13"))
+            else:
+                allowed = ("ssl3", "tls1.2") if version >= _TLS1_2 else ("ssl3",)
+                found = tuple(s.code for s in self.suites_of("tls") if s.min_version in allowed)
+            self._candidates[version] = found
+        return found
 
-def load_registry(source: Path | Traversable, text: str | None = None) -> TlsRegistry:
-    """Load and validate a registry file (``text`` overrides the file's content, for tests)."""
-    doc = load_yaml(source, CatalogError, text=text)
-    if not isinstance(doc.data, dict):
-        raise CatalogError("expected a mapping at the top level", SourceLocation(str(source), 1))
-    return TlsRegistry(validate(doc, TlsRegistryFile, CatalogError))
+    @functools.cached_property
+    def _tls13_groups(self) -> tuple[int, ...]:
+        return tuple(g.code for g in self.data.groups if g.category != "legacy")
+
+    @functools.cached_property
+    def _ec_groups(self) -> tuple[int, ...]:
+        return tuple(g.code for g in self.data.groups if g.kind in ("ec", "ecx"))
+
+    def tls13_groups(self) -> tuple[int, ...]:
+        """Every non-legacy group: what a TLS 1.3 server may pick from."""
+        return self._tls13_groups
+
+    def ec_groups(self) -> tuple[int, ...]:
+        """Every elliptic-curve group: what a TLS 1.0-1.2 ECDHE server may pick from."""
+        return self._ec_groups
 
 
 @functools.cache
 def tls_registry() -> TlsRegistry:
     """The shipped (or overlaid) ``probes/tls.yml``, loaded once per process.
 
-    Validating the YAML costs ~80 ms, a third of a one-endpoint CLI run; the validated model
-    is therefore also kept pickled under the user's cache directory, keyed by the hash of
-    the YAML and of this module (a changed schema never reads an old pickle). Any problem
-    with the cache falls back to loading the file.
+    Validating the YAML costs ~80 ms plus ~0.1 s of importing pydantic and the YAML loader,
+    most of a one-endpoint CLI run; the validated records are therefore kept pickled under
+    the user's cache directory, keyed by the hash of the YAML and of the two registry modules
+    (a changed schema never reads an old pickle). Any problem with the cache falls back to
+    loading the file.
     """
     source = data_file("probes", "tls.yml")
     text = source.read_text(encoding="utf-8")
@@ -191,8 +180,10 @@ def tls_registry() -> TlsRegistry:
         with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, AttributeError,
                                  TypeError, ValueError):
             data = pickle.loads(cache.read_bytes())  # noqa: S301 - our own file, see above
-            if isinstance(data, TlsRegistryFile):
+            if isinstance(data, TlsRegistryData):
                 return TlsRegistry(data)
+    from sentinel.wire.registry_schema import load_registry  # only on a cache miss
+
     registry = load_registry(source, text)
     if cache is not None:
         with contextlib.suppress(OSError):
@@ -209,5 +200,7 @@ def _cache_path(text: str) -> Path | None:
         return None
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     digest = hashlib.sha256(text.encode("utf-8"))
-    digest.update(Path(__file__).read_bytes())
+    here = Path(__file__)
+    digest.update(here.read_bytes())
+    digest.update(here.with_name("registry_schema.py").read_bytes())
     return Path(root) / "sentinel" / f"tls-registry-{digest.hexdigest()[:32]}.pickle"
