@@ -23,16 +23,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from sentinel.model import (
-    Asset,
-    Context,
-    Endpoint,
-    Evaluation,
-    Finding,
-    Severity,
-    Text,
-    finding_to_ecs,
-)
+from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Text, finding_to_ecs
+from sentinel.severity import Severity
 from sentinel.store.elastic import ElasticSink
 from sentinel.store.elastic_templates import setup, teardown
 from sentinel.store.sqlite import document_id

@@ -31,11 +31,11 @@ from sentinel.model import (
     Evaluation,
     Event,
     Finding,
-    Severity,
     Text,
     event_to_ecs,
     finding_to_ecs,
 )
+from sentinel.severity import Severity
 
 CHECKS = [
     "DB-CES-CREDPLAIN",

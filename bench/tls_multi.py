@@ -13,10 +13,8 @@ Usage: python bench/tls_peers.py --multi [--lab] [--runs 3] [--json FILE]
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
-import os
 import shlex
 import statistics
 import sys
@@ -28,16 +26,16 @@ from pathlib import Path
 from tls_peers import (
     ALLOWED,
     NMAP,
-    REPO,
     SSLYZE,
     SSLYZE_KEYS,
-    TIMEOUT,
     Endpoint,
     Pair,
     SuiteNames,
     hostport,
     measured,
     mib,
+    sentinel_command,
+    sentinel_documents,
 )
 
 LAB_MULTI = (("lab-portal-v4", "198.18.10.10", 443), ("lab-portal-v6", "2001:db8:10::10", 443),
@@ -54,59 +52,24 @@ def _key(host: str, port: int) -> str:
     return f"{ipaddress.ip_address(host)}:{port}"
 
 
-def multi_worker(targets: list[str]) -> None:
-    """Sentinel in one process: imports, registry, every endpoint enumerated concurrently."""
-    started = time.perf_counter()
-    from sentinel.playbook import RateLimits
-    from sentinel.probes.base import Network
-    from sentinel.probes.tls_enum import TlsEnumeration, enumerate_tls
-    from sentinel.scope import Gate, policy_from
-    from sentinel.wire.registry import tls_registry
-
-    imported = time.perf_counter()
-    registry = tls_registry()
-    loaded = time.perf_counter()
-    pairs = [(t.rsplit(":", 1)[0].strip("[]"), int(t.rsplit(":", 1)[1])) for t in targets]
-    gate = Gate(policy_from(sorted({h for h, _ in pairs})),
-                RateLimits(packets_per_second=100_000, connections_per_host=64,
-                           probe_timeout_s=TIMEOUT))
-    network = Network(gate, TIMEOUT)
-
-    async def everything() -> list[TlsEnumeration | BaseException]:
-        jobs = [enumerate_tls(network.connector(h, p), timeout=TIMEOUT, registry=registry)
-                for h, p in pairs]
-        return list(await asyncio.gather(*jobs, return_exceptions=True))
-
-    results = asyncio.run(everything())
-    done = time.perf_counter()
-    endpoints: dict[str, object] = {}
-    for (host, port), result in zip(pairs, results, strict=True):
-        if isinstance(result, TlsEnumeration):
-            endpoints[_key(host, port)] = {
-                "accepted": [(a.protocol, a.code) for a in result.accepted],
-                "connections": result.connections_used}
-        else:
-            endpoints[_key(host, port)] = {"error": repr(result)}
-    print(json.dumps({"import": imported - started, "registry": loaded - imported,
-                      "enumerate": done - loaded, "endpoints": endpoints}))
-
-
 def run_sentinel(endpoints: list[Endpoint], names: SuiteNames, work: Path) -> MultiRun:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, str(REPO / "bench" / "tls_peers.py"), "--multi-worker",
-               *(_key(e.host, e.port) for e in endpoints)]
-    wall, rss, code, out, err = measured(command, 300, env)
+    """``sentinel probe tls`` with every endpoint on one command line (probed concurrently
+    under one gate)."""
+    wall, rss, code, out, err = measured(sentinel_command([hostport(e) for e in endpoints]), 300)
     if code != 0:
-        raise RuntimeError(f"sentinel multi worker exited {code}: {err.strip()[-400:]}")
-    doc = json.loads(out)
+        raise RuntimeError(f"sentinel exited {code}: {err.strip()[-400:]}")
+    found = {_key(d["target"]["address"], d["target"]["port"]): d
+             for d in sentinel_documents(out)}
     sets: Sets = {}
     connections = 0
+    slowest = 0.0
     for endpoint in endpoints:
-        found = doc["endpoints"][_key(endpoint.host, endpoint.port)]
-        sets[endpoint.label] = frozenset((p, f"0x{c:04X}") for p, c in found.get("accepted", []))
-        connections += found.get("connections", 0)
-    detail = (f"import {doc['import']:.3f} s, registry {doc['registry']:.3f} s, enumerate all "
-              f"{doc['enumerate']:.3f} s, {connections} connections")
+        doc = found[_key(endpoint.host, endpoint.port)]
+        sets[endpoint.label] = frozenset((a["protocol"], a["code"])
+                                         for a in doc.get("accepted", []))
+        connections += doc.get("connections_used", 0)
+        slowest = max(slowest, doc.get("duration_ms", 0.0) / 1000)
+    detail = f"slowest endpoint's probe {slowest:.3f} s, {connections} connections"
     return wall, rss, sets, detail
 
 

@@ -5,8 +5,11 @@ Starts two nginx servers on 127.0.0.1 (ports above 20000, configs in a temp dir)
 RSA and DHE at SECLEVEL=0). With ``--lab`` the lab's 198.18.10.10:443 and 198.18.11.20:443 are
 added when ``sentinel lab status`` says the lab is up. Each tool runs as its own process, so
 wall time and peak RSS (``wait4``'s ``ru_maxrss``) are measured the same way for all of them:
-Sentinel runs in a subprocess of this script through the real gate (``Gate`` +
-``Network.connector``) with a high rate limit.
+Sentinel is the command a person types, ``sentinel probe tls TARGET --json`` (the console
+script beside this Python), with the rate and per-address limits raised for a bench
+(``--rate 100000 --connections 64``). Its bytecode is compiled first, as pip does when it
+installs the wheel (this machine sets PYTHONDONTWRITEBYTECODE, so an editable checkout would
+otherwise recompile every module on every run).
 
 Per endpoint it prints the median wall time of N runs (testssl.sh: one run, it is slow), peak
 RSS, "Sentinel faster by" ratios, the accepted (protocol, suite) matrix normalised to IANA
@@ -21,8 +24,9 @@ Usage: python bench/tls_peers.py [--runs 3] [--skip-testssl] [--quick] [--lab] [
 from __future__ import annotations
 
 import argparse
-import asyncio
+import compileall
 import contextlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -40,6 +44,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_HOME = Path(os.environ.get("SENTINEL_BENCH_HOME", Path.home() / ".cache" / "sentinel-bench"))
@@ -178,26 +183,41 @@ def hostport(endpoint: Endpoint) -> str:
 # --- the tools ------------------------------------------------------------------------------
 
 
+SENTINEL_FLAGS = ("--json", "--rate", "100000", "--connections", "64", "--timeout", str(TIMEOUT))
+
+
+def sentinel_command(targets: list[str]) -> list[str]:
+    """``sentinel probe tls TARGET... --json`` through the installed console script."""
+    script = Path(sys.executable).with_name("sentinel")
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "sentinel.cli"]
+    return [*cli, "probe", "tls", *targets, *SENTINEL_FLAGS]
+
+
+def sentinel_documents(out: str) -> list[dict[str, Any]]:
+    """One target prints one JSON document; several print one document per line."""
+    text = out.strip()
+    if text.startswith("{\n"):
+        return [json.loads(text)]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def compile_sentinel() -> None:
+    """Bytecode for Sentinel's modules, as a wheel install has (pip compiles on install)."""
+    spec = importlib.util.find_spec("sentinel")
+    if spec is None or spec.origin is None:
+        raise SystemExit("sentinel is not installed (pip install -e .)")
+    compileall.compile_dir(Path(spec.origin).parent, quiet=1)
+
+
 def run_sentinel(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--worker",
-        endpoint.host,
-        str(endpoint.port),
-    ]
-    wall, rss, code, out, err = measured(command, 120, env)
+    wall, rss, code, out, err = measured(sentinel_command([hostport(endpoint)]), 120)
     if code != 0:
-        raise RuntimeError(f"sentinel worker exited {code}: {err.strip()[-400:]}")
-    doc = json.loads(out)
-    accepted = frozenset((p, f"0x{c:04X}") for p, c in doc["accepted"])
-    # The worker enumerates twice (cold, then warm); the process wall time would count both,
-    # so Sentinel's wall is the process time minus the warm pass: start-up + one enumeration.
-    detail = {k: doc[k] for k in ("import", "registry", "cold", "warm", "connections")}
-    detail["errors"] = len(doc["errors"])
-    detail["warm_same"] = doc["warm_same"]
-    return Run(wall - doc["warm"], rss, accepted, json.dumps(detail))
+        raise RuntimeError(f"sentinel exited {code}: {err.strip()[-400:]}")
+    doc = sentinel_documents(out)[0]
+    accepted = frozenset((a["protocol"], a["code"]) for a in doc["accepted"])
+    detail = {"probe": doc["duration_ms"] / 1000, "connections": doc["connections_used"],
+              "errors": len(doc["errors"])}
+    return Run(wall, rss, accepted, json.dumps(detail))
 
 
 SSLYZE_KEYS = {
@@ -316,47 +336,6 @@ def run_testssl(endpoint: Endpoint, names: SuiteNames, work: Path) -> Run:
 
 
 Runner = Callable[[Endpoint, SuiteNames, Path], Run]
-
-
-# --- Sentinel worker (runs in a subprocess so its RSS and start-up are measured like a peer) --
-
-
-def worker(host: str, port: int) -> None:
-    """Enumerate once cold (what one CLI run pays) and once warm (each further endpoint)."""
-    started = time.perf_counter()
-    from sentinel.playbook import RateLimits
-    from sentinel.probes.base import Network
-    from sentinel.probes.tls_enum import enumerate_tls
-    from sentinel.scope import Gate, policy_from
-    from sentinel.wire.registry import tls_registry
-
-    imported = time.perf_counter()
-    registry = tls_registry()
-    loaded = time.perf_counter()
-    network = ipaddress.ip_network(host)  # a single address: the gate authorises only it
-    gate = Gate(
-        policy_from([str(network)]),
-        RateLimits(packets_per_second=100_000, connections_per_host=64, probe_timeout_s=TIMEOUT),
-    )
-    connect = Network(gate, TIMEOUT).connector(host, port)
-    result = asyncio.run(enumerate_tls(connect, timeout=TIMEOUT, registry=registry))
-    first = time.perf_counter()
-    again = asyncio.run(enumerate_tls(connect, timeout=TIMEOUT, registry=registry))
-    second = time.perf_counter()
-    print(
-        json.dumps(
-            {
-                "import": imported - started,
-                "registry": loaded - imported,
-                "cold": first - loaded,
-                "warm": second - first,
-                "connections": result.connections_used,
-                "errors": [str(e) for e in result.errors],
-                "warm_same": set(again.accepted) == set(result.accepted),
-                "accepted": [(a.protocol, a.code) for a in result.accepted],
-            }
-        )
-    )
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -580,16 +559,11 @@ def report(endpoint: Endpoint, results: dict[str, ToolResult], names: SuiteNames
             print(f"{'':<10} note: accepted set differed between runs")
     if sentinel.runs:
         phases = [json.loads(r.detail) for r in sentinel.runs]
-        median = {
-            k: statistics.median(p[k] for p in phases)
-            for k in ("import", "registry", "cold", "warm")
-        }
+        probe = statistics.median(p["probe"] for p in phases)
         print(
-            f"sentinel phases (median): import {median['import']:.3f} s, registry load "
-            f"{median['registry']:.3f} s, enumerate_tls cold {median['cold']:.3f} s / warm "
-            f"{median['warm']:.3f} s, {phases[0]['connections']} connections, "
-            f"{phases[0]['errors']} step errors, warm set same: "
-            f"{all(p['warm_same'] for p in phases)}"
+            f"sentinel: the probe itself (duration_ms) {probe:.3f} s of the process's "
+            f"{sentinel.wall:.3f} s (the rest: interpreter, imports, output), "
+            f"{phases[0]['connections']} connections, {phases[0]['errors']} step errors"
         )
     matrix(results, names)
     differences(results, names)
@@ -668,17 +642,8 @@ def main() -> None:
                         help="with --multi: each local nginx listens on N ports (2N endpoints)")
     parser.add_argument("--multi", action="store_true",
                         help="one invocation per tool over all endpoints (bench/tls_multi.py)")
-    parser.add_argument("--worker", nargs=2, metavar=("HOST", "PORT"), help=argparse.SUPPRESS)
-    parser.add_argument("--multi-worker", nargs="+", metavar="HOST:PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        worker(args.worker[0], int(args.worker[1]))
-        return
-    if args.multi_worker:
-        from tls_multi import multi_worker
-
-        multi_worker(args.multi_worker)
-        return
+    compile_sentinel()
     if args.multi:
         multi(args)
         return

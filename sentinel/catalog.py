@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sentinel import scope_data
 from sentinel.errors import CatalogError
-from sentinel.model import Severity, Text
+from sentinel.model import Text
 from sentinel.playbook import Zone
 from sentinel.resources import data_file, data_files
+from sentinel.severity import Severity
 from sentinel.yamlio import load_yaml, validate
 
 
@@ -155,14 +156,6 @@ def _scope_file() -> ScopeFile:
     return validate(doc, ScopeFile, CatalogError)
 
 
-def _with_env(listed: tuple[str, ...], variable: str) -> tuple[str, ...]:
-    extra = [c.strip() for c in os.environ.get(variable, "").split(",") if c.strip()]
-    try:
-        return listed + tuple(str(ipaddress.ip_network(c)) for c in extra)
-    except ValueError as exc:
-        raise CatalogError(f"{variable}: {exc}") from None
-
-
 @functools.cache
 def service_by_nmap_name() -> dict[str, Service]:
     """Services indexed by nmap's service name (lower case); the first listed wins."""
@@ -226,18 +219,18 @@ def ipv6_policy() -> Ipv6Policy:
     return validate(doc, Ipv6Policy, CatalogError)
 
 
-@functools.cache
-def global_deny() -> tuple[str, ...]:
-    """The organisation-wide deny list: ``probes/scope.yml`` plus ``SENTINEL_GLOBAL_DENY``."""
-    return _with_env(_scope_file().global_deny, "SENTINEL_GLOBAL_DENY")
+def scope_lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``probes/scope.yml`` validated: (global_deny, probe_authorised)."""
+    found = _scope_file()
+    return found.global_deny, found.probe_authorised
 
 
-def probe_scope() -> tuple[str, ...]:
-    """Where a single named endpoint may be probed without a playbook (plus the environment)."""
-    return _with_env(_scope_file().probe_authorised, "SENTINEL_PROBE_SCOPE")
+global_deny = scope_data.global_deny
+probe_scope = scope_data.probe_scope
 
 
 def clear_caches() -> None:
     """Forget every loaded catalog (after the overlay folder or the environment changed)."""
-    for loader in (checks, services, service_by_port, _scope_file, global_deny):
+    for loader in (checks, services, service_by_port, _scope_file):
         loader.cache_clear()
+    scope_data.clear_cache()

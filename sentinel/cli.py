@@ -15,18 +15,16 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from typer._click.core import Command, Context  # Typer's own (vendored) click types
 from typer.core import TyperGroup
 
 from sentinel import __version__
 from sentinel.errors import InputError, ScopeRefused, SentinelError, UsageError
-from sentinel.model import Severity
-from sentinel.playbook import load_playbook
-from sentinel.store.sqlite import SqliteStore, default_path
+from sentinel.severity import Severity
 
 if TYPE_CHECKING:
     from sentinel.playbook import Playbook
+    from sentinel.store.sqlite import SqliteStore
 
 # Sub-commands that live beside their capability: name -> (module, attribute). They are
 # imported only when run (or listed by --help), so `sentinel probe tls` does not pay for the
@@ -90,7 +88,16 @@ def _fail(exc: SentinelError) -> NoReturn:
 
 
 def _store(path: Path | None, *, create: bool = True) -> SqliteStore:
+    from sentinel.store.sqlite import SqliteStore, default_path
+
     return SqliteStore(path or default_path(), create=create)
+
+
+def load_playbook(path: Path) -> Playbook:
+    """The playbook at ``path`` (imported here: commands that take none do not pay for it)."""
+    from sentinel.playbook import load_playbook as load
+
+    return load(path)
 
 
 def _version(value: bool) -> None:
@@ -142,6 +149,8 @@ def scan(
 ) -> None:
     """Run a playbook: probe, assess, and store findings (SQLite by default)."""
     from contextlib import nullcontext
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sentinel.cli_es import open_sink
     from sentinel.scan import run_scan

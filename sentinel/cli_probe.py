@@ -1,9 +1,14 @@
-"""``sentinel probe``: one probe against one endpoint, the full observation as JSON.
+"""``sentinel probe``: one probe kind against named endpoints, the full observation as JSON.
 
-The person naming the target authorises exactly that address, nothing else: the gate's scope
-is the one address (/32 or /128) and the organisation's global deny list still wins. Targets
-are IP literals (``198.18.10.10:443``, ``[2001:db8:10::10]:443``); a name for SNI is given
-with ``--sni``, so nothing is resolved behind the person's back.
+The person naming the targets authorises exactly those addresses, nothing else: the gate's
+scope is the addresses (/32 or /128 each), every one of them must lie inside the probe scope
+(probes/scope.yml ``probe_authorised``, SENTINEL_PROBE_SCOPE or ``--scope``), and the
+organisation's global deny list still wins. Targets are IP literals (``198.18.10.10:443``,
+``[2001:db8:10::10]:443``); a name for SNI is given with ``--sni``, so nothing is resolved
+behind the person's back.
+
+This module starts fast on purpose (a one-endpoint ``probe tls`` is a short command): the
+document model, playbooks and pydantic are not imported on the TLS path.
 """
 
 from __future__ import annotations
@@ -12,18 +17,17 @@ import asyncio
 import ipaddress
 import json
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 
-from sentinel.catalog import global_deny, probe_scope
 from sentinel.errors import InputError, ProbeError, ScopeRefused, SentinelError, UsageError
-from sentinel.playbook import RateLimits
 from sentinel.probes.base import Network
-from sentinel.scope import Gate, ScopePolicy
+from sentinel.scope import Gate, ProbeLimits, ScopePolicy
+from sentinel.scope_data import global_deny, probe_scope
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from sentinel.probe_options import ResolvedV3
@@ -36,11 +40,13 @@ TargetArgument = Annotated[str, typer.Argument(help="ADDRESS:PORT or [IPV6]:PORT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="One probe against one endpoint.")
-err = Console(stderr=True)
 
 
 def _fail(message: str, status: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, markup=True,
+                               soft_wrap=True)
     raise typer.Exit(status)
 
 
@@ -67,30 +73,44 @@ def _scope_flags(values: list[str]) -> tuple[str, ...]:
         raise UsageError(f"--scope: {exc}") from None
 
 
-def single_target_gate(address: str, scope: tuple[str, ...] = ()) -> Gate:
-    """A gate whose scope is exactly ``address`` — if the address lies inside the probe scope
-    (``probe_authorised`` in probes/scope.yml, SENTINEL_PROBE_SCOPE, or ``scope`` given on the
-    command line); otherwise a gate that authorises nothing. The global deny list still wins."""
-    ip = ipaddress.ip_address(address)
+def targets_gate(addresses: Sequence[str], scope: tuple[str, ...] = (),
+                 limits: ProbeLimits | None = None) -> Gate:
+    """A gate whose scope is exactly the ``addresses`` that lie inside the probe scope
+    (``probe_authorised`` in probes/scope.yml, SENTINEL_PROBE_SCOPE, or ``scope`` given on
+    the command line); an address outside it is not authorised. The global deny list still
+    wins."""
     allowed = [ipaddress.ip_network(c) for c in (*probe_scope(), *scope)]
-    inside = any(ip.version == net.version and ip in net for net in allowed)
+    authorised = []
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if any(ip.version == net.version and ip in net for net in allowed):
+            authorised.append(ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}"))
     policy = ScopePolicy(
-        authorised=(ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}"),) if inside else (),
+        authorised=tuple(authorised),
         global_deny=tuple(ipaddress.ip_network(c) for c in global_deny()),
     )
-    return Gate(policy, RateLimits(connections_per_host=1, concurrent_hosts=1))
+    return Gate(policy, limits or ProbeLimits())
 
 
-async def _run_tls(address: str, port: int, sni: str | None, timeout: float,
-                   scope: tuple[str, ...] = ()) -> dict[str, Any]:
-    network = Network(_authorised_gate(address, scope), connect_timeout=timeout)
-    started = time.perf_counter()
+async def _run_tls(targets: Sequence[tuple[str, int]], sni: str | None, timeout: float,
+                   gate: Gate) -> list[dict[str, Any]]:
+    """Every target enumerated concurrently under one gate; a target whose probe fails
+    becomes an ``error`` document and the others go on."""
     from sentinel.probes.tls import probe_tls
 
-    facts = await probe_tls(network.connector(address, port), timeout=timeout, server_name=sni)
-    document = {"target": {"address": address, "port": port, "sni": sni}, **facts}
-    document["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return document
+    network = Network(gate, connect_timeout=timeout)
+
+    async def one(address: str, port: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        head: dict[str, Any] = {"target": {"address": address, "port": port, "sni": sni}}
+        try:
+            facts = await probe_tls(network.connector(address, port), timeout=timeout,
+                                    server_name=sni)
+        except ProbeError as exc:
+            return {**head, "error": {"reason": str(exc.reason), "message": str(exc)}}
+        return {**head, **facts, "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+    return list(await asyncio.gather(*(one(a, p) for a, p in targets)))
 
 
 def _summary(doc: dict[str, Any]) -> str:
@@ -105,37 +125,77 @@ def _summary(doc: dict[str, Any]) -> str:
 
 @app.command("tls")
 def tls(
-    target: TargetArgument,
+    targets: Annotated[list[str], typer.Argument(
+        help="ADDRESS:PORT or [IPV6]:PORT; several are probed concurrently")],
+    *,
     sni: Annotated[str | None, typer.Option("--sni", help="server name to send")] = None,
     as_json: JsonOption = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
     scope: ScopeOption = None,
+    rate: Annotated[float, typer.Option(
+        "--rate", min=1, max=100_000,
+        help="new connections per second, all targets together")] = ProbeLimits.packets_per_second,
+    connections: Annotated[int, typer.Option(
+        "--connections", min=1, max=64,
+        help="connections open at once to one address")] = ProbeLimits.connections_per_host,
 ) -> None:
-    """Enumerate TLS/TLCP on one endpoint: versions, suites, groups, certificates."""
-    def run() -> dict[str, Any]:
-        address, port = parse_target(target)
-        return asyncio.run(_run_tls(address, port, sni, timeout, _scope_flags(scope or [])))
+    """Enumerate TLS/TLCP on endpoints: versions, suites, groups, certificates.
 
-    _emit(_guarded(target, run), as_json, _summary)
+    One target prints one JSON document (--json); several print one document per line, in
+    the order given. A target that cannot be probed gets a document with ``error`` and the
+    exit status is 1; a target outside the probe scope refuses the whole run before anything
+    is sent (exit 2)."""
+    limits = ProbeLimits(packets_per_second=rate, connections_per_host=connections)
+
+    def run() -> list[dict[str, Any]]:
+        parsed = [parse_target(t) for t in targets]
+        gate = _authorised_gate([a for a, _ in parsed], _scope_flags(scope or []), limits)
+        return asyncio.run(_run_tls(parsed, sni, timeout, gate))
+
+    documents = _guarded(", ".join(targets), run)
+    failed = [d for d in documents if "error" in d]
+    if len(documents) == 1 and failed:
+        _fail(f"{targets[0]}: {failed[0]['error']['message']}", 1)
+    if len(documents) == 1:
+        _emit(documents[0], as_json, _summary)
+    else:
+        for document in documents:
+            if as_json:
+                print(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+            elif "error" in document:
+                print(f"{_where(document)}  error: {document['error']['message']}")
+            else:
+                print(_summary(document))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _where(document: dict[str, Any]) -> str:
+    target = document["target"]
+    host = target["address"]
+    return f"[{host}]:{target['port']}" if ":" in host else f"{host}:{target['port']}"
 
 
 # ---- ssh and snmp ---------------------------------------------------------------------------
 
 
-def _authorised_gate(address: str, scope: tuple[str, ...]) -> Gate:
-    """The single-target gate, refusing up front (before any packet) like ``tls`` does."""
-    gate = single_target_gate(address, scope)
-    reason = gate.policy.verdict(address)
-    if reason:
-        raise ScopeRefused(address, reason + (" of probes (probes/scope.yml probe_authorised,"
-                                              " SENTINEL_PROBE_SCOPE, or --scope CIDR)"
-                                              if "outside" in reason else ""))
+def _authorised_gate(addresses: Sequence[str], scope: tuple[str, ...],
+                     limits: ProbeLimits | None = None) -> Gate:
+    """The targets' gate, refusing up front (before any packet) if one target may not be
+    probed."""
+    gate = targets_gate(addresses, scope, limits)
+    for address in addresses:
+        reason = gate.policy.verdict(address)
+        if reason:
+            raise ScopeRefused(address, reason + (
+                " of probes (probes/scope.yml probe_authorised, SENTINEL_PROBE_SCOPE, or "
+                "--scope CIDR)" if "outside" in reason else ""))
     return gate
 
 
 async def _run_ssh(address: str, port: int, timeout: float,
                    scope: tuple[str, ...]) -> dict[str, Any]:
-    network = Network(_authorised_gate(address, scope), connect_timeout=timeout)
+    network = Network(_authorised_gate([address], scope), connect_timeout=timeout)
     started = time.perf_counter()
     async with network.tcp(address, port) as (reader, writer):
         from sentinel.probes.ssh import probe_ssh
@@ -163,7 +223,7 @@ def _snmp_target(text: str) -> tuple[str, int]:
 
 async def _run_snmp(address: str, port: int, options: SnmpProbe,
                     scope: tuple[str, ...]) -> dict[str, Any]:
-    network = Network(_authorised_gate(address, scope), connect_timeout=options.timeout)
+    network = Network(_authorised_gate([address], scope), connect_timeout=options.timeout)
     started = time.perf_counter()
     from sentinel.probes.snmp import probe_snmp
 
@@ -184,7 +244,7 @@ def _snmp_summary(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _guarded(target: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _guarded(target: str, run: Callable[[], T]) -> T:
     """Run one probe command; errors become a message and an exit status (2: refused or bad
     input, 1: the probe itself failed)."""
     try:
@@ -251,14 +311,14 @@ def _v3_from_flags(user: str | None, auth_env: str | None, priv_env: str | None,
                    auth_protocol: str, priv_protocol: str) -> tuple[ResolvedV3, ...]:
     if user is None:
         return ()
-    try:
-        from sentinel.probe_options import SnmpV3Credential
+    from pydantic import ValidationError
 
+    from sentinel.probe_options import SnmpV3Credential, resolve_v3
+
+    try:
         credential = SnmpV3Credential.model_validate(
             {"user": user, "auth_key_env": auth_env, "priv_key_env": priv_env,
              "auth_protocol": auth_protocol, "priv_protocol": priv_protocol})
     except ValidationError as exc:
         raise UsageError(f"--v3-*: {exc.errors()[0]['msg']}") from None
-    from sentinel.probe_options import resolve_v3
-
     return resolve_v3((credential,))

@@ -20,9 +20,9 @@ from sentinel.model import (
     Event,
     Finding,
     FindingStatus,
-    Severity,
     Text,
 )
+from sentinel.severity import Severity
 
 
 @dataclass(frozen=True)

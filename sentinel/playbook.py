@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sentinel.errors import PlaybookError
 from sentinel.model import Text
 from sentinel.probe_options import SnmpProbeConfig, SshProbeConfig
+from sentinel.scope import IPNetwork
 from sentinel.yamlio import load_yaml, validate
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Zone = Literal["extranet", "cloud-tenant", "internet-facing", "management"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

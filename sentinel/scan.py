@@ -29,7 +29,6 @@ from sentinel.model import (
     Finding,
     Observation,
     ScanRecord,
-    Severity,
     Text,
     now,
     observation_to_ecs,
@@ -38,6 +37,7 @@ from sentinel.plan import asset_plans, refusals
 from sentinel.playbook import Playbook
 from sentinel.probes.base import Network
 from sentinel.scope import Gate, ScopePolicy
+from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:

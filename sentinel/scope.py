@@ -15,9 +15,35 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sentinel.errors import ScopeRefused
-from sentinel.playbook import IPNetwork, RateLimits
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Limits(Protocol):
+    """What the gate reads of a playbook's ``RateLimits`` (or of :class:`ProbeLimits`)."""
+
+    @property
+    def packets_per_second(self) -> float: ...
+    @property
+    def connections_per_host(self) -> int: ...
+    @property
+    def concurrent_hosts(self) -> int: ...
+    @property
+    def host_delay_ms(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    """Limits for a command that probes named endpoints without a playbook
+    (``sentinel probe``); the defaults are a playbook's defaults."""
+
+    packets_per_second: float = 200.0
+    connections_per_host: int = 4
+    concurrent_hosts: int = 32
+    host_delay_ms: float = 0.0
 
 AuditHook = Callable[[str, str], None]
 
@@ -102,7 +128,7 @@ class Gate:
     """The single gate: scope check, then budget. Create one per scan and pass it in."""
 
     def __init__(
-        self, policy: ScopePolicy, limits: RateLimits, audit: AuditHook | None = None
+        self, policy: ScopePolicy, limits: Limits, audit: AuditHook | None = None
     ) -> None:
         self.policy = policy
         self.limits = limits

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinel import catalog
-from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Observation, Severity
+from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Observation
 from sentinel.playbook import Segment
+from sentinel.severity import Severity
 
 
 @dataclass(frozen=True)

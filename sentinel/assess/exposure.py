@@ -20,7 +20,8 @@ from typing import Any
 
 from sentinel.assess.base import AssetView, make_finding
 from sentinel.catalog import Service, identify_service
-from sentinel.model import AttemptStatus, Endpoint, Evaluation, Finding, Observation, Severity
+from sentinel.model import AttemptStatus, Endpoint, Evaluation, Finding, Observation
+from sentinel.severity import Severity
 
 CLOUD_PLANE_CATEGORIES = frozenset({"cloud-management", "device-management", "container"})
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from sentinel.assess.base import AssetView, make_finding
 from sentinel.catalog import Ipv6Policy, ipv6_policy
-from sentinel.model import AttemptStatus, Evaluation, Finding, Observation, Severity
+from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
+from sentinel.severity import Severity
 
 PASS, FAIL = Evaluation.PASSED, Evaluation.FAILED
 _Add = Callable[..., None]

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from sentinel.assess.base import AssetView, make_finding
-from sentinel.model import AttemptStatus, Evaluation, Finding, Observation, Severity
+from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
+from sentinel.severity import Severity
 
 
 def _verdict(failed: bool) -> Evaluation:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from sentinel.assess.base import AssetView, make_finding
-from sentinel.model import AttemptStatus, Evaluation, Finding, Observation, Severity
+from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
+from sentinel.severity import Severity
 
 KINDS = ("kex", "host_key", "cipher", "mac", "compression")
 MIN_RSA_BITS = 2048

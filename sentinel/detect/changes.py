@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sentinel.model import Asset, Context, Endpoint, Event, Severity, Text
+from sentinel.model import Asset, Context, Endpoint, Event, Text
+from sentinel.severity import Severity
 
 EXPIRY_DAYS = 30
 SM_TLS13_CODES = frozenset({"0x00C6", "0x00C7"})

@@ -15,7 +15,7 @@ from typing import Any
 
 from sentinel.detect.elastic import INDEX_KIND, convert_lucene
 from sentinel.detect.sigma import Correlation, Rule, RuleSet
-from sentinel.model import Severity
+from sentinel.severity import Severity
 
 _KIBANA_SEVERITY = {
     Severity.CRITICAL: "critical",

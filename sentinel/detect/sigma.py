@@ -25,8 +25,8 @@ from sigma.rule import SigmaRule
 
 from sentinel.detect.match import Predicate, compile_condition
 from sentinel.errors import InputError, SourceLocation
-from sentinel.model import Severity
 from sentinel.resources import data_file, data_files
+from sentinel.severity import Severity
 
 Category = Literal["finding", "event"]
 CATEGORIES: tuple[Category, ...] = ("finding", "event")

@@ -13,12 +13,14 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from sentinel.errors import ErrorReason, ProbeError
-from sentinel.model import Asset, Context, Endpoint
-from sentinel.playbook import Segment
 from sentinel.scope import Gate
+
+if TYPE_CHECKING:
+    from sentinel.model import Asset, Context, Endpoint
+    from sentinel.playbook import Segment
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Connector = Callable[[], AbstractAsyncContextManager[Stream]]

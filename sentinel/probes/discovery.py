@@ -37,8 +37,8 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.sendrecv import AsyncSniffer, send, sr, srp
 
 from sentinel.errors import ScopeRefused
-from sentinel.playbook import IPNetwork, Segment
-from sentinel.scope import Gate
+from sentinel.playbook import Segment
+from sentinel.scope import Gate, IPNetwork
 
 SYN_PORTS = (80, 443, 22)
 conf.verb = 0

@@ -14,8 +14,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentinel.errors import CatalogError
-from sentinel.model import Severity, Text
+from sentinel.model import Text
 from sentinel.resources import data_file
+from sentinel.severity import Severity
 from sentinel.yamlio import load_yaml, validate
 
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinel import catalog
-from sentinel.model import Severity, Text
+from sentinel.model import Text
 from sentinel.report.inventory import AssetInventory
 from sentinel.report.policy import ScoringFile
+from sentinel.severity import Severity
 
 
 @dataclass(frozen=True)

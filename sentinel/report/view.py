@@ -13,11 +13,12 @@ from typing import Any
 
 from sentinel import catalog
 from sentinel.lifecycle import KeyState
-from sentinel.model import ScanRecord, Severity
+from sentinel.model import ScanRecord
 from sentinel.playbook import Agency
 from sentinel.report.inventory import AssetInventory, inventory
 from sentinel.report.policy import SlaFile, scoring, sla
 from sentinel.report.scores import Scores, score
+from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
 
 

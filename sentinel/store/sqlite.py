@@ -31,12 +31,12 @@ from sentinel.model import (
     FindingStatus,
     Observation,
     ScanRecord,
-    Severity,
     alert_to_ecs,
     event_to_ecs,
     finding_to_ecs,
     observation_to_ecs,
 )
+from sentinel.severity import Severity
 
 STORE_ENV = "SENTINEL_STORE"
 

@@ -2,22 +2,19 @@
 
 Knowledge is data: this module only indexes it. The file is validated strictly by
 :mod:`sentinel.wire.registry_schema` (file and line on every error) once, then kept as the
-plain frozen records below, pickled under the user's cache directory; a probe run loads the
-pickle and never imports pydantic or YAML.
+plain frozen records below, pickled under the user's cache directory
+(:mod:`sentinel.datacache`); a probe run loads the pickle and never imports pydantic or YAML.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+from sentinel.datacache import cached
 from sentinel.resources import data_file
 
 SuiteClass = Literal["national", "strong", "legacy", "broken"]
@@ -168,39 +165,17 @@ def tls_registry() -> TlsRegistry:
     """The shipped (or overlaid) ``probes/tls.yml``, loaded once per process.
 
     Validating the YAML costs ~80 ms plus ~0.1 s of importing pydantic and the YAML loader,
-    most of a one-endpoint CLI run; the validated records are therefore kept pickled under
-    the user's cache directory, keyed by the hash of the YAML and of the two registry modules
-    (a changed schema never reads an old pickle). Any problem with the cache falls back to
-    loading the file.
+    most of a one-endpoint CLI run; the validated records are therefore kept pickled
+    (:mod:`sentinel.datacache`, keyed by the YAML and the two registry modules).
     """
     source = data_file("probes", "tls.yml")
     text = source.read_text(encoding="utf-8")
-    cache = _cache_path(text)
-    if cache is not None:
-        with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, AttributeError,
-                                 TypeError, ValueError):
-            data = pickle.loads(cache.read_bytes())  # noqa: S301 - our own file, see above
-            if isinstance(data, TlsRegistryData):
-                return TlsRegistry(data)
-    from sentinel.wire.registry_schema import load_registry  # only on a cache miss
 
-    registry = load_registry(source, text)
-    if cache is not None:
-        with contextlib.suppress(OSError):
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_bytes(pickle.dumps(registry.data, pickle.HIGHEST_PROTOCOL))
-            partial.replace(cache)
-    return registry
+    def validated() -> TlsRegistryData:
+        from sentinel.wire.registry_schema import load_registry  # only on a cache miss
 
+        return load_registry(source, text).data
 
-def _cache_path(text: str) -> Path | None:
-    """Where the pickled registry for this YAML and this schema lives (None: no cache)."""
-    if os.environ.get("SENTINEL_NO_CACHE"):
-        return None
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    digest = hashlib.sha256(text.encode("utf-8"))
     here = Path(__file__)
-    digest.update(here.read_bytes())
-    digest.update(here.with_name("registry_schema.py").read_bytes())
-    return Path(root) / "sentinel" / f"tls-registry-{digest.hexdigest()[:32]}.pickle"
+    schema = (here, here.with_name("registry_schema.py"))
+    return TlsRegistry(cached("tls-registry", text, schema, TlsRegistryData, validated))

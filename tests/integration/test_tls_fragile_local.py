@@ -90,3 +90,47 @@ def test_server_silent_to_every_tlcp_hello_is_not_bisected() -> None:
     assert result.rejected_abruptly == ()
     # TLCP: full hello, bare hello, canary; then SSLv2..TLS 1.3: one hello each.
     assert result.connections_used == 3 + 6
+
+
+def test_a_server_dripping_bytes_cannot_stretch_a_flight_past_its_deadline() -> None:
+    """A hostile server that keeps answering, slowly: a ServerHello header announcing 256
+    bytes, then one-byte handshake records, each byte 50 ms apart. Every read succeeds well
+    within the timeout, so only one deadline for the whole flight ends it: after ~1 s as a
+    timeout (with a timeout per read it ran for the 64 records' ~20 s)."""
+    from sentinel.probes.tls_exchange import Outcome, send_hello
+    from sentinel.wire.hello import client_hello_record
+    from sentinel.wire.profiles import tls_hello
+
+    def record(payload: bytes) -> bytes:
+        return build_record(ContentType.HANDSHAKE, 0x0303, payload)
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        with contextlib.suppress(ConnectionError):
+            for chunk in [record(b"\x02\x00\x01\x00"), *(record(b"\x03") for _ in range(255))]:
+                for byte in chunk:
+                    writer.write(bytes((byte,)))
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+
+    async def run() -> tuple[Outcome, float]:
+        server = await asyncio.start_server(drip, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        @contextlib.asynccontextmanager
+        async def connect() -> AsyncIterator[Streams]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                yield reader, writer
+            finally:
+                writer.close()
+
+        hello = client_hello_record(tls_hello(0x0303, [0xC02F], secrets.token_bytes(32)))
+        started = asyncio.get_running_loop().time()
+        async with server:
+            flight = await send_hello(connect, hello, 1.0)
+        return flight.outcome, asyncio.get_running_loop().time() - started
+
+    outcome, elapsed = asyncio.run(run())
+    assert outcome is Outcome.TIMEOUT
+    assert elapsed < 2.5

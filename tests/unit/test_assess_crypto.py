@@ -17,9 +17,9 @@ from sentinel.model import (
     Evaluation,
     Finding,
     Observation,
-    Severity,
 )
 from sentinel.playbook import Levels, Segment
+from sentinel.severity import Severity
 
 SM2_KEY = {"type": "sm2", "size": 256, "curve": "sm2p256v1"}
 SM3_SM2 = {"oid": "1.2.156.10197.1.501", "name": "sm2-with-sm3", "class": "national"}

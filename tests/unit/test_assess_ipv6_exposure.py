@@ -11,16 +11,9 @@ from sentinel import catalog
 from sentinel.assess.base import AssetView
 from sentinel.assess.exposure import assess_exposure
 from sentinel.assess.ipv6 import assess_ipv6, degradation, score_site
-from sentinel.model import (
-    Asset,
-    AttemptStatus,
-    Context,
-    Endpoint,
-    Evaluation,
-    Observation,
-    Severity,
-)
+from sentinel.model import Asset, AttemptStatus, Context, Endpoint, Evaluation, Observation
 from sentinel.playbook import Segment
+from sentinel.severity import Severity
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 

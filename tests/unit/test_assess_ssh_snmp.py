@@ -17,12 +17,12 @@ from sentinel.model import (
     Evaluation,
     Finding,
     Observation,
-    Severity,
 )
 from sentinel.playbook import Segment
 from sentinel.probes.snmp import ip_mib_addresses
 from sentinel.probes.ssh import algorithm_facts
 from sentinel.probes.ssh_registry import ssh_registry
+from sentinel.severity import Severity
 from sentinel.wire.ssh import KexInit
 
 CTX = Context(scan_id="s1", agency_id="a", segment_id="mgmt", zone="management")

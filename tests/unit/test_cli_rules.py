@@ -9,17 +9,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from sentinel.cli import app
-from sentinel.model import (
-    Asset,
-    Context,
-    Endpoint,
-    Evaluation,
-    Event,
-    Finding,
-    ScanRecord,
-    Severity,
-    Text,
-)
+from sentinel.model import Asset, Context, Endpoint, Evaluation, Event, Finding, ScanRecord, Text
+from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from sentinel.detect.match import View, compile_condition
 from sentinel.detect.ruletests import run_rule_tests
 from sentinel.detect.sigma import Correlation, RuleSet, load_rules
 from sentinel.errors import InputError
-from sentinel.model import Severity
+from sentinel.severity import Severity
 
 ROOT = Path(__file__).resolve().parents[2]
 

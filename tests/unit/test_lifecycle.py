@@ -5,16 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sentinel.lifecycle import KeyState, apply
-from sentinel.model import (
-    Asset,
-    Context,
-    Endpoint,
-    Evaluation,
-    Finding,
-    FindingStatus,
-    Severity,
-    Text,
-)
+from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, FindingStatus, Text
+from sentinel.severity import Severity
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ from sentinel.model import (
     Evaluation,
     Finding,
     FindingStatus,
-    Severity,
     Text,
     finding_to_ecs,
 )
 from sentinel.schema import schemas
+from sentinel.severity import Severity
 
 CTX = Context(scan_id="s1", agency_id="a1", agency_name="甲", segment_id="seg")
 WHEN = datetime(2026, 11, 26, tzinfo=UTC)

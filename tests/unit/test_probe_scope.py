@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sentinel.cli import app
-from sentinel.cli_probe import single_target_gate
+from sentinel.cli_probe import targets_gate
 
 
 @pytest.mark.parametrize("target", ["192.0.2.1:443", "[2001:db9::1]:443", "203.0.113.9:22"])
@@ -19,9 +19,9 @@ def test_addresses_outside_the_probe_scope_are_refused(target: str) -> None:
 
 def test_lab_and_loopback_are_in_the_default_probe_scope() -> None:
     for address in ("127.0.0.1", "::1", "198.18.10.10", "2001:db8:10::10"):
-        assert single_target_gate(address).policy.verdict(address) is None
+        assert targets_gate([address]).policy.verdict(address) is None
     # An explicit --scope authorises exactly what it names, and only the target itself.
-    gate = single_target_gate("192.0.2.7", ("192.0.2.0/24",))
+    gate = targets_gate(["192.0.2.7"], ("192.0.2.0/24",))
     assert gate.policy.verdict("192.0.2.7") is None
     assert gate.policy.verdict("192.0.2.8") is not None
 

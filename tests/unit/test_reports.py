@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.model import Severity
 from sentinel.report import charts, sample
 from sentinel.report.html import agency_document, find_scan, render_agency, render_all
 from sentinel.report.inventory import AssetInventory
@@ -16,6 +15,7 @@ from sentinel.report.policy import scoring, sla
 from sentinel.report.safe import dumps, visible
 from sentinel.report.scores import exposure, ipv6_readiness
 from sentinel.report.view import agency_view
+from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
 
 HOSTILE = "<script>alert(1)</script>登录\x1b[0m\u202e"

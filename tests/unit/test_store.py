@@ -9,16 +9,8 @@ from pathlib import Path
 import pytest
 
 from sentinel.errors import StoreError
-from sentinel.model import (
-    Asset,
-    Context,
-    Endpoint,
-    Evaluation,
-    Finding,
-    ScanRecord,
-    Severity,
-    Text,
-)
+from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, ScanRecord, Text
+from sentinel.severity import Severity
 from sentinel.store.sqlite import MIGRATIONS, SqliteStore
 
 WHEN = datetime(2026, 11, 26, tzinfo=UTC)

@@ -27,13 +27,13 @@ from sentinel.model import (
     Event,
     Finding,
     Observation,
-    Severity,
     Text,
     alert_to_ecs,
     event_to_ecs,
     finding_to_ecs,
     observation_to_ecs,
 )
+from sentinel.severity import Severity
 from sentinel.store.elastic import ElasticSink
 from sentinel.store.kibana_queries import PanelSearch, flatten_buckets, searches
 

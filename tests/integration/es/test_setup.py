@@ -8,7 +8,8 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Severity, Text
+from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Text
+from sentinel.severity import Severity
 from sentinel.store.elastic import ElasticSink
 from sentinel.store.elastic_templates import ILM_UNAVAILABLE, KINDS, setup
 
