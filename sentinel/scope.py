@@ -138,10 +138,18 @@ class Gate:
         self._audit = audit
         self.refusals: list[tuple[str, str]] = []
         self.connections = 0
+        self._verdicts: dict[str, str | None] = {}
 
     def authorise(self, address: str) -> None:
-        """Raise :class:`ScopeRefused` (after auditing it) unless the address may be probed."""
-        reason = self.policy.verdict(address)
+        """Raise :class:`ScopeRefused` (after auditing it) unless the address may be probed.
+
+        The policy is frozen, so its verdict on an address is computed once per gate (a TLS
+        enumeration asks it for every one of its dozens of connections); every refusal is
+        still recorded and audited."""
+        if address in self._verdicts:
+            reason = self._verdicts[address]
+        else:
+            reason = self._verdicts[address] = self.policy.verdict(address)
         if reason is not None:
             self.refusals.append((address, reason))
             if self._audit is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -48,15 +48,9 @@ class Network:
     async def tcp(self, address: str, port: int) -> AsyncIterator[Stream]:
         """One TCP connection; connection failures become :class:`ProbeError`."""
         async with self.gate.connection(address):
-            try:
+            with _connect_errors(port):
                 async with asyncio.timeout(self.connect_timeout):
                     reader, writer = await asyncio.open_connection(address, port)
-            except TimeoutError:
-                raise ProbeError(ErrorReason.TIMEOUT, f"connect to port {port} timed out") from None
-            except ConnectionRefusedError:
-                raise ProbeError(ErrorReason.REFUSED, f"port {port} refused") from None
-            except OSError as exc:
-                raise ProbeError(ErrorReason.UNREACHABLE, f"port {port}: {exc.strerror}") from None
             try:
                 yield reader, writer
             finally:
@@ -66,9 +60,24 @@ class Network:
                     async with asyncio.timeout(1.0):
                         await writer.wait_closed()
 
-    def connector(self, address: str, port: int) -> Connector:
+    @asynccontextmanager
+    async def protocol(self, address: str, port: int, factory: Callable[[], asyncio.Protocol]
+                       ) -> AsyncIterator[asyncio.BaseTransport]:
+        """One TCP connection driven by an asyncio protocol (no stream objects: the cheap way
+        for a probe that sends one message and parses one answer); closed on exit."""
+        async with self.gate.connection(address):
+            loop = asyncio.get_running_loop()
+            with _connect_errors(port):
+                async with asyncio.timeout(self.connect_timeout):
+                    transport, _ = await loop.create_connection(factory, address, port)
+            try:
+                yield transport
+            finally:
+                transport.close()
+
+    def connector(self, address: str, port: int) -> GatedConnector:
         """A factory of gated connections to one endpoint (for multi-connection probes)."""
-        return lambda: self.tcp(address, port)
+        return GatedConnector(self, address, port)
 
     async def udp_exchange(self, address: str, port: int, payload: bytes,
                            timeout: float) -> bytes | None:
@@ -95,6 +104,36 @@ class Network:
             raise ProbeError(ErrorReason.REFUSED, f"udp port {port} unreachable") from None
         finally:
             transport.close()
+
+
+class GatedConnector:
+    """Connections to one endpoint through the gate: call it for streams, or
+    :meth:`open_protocol` for a protocol-driven exchange."""
+
+    def __init__(self, network: Network, address: str, port: int) -> None:
+        self.network = network
+        self.address = address
+        self.port = port
+
+    def __call__(self) -> AbstractAsyncContextManager[Stream]:
+        return self.network.tcp(self.address, self.port)
+
+    def open_protocol(self, factory: Callable[[], asyncio.Protocol]
+                      ) -> AbstractAsyncContextManager[asyncio.BaseTransport]:
+        return self.network.protocol(self.address, self.port, factory)
+
+
+@contextlib.contextmanager
+def _connect_errors(port: int) -> Iterator[None]:
+    """Connection failures as :class:`ProbeError` with their reason."""
+    try:
+        yield
+    except TimeoutError:
+        raise ProbeError(ErrorReason.TIMEOUT, f"connect to port {port} timed out") from None
+    except ConnectionRefusedError:
+        raise ProbeError(ErrorReason.REFUSED, f"port {port} refused") from None
+    except OSError as exc:
+        raise ProbeError(ErrorReason.UNREACHABLE, f"port {port}: {exc.strerror}") from None
 
 
 class _OneReply(asyncio.DatagramProtocol):

@@ -66,25 +66,26 @@ class ServerFlight:
         return self.outcome in (Outcome.CLOSED, Outcome.TIMEOUT) and not self.first_bytes
 
 
-READ_SIZE = 16 * 1024  # what one read asks the stream for; a record is parsed as it completes
+READ_SIZE = 16 * 1024  # what one stream read asks for; a record is parsed as it completes
 
 
-class _FlightReader:
-    """Reads records until a stop message, an alert, EOF, the deadline or a limit.
+class FlightParser:
+    """Incremental: bytes in as they arrive, a ServerFlight out once the flight ends (a stop
+    message, an alert, the record limit, or garbage). The buffer never holds more than one
+    unfinished record plus the last arrival; nothing is allocated from a length the server
+    chose."""
 
-    Bytes are read as they arrive (one read per TCP segment batch, not two per record) and
-    parsed out of one buffer that never holds more than one unfinished record plus one read.
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, stop_at: Collection[int]) -> None:
-        self.reader = reader
+    def __init__(self, stop_at: Collection[int], accept_sslv2: bool = False) -> None:
         self.stop_at = stop_at
+        self.accept_sslv2 = accept_sslv2
         self.assembler = HandshakeAssembler()
         self.messages: list[HandshakeMessage] = []
         self.first = b""
         self.buffer = b""
+        self.records = 0
 
-    def _result(self, outcome: Outcome, alert: Alert | None = None) -> ServerFlight:
+    def result(self, outcome: Outcome, alert: Alert | None = None) -> ServerFlight:
+        """The flight so far, ended with ``outcome`` (a ServerHello in hand counts as one)."""
         hello_msg = next((m for m in self.messages if m.msg_type == HandshakeType.SERVER_HELLO),
                          None)
         try:
@@ -96,72 +97,125 @@ class _FlightReader:
             outcome = Outcome.SERVER_HELLO  # got what matters before the peer went quiet
         return ServerFlight(outcome, hello, tuple(self.messages), alert, self.first)
 
-    async def _fill(self, wanted: int) -> None:
-        """Read until the buffer holds ``wanted`` bytes (EOF: IncompleteReadError)."""
-        while len(self.buffer) < wanted:
-            chunk = await self.reader.read(READ_SIZE)
-            if not chunk:
-                raise asyncio.IncompleteReadError(self.buffer, wanted)
-            if len(self.first) < 16:
-                self.first = (self.first + chunk)[:16]
-            self.buffer += chunk
+    def feed(self, data: bytes) -> ServerFlight | None:
+        """Take ``data``; the finished flight, or None while more is needed."""
+        try:
+            return self._feed(data)
+        except DecodeError as exc:
+            return ServerFlight(Outcome.MALFORMED, first_bytes=self.first, error=str(exc))
 
-    async def read(self, accept_sslv2: bool) -> ServerFlight:
-        await self._fill(2)
-        if accept_sslv2 and self.buffer[0] & 0x80:
-            return await self._sslv2()
-        for _ in range(MAX_RECORDS_PER_FLIGHT):
-            await self._fill(RECORD_HEADER_LEN)
-            parsed = parse_record_header(self.buffer[:RECORD_HEADER_LEN])
-            end = RECORD_HEADER_LEN + parsed.length
-            await self._fill(end)
-            payload, self.buffer = self.buffer[RECORD_HEADER_LEN:end], self.buffer[end:]
-            done = self._record(parsed.content_type, payload)
+    def _feed(self, data: bytes) -> ServerFlight | None:
+        if len(self.first) < 16:
+            self.first = (self.first + data)[:16]
+        buffer = self.buffer + data if self.buffer else data
+        if self.accept_sslv2 and not self.records and len(buffer) >= 2 and buffer[0] & 0x80:
+            header_len, length = sslv2_record_length(buffer[:3])
+            if len(buffer) < header_len + length:
+                self.buffer = buffer
+                return None
+            record = buffer[: header_len + length]
+            return ServerFlight(Outcome.SSLV2, first_bytes=record[:16],
+                                sslv2=parse_sslv2_server_hello(record))
+        start = 0
+        while len(buffer) - start >= RECORD_HEADER_LEN:
+            parsed = parse_record_header(buffer[start : start + RECORD_HEADER_LEN])
+            end = start + RECORD_HEADER_LEN + parsed.length
+            if len(buffer) < end:
+                break
+            self.records += 1
+            done = self._record(parsed.content_type, buffer[start + RECORD_HEADER_LEN : end])
             if done is not None:
                 return done
-        raise DecodeError("flight", f"no end of flight after {MAX_RECORDS_PER_FLIGHT} records")
+            if self.records >= MAX_RECORDS_PER_FLIGHT:
+                raise DecodeError("flight", f"no end of flight after {self.records} records")
+            start = end
+        self.buffer = buffer[start:]
+        return None
 
     def _record(self, content_type: int, payload: bytes) -> ServerFlight | None:
         if content_type == ContentType.ALERT:
-            return self._result(Outcome.ALERT, alert=parse_alert(payload[:2]))
+            return self.result(Outcome.ALERT, alert=parse_alert(payload[:2]))
         if content_type != ContentType.HANDSHAKE:
             return None  # e.g. TLS 1.3 middlebox-compat CCS; nothing to learn
         for message in self.assembler.feed(payload):
             self.messages.append(message)
             if message.msg_type in self.stop_at:
-                return self._result(Outcome.SERVER_HELLO)
+                return self.result(Outcome.SERVER_HELLO)
         return None
-
-    async def _sslv2(self) -> ServerFlight:
-        header_len, length = sslv2_record_length(self.buffer[:3])
-        await self._fill(header_len + length)
-        record = self.buffer[: header_len + length]
-        return ServerFlight(Outcome.SSLV2, first_bytes=record[:16],
-                            sslv2=parse_sslv2_server_hello(record))
 
 
 async def read_flight(reader: asyncio.StreamReader, timeout: float,
                       stop_at: Collection[int] = STOP_AT_SERVER_HELLO,
                       accept_sslv2: bool = False) -> ServerFlight:
-    """Read the server's answer within one deadline for the whole flight (a server that
-    drips bytes cannot stretch it); every failure mode becomes an Outcome, never an
-    exception."""
-    flight = _FlightReader(reader, stop_at)
+    """Read the server's answer from a stream within one deadline for the whole flight (a
+    server that drips bytes cannot stretch it); every failure mode becomes an Outcome,
+    never an exception."""
+    parser = FlightParser(stop_at, accept_sslv2)
     try:
         async with asyncio.timeout(timeout):
-            return await flight.read(accept_sslv2)
+            while True:
+                chunk = await reader.read(READ_SIZE)
+                if not chunk:
+                    return parser.result(Outcome.CLOSED)
+                done = parser.feed(chunk)
+                if done is not None:
+                    return done
     except TimeoutError:
-        return flight._result(Outcome.TIMEOUT)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return flight._result(Outcome.CLOSED)
-    except DecodeError as exc:
-        return ServerFlight(Outcome.MALFORMED, first_bytes=flight.first, error=str(exc))
+        return parser.result(Outcome.TIMEOUT)
+    except ConnectionError:
+        return parser.result(Outcome.CLOSED)
+
+
+class FlightProtocol(asyncio.Protocol):
+    """The same parser driven by the event loop's callbacks (no stream objects, no task per
+    read): sends the hello on connect and resolves ``flight`` when the answer ends."""
+
+    def __init__(self, hello: bytes, stop_at: Collection[int], accept_sslv2: bool) -> None:
+        self.hello = hello
+        self.parser = FlightParser(stop_at, accept_sslv2)
+        self.flight: asyncio.Future[ServerFlight] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self.hello)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.flight.done():
+            done = self.parser.feed(data)
+            if done is not None:
+                self.flight.set_result(done)
+
+    def eof_received(self) -> bool:
+        self._closed()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed()
+
+    def _closed(self) -> None:
+        if not self.flight.done():
+            self.flight.set_result(self.parser.result(Outcome.CLOSED))
+
+
+# A connector may also run an asyncio protocol over its gated connection (the engine's
+# ``GatedConnector.open_protocol``): one hello then costs no stream objects.
+ProtocolOpener = Callable[[Callable[[], asyncio.Protocol]],
+                          AbstractAsyncContextManager[asyncio.BaseTransport]]
 
 
 async def send_hello(connect: Connect, data: bytes, timeout: float,
                      stop_at: Collection[int] = STOP_AT_SERVER_HELLO,
                      accept_sslv2: bool = False) -> ServerFlight:
     """Open one connection, send ``data``, read one flight, close."""
+    opener: ProtocolOpener | None = getattr(connect, "open_protocol", None)
+    if opener is not None:
+        protocol = FlightProtocol(data, stop_at, accept_sslv2)
+        async with opener(lambda: protocol):
+            try:
+                async with asyncio.timeout(timeout):
+                    return await protocol.flight
+            except TimeoutError:
+                return protocol.parser.result(Outcome.TIMEOUT)
     async with connect() as (reader, writer):
         writer.write(data)
         try:
@@ -170,4 +224,3 @@ async def send_hello(connect: Connect, data: bytes, timeout: float,
         except (TimeoutError, ConnectionError):
             return ServerFlight(Outcome.CLOSED, error="write failed")
         return await read_flight(reader, timeout, stop_at, accept_sslv2)
-
