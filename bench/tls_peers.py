@@ -378,10 +378,17 @@ SERVERS = {
 }
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1 above 20000 (the bench's own range)."""
+    """A free TCP port on 127.0.0.1 above 20000 (the bench's own range), never the same one
+    twice in a run (40 random picks collide often enough to make nginx fail to start)."""
     for _ in range(200):
         port = random.randint(20001, 29999)
+        if port in _HANDED_OUT:
+            continue
+        _HANDED_OUT.add(port)
         with socket.socket() as sock:
             try:
                 sock.bind((LOOPBACK, port))

@@ -221,8 +221,9 @@ async def full_flight(probe: Probe, version: int, suites: Sequence[int]) -> Serv
 
 async def fetch_certificate_chain(probe: Probe, version: int,
                                   suites: Sequence[int]) -> CertificateChain | None:
-    """The Certificate message of a cleartext handshake (not TLS 1.3: it is encrypted)."""
-    flight = await full_flight(probe, version, suites)
+    """The Certificate message of a cleartext handshake (not TLS 1.3: it is encrypted); from
+    a flight the drain already read when there is one."""
+    flight = probe.certified_flight(version, suites) or await full_flight(probe, version, suites)
     message = flight.message(HandshakeType.CERTIFICATE)
     suite = chosen_suite(flight, version)
     if message is None or suite is None:
@@ -269,9 +270,9 @@ async def fetch_dhe_parameters(probe: Probe, versions: Sequence[int],
                and spec.kx in ("DHE", "DHE_EXPORT")]
         if not dhe:
             return None
-        flight = await probe.send(f"{version_name(version)} DHE",
-                                  client_hello_record(probe.hello(version, dhe)),
-                                  STOP_AT_KEY_EXCHANGE)
+        flight = probe.certified_flight(version, dhe) or await probe.send(
+            f"{version_name(version)} DHE", client_hello_record(probe.hello(version, dhe)),
+            STOP_AT_KEY_EXCHANGE)
         message = flight.message(HandshakeType.SERVER_KEY_EXCHANGE)
         suite = chosen_suite(flight, version)
         if message is None or suite is None:
@@ -361,12 +362,21 @@ async def _groups(probe: Probe, flights: dict[int, ServerFlight],
     return [group for part in parts for group in part]
 
 
+CLEARTEXT_VERSIONS = frozenset({V.SSL3, V.TLS1_0, V.TLS1_1, V.TLS1_2, V.TLCP1_1})
+
+
+def _cleartext(versions: Sequence[int]) -> list[int]:
+    """The versions whose certificates are reported: the highest below TLS 1.3, and TLCP."""
+    cleartext = [int(v) for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0, V.SSL3) if v in versions][:1]
+    if V.TLCP1_1 in versions:
+        cleartext.append(V.TLCP1_1)
+    return cleartext
+
+
 async def _certificates(probe: Probe, versions: Sequence[int],
                         accepted: Sequence[AcceptedSuite]) -> list[CertificateChain]:
     chains: list[CertificateChain] = []
-    cleartext = [v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0, V.SSL3) if v in versions][:1]
-    if V.TLCP1_1 in versions:
-        cleartext.append(V.TLCP1_1)
+    cleartext = _cleartext(versions)
     fetches = [fetch_certificate_chain(probe, version, suites) for version in cleartext
                for suites in _by_auth(probe, [a.code for a in accepted
                                               if a.protocol == version_name(version)])]
@@ -395,8 +405,12 @@ async def enumerate_tls(connect: Connect, *, timeout: float = 5.0,
     ``connect`` propagate to the engine.
     """
     probe = Probe(connect, timeout, server_name, registry or tls_registry())
+    probe.full_flights = CLEARTEXT_VERSIONS
     flights = await version_flights(probe)
     versions = tuple(flights)
+    # The drains of the version whose certificates are reported (the highest below TLS 1.3)
+    # and of TLCP read whole flights: certificates and DHE parameters come with them.
+    probe.full_flights = frozenset(_cleartext(versions))
     accepted, orders = await _suites_and_order(probe, flights)
     steps, chains, tlcp_ske, dhe = await asyncio.gather(
         _safe(probe, "groups", _groups(probe, flights, accepted)),

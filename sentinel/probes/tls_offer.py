@@ -17,7 +17,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sentinel.probes.tls_exchange import Connect, Outcome, ServerFlight, send_hello
+from sentinel.probes.tls_exchange import (
+    STOP_AT_HELLO_DONE,
+    Connect,
+    Outcome,
+    ServerFlight,
+    send_hello,
+)
 from sentinel.wire.alerts import is_gotlcp_version_alert
 from sentinel.wire.constants import HandshakeType, ProtocolVersion, version_name
 from sentinel.wire.hello import ClientHello, client_hello_record
@@ -44,6 +50,11 @@ class Probe:
     gotlcp_seen: bool = False
     rejected_abruptly: dict[int, list[int]] = field(default_factory=dict)  # version -> codes
     canary_answered: dict[int, bool] = field(default_factory=dict)
+    # Versions whose offers are read up to ServerHelloDone, so the certificate and key
+    # exchange of every accepted suite arrive with the drain (no extra connection each).
+    full_flights: frozenset[int] = frozenset()
+    # (version, suite) -> the first flight that carried a Certificate for that choice.
+    certified: dict[tuple[int, int], ServerFlight] = field(default_factory=dict)
 
     async def send(self, label: str, data: bytes, stop_at: frozenset[int] | None = None,
                    sslv2: bool = False) -> ServerFlight:
@@ -55,6 +66,9 @@ class Probe:
         except OSError as exc:
             self.errors.append(f"{label}: {exc.__class__.__name__}: {exc}")
             return ServerFlight(Outcome.CLOSED, error=str(exc))
+        hello = flight.server_hello
+        if hello is not None and flight.message(HandshakeType.CERTIFICATE) is not None:
+            self.certified.setdefault((hello.version, hello.cipher_suite), flight)
         if flight.alert is not None:
             self.alerts.append(f"{label}: {flight.alert.name}")
         if flight.outcome is Outcome.MALFORMED:
@@ -87,9 +101,17 @@ class Probe:
 
     async def offer(self, version: int, suites: Sequence[int],
                     label: str | None = None) -> ServerFlight:
-        """One hello offering ``suites`` under ``version``."""
+        """One hello offering ``suites`` under ``version`` (read to ServerHelloDone for the
+        versions in ``full_flights``)."""
+        stop = STOP_AT_HELLO_DONE if version in self.full_flights else None
         return await self.send(label or version_name(version),
-                               client_hello_record(self.hello(version, suites)))
+                               client_hello_record(self.hello(version, suites)), stop)
+
+    def certified_flight(self, version: int, suites: Sequence[int]) -> ServerFlight | None:
+        """A flight already received under ``version`` whose choice is one of ``suites`` and
+        that carried a Certificate, in the order of ``suites``."""
+        return next((f for code in suites
+                     if (f := self.certified.get((version, code))) is not None), None)
 
     async def talks_back(self, version: int) -> bool:
         """Does the server answer a hello of this version that it cannot accept? (cached)"""
