@@ -56,16 +56,19 @@ _INFINITY: _Jacobian = (1, 1, 0)
 
 
 def _double(pt: _Jacobian) -> _Jacobian:
+    """2·pt; sm2p256v1 has a = p - 3, so the a = -3 doubling formula applies
+    (3(X - Z²)(X + Z²) instead of 3X² + aZ⁴: one multiplication fewer)."""
     x, y, z = pt
     if z == 0 or y == 0:
         return _INFINITY
-    yy = y * y % P
-    s = 4 * x * yy % P
-    zz = z * z % P
-    m = (3 * x * x + A * zz * zz) % P
-    x3 = (m * m - 2 * s) % P
-    y3 = (m * (s - x3) - 8 * yy * yy) % P
-    return (x3, y3, 2 * y * z % P)
+    delta = z * z % P
+    gamma = y * y % P
+    beta = x * gamma % P
+    alpha = 3 * (x - delta) * (x + delta) % P
+    x3 = (alpha * alpha - 8 * beta) % P
+    z3 = ((y + z) * (y + z) - gamma - delta) % P
+    y3 = (alpha * (4 * beta - x3) - 8 * gamma * gamma) % P
+    return (x3, y3, z3)
 
 
 def _add(p1: _Jacobian, p2: _Jacobian) -> _Jacobian:
@@ -88,14 +91,33 @@ def _add(p1: _Jacobian, p2: _Jacobian) -> _Jacobian:
     return (x3, y3, h * z1 * z2 % P)
 
 
+_WINDOW = 4  # bits per step: 15 precomputed multiples, then 4 doublings and <= 1 addition
+
+
+def _multiples(point: Point) -> list[_Jacobian]:
+    """0·point .. 15·point."""
+    table = [_INFINITY, (point.x, point.y, 1)]
+    for _ in range(2, 1 << _WINDOW):
+        table.append(_add(table[-1], table[1]))
+    return table
+
+
 def _multiply(k: int, point: Point) -> _Jacobian:
+    return _multiply_sum(((k, point),))
+
+
+def _multiply_sum(terms: tuple[tuple[int, Point], ...]) -> _Jacobian:
+    """Σ kᵢ·Pᵢ in one pass of doublings (Shamir's trick), a 4-bit window per scalar."""
+    tables = [(k, _multiples(point)) for k, point in terms]
     result = _INFINITY
-    addend: _Jacobian = (point.x, point.y, 1)
-    while k:
-        if k & 1:
-            result = _add(result, addend)
-        addend = _double(addend)
-        k >>= 1
+    top = max(k.bit_length() for k, _ in terms)
+    for shift in range((top + _WINDOW - 1) // _WINDOW * _WINDOW - _WINDOW, -1, -_WINDOW):
+        for _ in range(_WINDOW):
+            result = _double(result)
+        for k, table in tables:
+            digit = (k >> shift) & ((1 << _WINDOW) - 1)
+            if digit:
+                result = _add(result, table[digit])
     return result
 
 
@@ -197,7 +219,7 @@ def verify_digest(public_key: Point, e: int, r: int, s: int) -> bool:
     t = (r + s) % N
     if t == 0:
         return False
-    point = _to_affine(_add(_multiply(s, G), _multiply(t, public_key)))
+    point = _to_affine(_multiply_sum(((s, G), (t, public_key))))
     if point is None:
         return False
     return (e + point.x) % N == r

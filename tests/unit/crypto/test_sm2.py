@@ -145,3 +145,43 @@ def test_out_of_range_signature_values_do_not_verify() -> None:
     assert not sm2.verify(EXAMPLE_PUBLIC, b"message digest", der_signature(EXAMPLE_R, sm2.N))
     assert not sm2.verify(EXAMPLE_PUBLIC, b"message digest", der_signature(0x00, EXAMPLE_S))
     assert not sm2.verify_digest(EXAMPLE_PUBLIC, EXAMPLE_E, sm2.N - EXAMPLE_S, EXAMPLE_S)
+
+
+def _reference_add(a: sm2.Point | None, b: sm2.Point | None) -> sm2.Point | None:
+    """Textbook affine addition (slow, obviously right) to check the fast path against."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if a.x == b.x and (a.y + b.y) % sm2.P == 0:
+        return None
+    if a == b:
+        slope = (3 * a.x * a.x + sm2.A) * pow(2 * a.y, -1, sm2.P) % sm2.P
+    else:
+        slope = (b.y - a.y) * pow(b.x - a.x, -1, sm2.P) % sm2.P
+    x = (slope * slope - a.x - b.x) % sm2.P
+    return sm2.Point(x, (slope * (a.x - x) - a.y) % sm2.P)
+
+
+def _reference_multiply(k: int, point: sm2.Point) -> sm2.Point | None:
+    result: sm2.Point | None = None
+    addend: sm2.Point | None = point
+    while k:
+        if k & 1:
+            result = _reference_add(result, addend)
+        addend = _reference_add(addend, addend)
+        k >>= 1
+    return result
+
+
+@pytest.mark.parametrize("k", [1, 2, 15, 16, 17, 0xFFFF, sm2.N - 1, 0x1234567890ABCDEF << 190])
+def test_windowed_and_joint_multiplication_match_the_textbook_method(k: int) -> None:
+    other = _reference_multiply(0xC0FFEE, sm2.G)
+    assert other is not None
+    assert sm2.scalar_multiply(k, sm2.G) == _reference_multiply(k, sm2.G)
+    assert sm2.scalar_multiply(k, other) == _reference_multiply(k, other)
+    # k·G + 7k·Q in one pass (what verification computes) equals the textbook sum.
+    joint = sm2._to_affine(sm2._multiply_sum(((k, sm2.G), (7 * k % sm2.N, other))))
+    expected = _reference_add(_reference_multiply(k, sm2.G),
+                              _reference_multiply(7 * k % sm2.N, other))
+    assert joint == expected
