@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from sentinel import aio
 from sentinel.errors import InputError, ProbeError, ScopeRefused, SentinelError, UsageError
 from sentinel.probes.base import Network
 from sentinel.scope import Gate, ProbeLimits, ScopePolicy
@@ -150,7 +151,7 @@ def tls(
     def run() -> list[dict[str, Any]]:
         parsed = [parse_target(t) for t in targets]
         gate = _authorised_gate([a for a, _ in parsed], _scope_flags(scope or []), limits)
-        return asyncio.run(_run_tls(parsed, sni, timeout, gate))
+        return aio.run(_run_tls(parsed, sni, timeout, gate))
 
     documents = _guarded(", ".join(targets), run)
     failed = [d for d in documents if "error" in d]
@@ -271,7 +272,7 @@ def ssh(
     """SSH identification and offered algorithms (KEXINIT only; never logs in)."""
     def run() -> dict[str, Any]:
         address, port = parse_target(target)
-        return asyncio.run(_run_ssh(address, port, timeout, _scope_flags(scope or [])))
+        return aio.run(_run_ssh(address, port, timeout, _scope_flags(scope or [])))
 
     _emit(_guarded(target, run), as_json, _ssh_summary)
 
@@ -302,7 +303,7 @@ def snmp(
         from sentinel.probes.snmp import SnmpProbe
 
         options = SnmpProbe(timeout=timeout, credentials=credentials)
-        return asyncio.run(_run_snmp(address, port, options, _scope_flags(scope or [])))
+        return aio.run(_run_snmp(address, port, options, _scope_flags(scope or [])))
 
     _emit(_guarded(target, run), as_json, _snmp_summary)
 

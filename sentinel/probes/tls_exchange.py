@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 from sentinel.errors import DecodeError
 from sentinel.wire.alerts import Alert, parse_alert
@@ -176,8 +177,8 @@ class FlightProtocol(asyncio.Protocol):
         self.flight: asyncio.Future[ServerFlight] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(self.hello)
+        # A stream transport (asyncio's, or another loop's that does not subclass it).
+        cast(asyncio.WriteTransport, transport).write(self.hello)
 
     def data_received(self, data: bytes) -> None:
         if not self.flight.done():
