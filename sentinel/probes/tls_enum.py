@@ -314,9 +314,11 @@ def _by_auth(probe: Probe, suites: Sequence[int]) -> list[list[int]]:
 
 async def _version_suites(probe: Probe, version: int,
                           first: ServerFlight) -> tuple[list[AcceptedSuite], SuiteOrder]:
+    choice = chosen_suite(first, version)
+    drained = choice is not None and choice in probe.candidates(version)  # one-offer drain
     codes = await enumerate_suites(probe, version, first=first)
     name = version_name(version)
-    order = await server_preference(probe, version, codes, drained=True)
+    order = await server_preference(probe, version, codes, drained=drained)
     return ([AcceptedSuite(name, c, probe.registry.suite_name(c)) for c in codes],
             SuiteOrder(name, order))
 
