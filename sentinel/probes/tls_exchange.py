@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import cast
+from typing import NamedTuple, cast
 
 from sentinel.errors import DecodeError
 from sentinel.wire.alerts import Alert, parse_alert
@@ -45,8 +44,7 @@ class Outcome(StrEnum):
     SSLV2 = "sslv2"
 
 
-@dataclass(frozen=True)
-class ServerFlight:
+class ServerFlight(NamedTuple):
     """What came back for one hello."""
 
     outcome: Outcome

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Personality(StrEnum):
@@ -15,8 +15,7 @@ class Personality(StrEnum):
     NONE = "none"
 
 
-@dataclass(frozen=True)
-class AcceptedSuite:
+class AcceptedSuite(NamedTuple):
     """One suite a server accepted under one protocol version."""
 
     protocol: str
@@ -24,16 +23,14 @@ class AcceptedSuite:
     name: str
 
 
-@dataclass(frozen=True)
-class SuiteOrder:
+class SuiteOrder(NamedTuple):
     """Server preference per protocol; ``server_order`` None means the client's order wins."""
 
     protocol: str
     server_order: tuple[int, ...] | None
 
 
-@dataclass(frozen=True)
-class AcceptedGroup:
+class AcceptedGroup(NamedTuple):
     """A key-exchange group a server accepted (``protocol`` TLSv1.3 or TLSv1.2)."""
 
     protocol: str
@@ -41,8 +38,7 @@ class AcceptedGroup:
     name: str
 
 
-@dataclass(frozen=True)
-class CertificateChain:
+class CertificateChain(NamedTuple):
     """DER certificates as sent (TLCP: sign, enc, CA...), with the suite that fetched them."""
 
     protocol: str
@@ -50,8 +46,7 @@ class CertificateChain:
     chain: tuple[bytes, ...]
 
 
-@dataclass(frozen=True)
-class TlcpKeyExchange:
+class TlcpKeyExchange(NamedTuple):
     """A TLCP ServerKeyExchange and the exact bytes its SM2 signature covers."""
 
     suite: int
@@ -64,8 +59,7 @@ class TlcpKeyExchange:
     certificate_requested: bool
 
 
-@dataclass(frozen=True)
-class DhExchange:
+class DhExchange(NamedTuple):
     """A finite-field DHE ServerKeyExchange: the group the server uses for DHE suites."""
 
     protocol: str
@@ -74,8 +68,7 @@ class DhExchange:
     generator: int
 
 
-@dataclass(frozen=True)
-class TlsEnumeration:
+class TlsEnumeration(NamedTuple):
     """Everything ``enumerate_tls`` learned about one port."""
 
     versions: tuple[str, ...]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel.wire._reader import Reader, u16_list, u16s, vec
 from sentinel.wire.constants import ExtensionType
 
 
-@dataclass(frozen=True)
-class Extension:
+class Extension(NamedTuple):
     """One extension: type and opaque data (as on the wire)."""
 
     ext_type: int
@@ -109,8 +108,7 @@ def parse_selected_version(data: bytes) -> int:
     return version
 
 
-@dataclass(frozen=True)
-class ServerKeyShare:
+class ServerKeyShare(NamedTuple):
     """A server's key_share: the group and its public value (empty in a HelloRetryRequest)."""
 
     group: int

@@ -8,7 +8,7 @@ dataclass; malformed input raises DecodeError. Builders exist where tests need r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel.wire._reader import Reader, u16_list, u16s, vec
 from sentinel.wire.constants import HandshakeType
@@ -18,16 +18,14 @@ from sentinel.wire.records import build_handshake
 NAMED_CURVE = 3  # ECCurveType named_curve (RFC 8422 §5.4); explicit curves are rejected
 
 
-@dataclass(frozen=True)
-class CertificateEntry:
+class CertificateEntry(NamedTuple):
     """One TLS 1.3 CertificateEntry: DER certificate and its per-entry extensions."""
 
     cert_data: bytes
     extensions: tuple[Extension, ...]
 
 
-@dataclass(frozen=True)
-class Certificate13:
+class Certificate13(NamedTuple):
     """The TLS 1.3 Certificate message."""
 
     request_context: bytes
@@ -78,8 +76,7 @@ def build_certificate13(context: bytes, entries: Sequence[CertificateEntry]) -> 
     return build_handshake(HandshakeType.CERTIFICATE, vec(1, context) + vec(3, items))
 
 
-@dataclass(frozen=True)
-class EcdheParams:
+class EcdheParams(NamedTuple):
     """ECDHE ServerKeyExchange: the named curve, the server point and the signature.
 
     ``signed_params`` is the ServerECDHParams encoding, which the signature covers after
@@ -123,8 +120,7 @@ def build_ecdhe_server_key_exchange(params: EcdheParams) -> bytes:
     return build_handshake(HandshakeType.SERVER_KEY_EXCHANGE, body)
 
 
-@dataclass(frozen=True)
-class DheParams:
+class DheParams(NamedTuple):
     """Finite-field DHE ServerKeyExchange (the prime size is what assessors care about)."""
 
     prime: bytes
@@ -179,8 +175,7 @@ def parse_tlcp_ecdhe_server_key_exchange(body: bytes) -> EcdheParams:
     return parse_ecdhe_server_key_exchange(body, with_signature_algorithm=False)
 
 
-@dataclass(frozen=True)
-class CertificateRequest:
+class CertificateRequest(NamedTuple):
     """A (TLS 1.0-1.2 / TLCP) CertificateRequest: the server wants a client certificate."""
 
     certificate_types: bytes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel.wire._reader import Reader, u16_list, u16s, vec
 from sentinel.wire.constants import (
@@ -27,8 +27,7 @@ from sentinel.wire.extensions import (
 from sentinel.wire.records import build_handshake, build_record
 
 
-@dataclass(frozen=True)
-class ClientHello:
+class ClientHello(NamedTuple):
     """A ClientHello's fields; ``extensions is None`` means no extensions block at all."""
 
     client_version: int
@@ -87,8 +86,7 @@ def parse_client_hello(body: bytes) -> ClientHello:
     return ClientHello(version, random, session_id, suites, compression, extensions)
 
 
-@dataclass(frozen=True)
-class ServerHello:
+class ServerHello(NamedTuple):
     """A ServerHello (or a TLS 1.3 HelloRetryRequest, which shares its format)."""
 
     legacy_version: int

@@ -8,7 +8,7 @@ before anything is allocated for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel.errors import DecodeError
 from sentinel.wire._reader import Reader
@@ -19,8 +19,7 @@ DEFAULT_HANDSHAKE_CAP = 256 * 1024  # generous for long chains, small enough to 
 _KNOWN_CONTENT_TYPES = frozenset(int(c) for c in ContentType)
 
 
-@dataclass(frozen=True)
-class RecordHeader:
+class RecordHeader(NamedTuple):
     """The five bytes in front of every record."""
 
     content_type: int
@@ -28,8 +27,7 @@ class RecordHeader:
     length: int
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One record: its header fields and the payload (plaintext or still encrypted)."""
 
     content_type: int
@@ -37,8 +35,7 @@ class Record:
     payload: bytes
 
 
-@dataclass(frozen=True)
-class HandshakeMessage:
+class HandshakeMessage(NamedTuple):
     """One reassembled handshake message; ``raw`` is header + body, as hashed in transcripts."""
 
     msg_type: int

@@ -9,10 +9,9 @@ plain frozen records below, pickled under the user's cache directory
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sentinel.datacache import cached
 from sentinel.resources import data_file
@@ -23,8 +22,7 @@ MinVersion = Literal["ssl3", "tls1.2", "tls1.3", "tlcp1.1"]
 _TLS1_2, _TLS1_3, _TLCP1_1 = 0x0303, 0x0304, 0x0101
 
 
-@dataclass(frozen=True, slots=True)
-class CipherSuite:
+class CipherSuite(NamedTuple):
     """One cipher suite and what it is made of."""
 
     code: int
@@ -46,8 +44,7 @@ class CipherSuite:
     notes: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Signaling:
+class Signaling(NamedTuple):
     """A signalling cipher suite value (SCSV): offered, never negotiated."""
 
     code: int
@@ -55,8 +52,7 @@ class Signaling:
     refs: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
+class Group(NamedTuple):
     """A supported_groups code point."""
 
     code: int
@@ -68,8 +64,7 @@ class Group:
     notes: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureScheme:
+class SignatureScheme(NamedTuple):
     """A signature_algorithms code point (TLS 1.2 pair, TLS 1.3 scheme, TLCP 0x0704)."""
 
     code: int
@@ -79,8 +74,7 @@ class SignatureScheme:
     notes: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectId:
+class ObjectId(NamedTuple):
     """An algorithm OID seen in certificates."""
 
     oid: str
@@ -92,8 +86,7 @@ class ObjectId:
     notes: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class TlsRegistryData:
+class TlsRegistryData(NamedTuple):
     """The whole validated ``probes/tls.yml``."""
 
     version: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel.errors import DecodeError
 from sentinel.wire._reader import Reader
@@ -57,8 +57,7 @@ def sslv2_record_length(header: bytes) -> tuple[int, int]:
     return 3, ((header[0] & 0x3F) << 8) | header[1]
 
 
-@dataclass(frozen=True)
-class SSLv2ServerHello:
+class SSLv2ServerHello(NamedTuple):
     """What an SSL 2.0 server says: its version, certificate and the cipher kinds it shares."""
 
     version: int

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sentinel.crypto.keyshare import KeyShare, generate_key_share
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
@@ -47,8 +48,7 @@ MAX_RECORDS = 128
 MAX_FLIGHT_BYTES = 512 * 1024
 
 
-@dataclass(frozen=True)
-class Tls13CertResult:
+class Tls13CertResult(NamedTuple):
     """What a TLS 1.3 handshake up to the server Finished showed."""
 
     cipher_suite: int

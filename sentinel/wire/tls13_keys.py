@@ -9,8 +9,7 @@ derived too because it is cheap and lets the tests walk RFC 8448 to the end.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
@@ -26,8 +25,7 @@ class Aead(Protocol):
     def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class Tls13Suite:
+class Tls13Suite(NamedTuple):
     """A TLS 1.3 cipher suite: AEAD, key/IV sizes, tag size and transcript hash."""
 
     code: int
@@ -119,8 +117,7 @@ def derive_secret(
     return hkdf_expand_label(algorithm, secret, label, transcript_hash, algorithm.digest_size)
 
 
-@dataclass(frozen=True)
-class HandshakeSecrets:
+class HandshakeSecrets(NamedTuple):
     """Secrets of the handshake stage of the key schedule (no PSK)."""
 
     early_secret: bytes
@@ -157,8 +154,7 @@ def handshake_secrets(
     )
 
 
-@dataclass(frozen=True)
-class TrafficKeys:
+class TrafficKeys(NamedTuple):
     """Record-protection key and static IV derived from one traffic secret."""
 
     key: bytes

@@ -7,7 +7,7 @@ builds the client's extensions. Every vector length is checked against what rema
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel.errors import DecodeError
 
@@ -114,8 +114,7 @@ def server_name_extension(host_name: str) -> bytes:
     return extension(EXT_SERVER_NAME, _vec(2, b"\x00" + _vec(2, name)))
 
 
-@dataclass(frozen=True)
-class ServerHelloInfo:
+class ServerHelloInfo(NamedTuple):
     """What the certificate reader needs from a ServerHello or HelloRetryRequest."""
 
     is_retry: bool

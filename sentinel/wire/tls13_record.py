@@ -7,7 +7,7 @@ messages that may span records. Every length from the peer is checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 
@@ -29,8 +29,7 @@ MAX_HANDSHAKE_MESSAGE = 256 * 1024
 _LAYER = "tls13-record"
 
 
-@dataclass(frozen=True)
-class RecordHeader:
+class RecordHeader(NamedTuple):
     """The 5-byte record header."""
 
     content_type: int
@@ -115,8 +114,7 @@ def split_inner_plaintext(inner: bytes) -> tuple[int, bytes]:
     return stripped[-1], content
 
 
-@dataclass(frozen=True)
-class HandshakeMessage:
+class HandshakeMessage(NamedTuple):
     """One handshake message; `raw` includes the 4-byte header (what the transcript hashes)."""
 
     msg_type: int
