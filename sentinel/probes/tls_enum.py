@@ -7,18 +7,19 @@ server's choice, remove it, repeat until the server refuses. A server with N sui
 N + 1 connections per version, not one per known suite; the hello that proved a version
 is also the first step of its suite drain (and of the TLS 1.3 group drain).
 
-Independent questions run concurrently: every version is probed at once, then every
-version's suites are drained side by side, then groups, certificates and key-exchange
-parameters. The gate's per-host connection cap (the playbook's ``connections_per_host``)
-bounds how many of these connections are open together.
+Independent questions run concurrently: every version runs its own pipeline (prove the
+version, drain its suites, check the server's preference, drain its groups) without waiting
+for the others, so a slow TLCP probe or a long TLS 1.2 drain delays nothing else; the
+certificates and key-exchange parameters follow. The gate's per-host connection cap (the
+playbook's ``connections_per_host``) bounds how many of these connections are open together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Collection, Sequence
+from typing import NamedTuple, TypeVar
 
 from sentinel.errors import DecodeError
 from sentinel.probes.tls_exchange import STOP_AT_HELLO_DONE, Connect, ServerFlight
@@ -312,56 +313,78 @@ def _by_auth(probe: Probe, suites: Sequence[int]) -> list[list[int]]:
     return list(groups.values())
 
 
-async def _version_suites(probe: Probe, version: int,
-                          first: ServerFlight) -> tuple[list[AcceptedSuite], SuiteOrder]:
-    choice = chosen_suite(first, version)
-    drained = choice is not None and choice in probe.candidates(version)  # one-offer drain
-    codes = await enumerate_suites(probe, version, first=first)
+class _VersionResult(NamedTuple):
+    """What one version's pipeline found."""
+
+    version: int
+    suites: list[AcceptedSuite]
+    order: SuiteOrder | None
+    groups: list[AcceptedGroup]
+
+
+def _highest_below_tls13(versions: Collection[int]) -> int | None:
+    """The version whose ECDHE curves are enumerated (TLS 1.2, else 1.1, else 1.0)."""
+    return next((v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0) if v in versions), None)
+
+
+async def _pipeline(probe: Probe, version: int, probing: Awaitable[ServerFlight],
+                    legacy: Awaitable[frozenset[int]]) -> _VersionResult | None:
+    """One version from its first hello to its groups, without waiting for the others: its
+    drain starts as soon as it is proved; TLS 1.3 groups drain beside the suites; the ECDHE
+    curves of the highest version below TLS 1.3 beside its preference check."""
+    flight = await probing
+    if not version_accepted(flight, version):
+        return None
     name = version_name(version)
-    order = await server_preference(probe, version, codes, drained=drained)
-    return ([AcceptedSuite(name, c, probe.registry.suite_name(c)) for c in codes],
-            SuiteOrder(name, order))
+    if version == V.SSL2:  # SERVER-HELLO already lists every cipher kind the server shares
+        specs = flight.sslv2.cipher_specs if flight.sslv2 else ()
+        return _VersionResult(version, [AcceptedSuite(name, c, SSL2_NAMES.get(c, f"SSL2_0x{c:06X}"))
+                                        for c in specs], None, [])
+    tls13_groups = (asyncio.ensure_future(_safe(probe, "groups", enumerate_groups_tls13(
+        probe, first=flight))) if version == V.TLS1_3 else None)
+    choice = chosen_suite(flight, version)
+    drained = choice is not None and choice in probe.candidates(version)  # one-offer drain
+    codes = await enumerate_suites(probe, version, first=flight)
+
+    async def curves() -> tuple[int, ...] | None:
+        if tls13_groups is not None:
+            return await tls13_groups
+        if version != _highest_below_tls13(await legacy):
+            return ()
+        ecdhe = [c for c in codes
+                 if (spec := probe.registry.suites.get(c)) is not None and spec.kx == "ECDHE"]
+        return await _safe(probe, "groups", enumerate_groups_tls12(probe, version, ecdhe))
+
+    order, found = await asyncio.gather(
+        server_preference(probe, version, codes, drained=drained), curves())
+    return _VersionResult(
+        version, [AcceptedSuite(name, c, probe.registry.suite_name(c)) for c in codes],
+        SuiteOrder(name, order),
+        [AcceptedGroup(name, g, probe.registry.group_name(g)) for g in found or ()])
 
 
-async def _suites_and_order(probe: Probe, flights: dict[int, ServerFlight]) -> tuple[
-        list[AcceptedSuite], list[SuiteOrder]]:
-    """Every accepted version drained at once; SSLv2's SERVER-HELLO already lists every
-    cipher kind it shares, so its version probe is its answer."""
-    accepted: list[AcceptedSuite] = []
-    orders: list[SuiteOrder] = []
-    sslv2 = flights.get(V.SSL2)
-    if sslv2 is not None and sslv2.sslv2 is not None:
-        accepted += [AcceptedSuite("SSLv2", c, SSL2_NAMES.get(c, f"SSL2_0x{c:06X}"))
-                     for c in sslv2.sslv2.cipher_specs]
-    drains = await asyncio.gather(*(_version_suites(probe, version, flight)
-                                    for version, flight in flights.items()
-                                    if version != V.SSL2))
-    for suites, order in drains:
-        accepted += suites
-        orders.append(order)
-    return accepted, orders
+async def _versions(probe: Probe) -> list[_VersionResult]:
+    """Every version's pipeline at once; results in VERSION_ORDER."""
+    probing = {v: asyncio.ensure_future(probe_version(probe, v)) for v in VERSION_ORDER}
 
+    async def legacy_accepted() -> frozenset[int]:
+        accepted: set[int] = set()
+        for version in (V.TLS1_2, V.TLS1_1, V.TLS1_0):
+            if version_accepted(await probing[version], version):
+                accepted.add(version)
+        return frozenset(accepted)
 
-async def _groups(probe: Probe, flights: dict[int, ServerFlight],
-                  accepted: Sequence[AcceptedSuite]) -> list[AcceptedGroup]:
-    """TLS 1.3 groups and the ECDHE curves of the highest TLS 1.0-1.2 version, at once."""
-    async def tls13() -> list[AcceptedGroup]:
-        if V.TLS1_3 not in flights:
-            return []
-        codes = await enumerate_groups_tls13(probe, first=flights[V.TLS1_3])
-        return [AcceptedGroup("TLSv1.3", g, probe.registry.group_name(g)) for g in codes]
-
-    async def legacy(version: int) -> list[AcceptedGroup]:
-        ecdhe = [a.code for a in accepted if a.protocol == version_name(version)
-                 and (spec := probe.registry.suites.get(a.code)) is not None
-                 and spec.kx == "ECDHE"]
-        codes = await enumerate_groups_tls12(probe, version, ecdhe)
-        return [AcceptedGroup(version_name(version), g, probe.registry.group_name(g))
-                for g in codes]
-
-    highest = [v for v in (V.TLS1_2, V.TLS1_1, V.TLS1_0) if v in flights][:1]
-    parts = await asyncio.gather(tls13(), *(legacy(v) for v in highest))
-    return [group for part in parts for group in part]
+    legacy = asyncio.ensure_future(legacy_accepted())
+    try:
+        found = await asyncio.gather(*(_pipeline(probe, v, probing[v], legacy)
+                                       for v in VERSION_ORDER))
+    finally:
+        for task in (*probing.values(), legacy):
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # seen: a failure surfaced through its pipeline
+    return [r for r in found if r is not None]
 
 
 CLEARTEXT_VERSIONS = frozenset({V.SSL3, V.TLS1_0, V.TLS1_1, V.TLS1_2, V.TLCP1_1})
@@ -407,15 +430,17 @@ async def enumerate_tls(connect: Connect, *, timeout: float = 5.0,
     ``connect`` propagate to the engine.
     """
     probe = Probe(connect, timeout, server_name, registry or tls_registry())
+    # Offers of the cleartext versions read whole flights: the certificates and DHE
+    # parameters of the reported version (the highest below TLS 1.3, and TLCP) come with
+    # its drain instead of costing a handshake each.
     probe.full_flights = CLEARTEXT_VERSIONS
-    flights = await version_flights(probe)
-    versions = tuple(flights)
-    # The drains of the version whose certificates are reported (the highest below TLS 1.3)
-    # and of TLCP read whole flights: certificates and DHE parameters come with them.
-    probe.full_flights = frozenset(_cleartext(versions))
-    accepted, orders = await _suites_and_order(probe, flights)
-    steps, chains, tlcp_ske, dhe = await asyncio.gather(
-        _safe(probe, "groups", _groups(probe, flights, accepted)),
+    results = await _versions(probe)
+    versions = tuple(r.version for r in results)
+    accepted = [s for r in results if r.version == V.SSL2 for s in r.suites]
+    accepted += [s for r in results if r.version != V.SSL2 for s in r.suites]
+    orders = [r.order for r in results if r.order is not None]
+    steps = [g for r in sorted(results, key=lambda r: r.version != V.TLS1_3) for g in r.groups]
+    chains, tlcp_ske, dhe = await asyncio.gather(
         _safe(probe, "certificates", _certificates(probe, versions, accepted)),
         _safe(probe, "tlcp key exchange", _tlcp_ske(probe, accepted)),
         _safe(probe, "dhe parameters", fetch_dhe_parameters(probe, versions, accepted)),
@@ -424,7 +449,7 @@ async def enumerate_tls(connect: Connect, *, timeout: float = 5.0,
         versions=tuple(version_name(v) for v in versions),
         accepted=tuple(accepted),
         server_preference=tuple(orders),
-        groups=tuple(steps or ()),
+        groups=tuple(steps),
         personality=personality(versions),
         certificates=tuple(chains or ()),
         tlcp_key_exchange=tlcp_ske,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 import pytest
@@ -50,8 +51,15 @@ def gmssl_sign_with_id(signer: gm_sm2.CryptSM2, message: bytes, signer_id: bytes
     )
     z = bytes.fromhex(gm_sm3.sm3_hash(list(z_input)))
     e = bytes.fromhex(gm_sm3.sm3_hash(list(z + message)))
-    signature_hex = signer.sign(e, secrets.token_hex(32))
-    return der_signature(int(signature_hex[:64], 16), int(signature_hex[64:], 16))
+    for _ in range(20):
+        signature_hex = signer.sign(e, secrets.token_hex(32))
+        # gmssl's point arithmetic has gaps (its _add_point returns None for some inputs), so
+        # about one signature in 300 it produces is wrong: gmssl's own verify rejects it or
+        # crashes. Only signatures gmssl itself accepts are a fair test of ours.
+        with contextlib.suppress(TypeError):
+            if signature_hex and signer.verify(signature_hex, e):
+                return der_signature(int(signature_hex[:64], 16), int(signature_hex[64:], 16))
+    raise AssertionError("gmssl produced no signature it verifies itself in 20 tries")
 
 
 def test_published_example_public_key_z_and_signature() -> None:
@@ -86,7 +94,13 @@ def test_gmssl_signatures_verify(signer_id: bytes) -> None:
 
 def test_gmssl_default_sign_with_sm3_verifies_with_default_id() -> None:
     private, signer = gmssl_pair()
-    signature_hex = signer.sign_with_sm3(b"tlcp server key exchange")
+    message = b"tlcp server key exchange"
+    signature_hex = signer.sign_with_sm3(message)
+    for _ in range(20):  # see gmssl_sign_with_id: keep one gmssl verifies itself
+        with contextlib.suppress(TypeError):
+            if signature_hex and signer.verify_with_sm3(signature_hex, message):
+                break
+        signature_hex = signer.sign_with_sm3(message)
     signature = der_signature(int(signature_hex[:64], 16), int(signature_hex[64:], 16))
     assert sm2.verify(sm2.public_key_for(private), b"tlcp server key exchange", signature)
 
