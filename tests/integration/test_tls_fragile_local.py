@@ -115,16 +115,7 @@ def test_a_server_dripping_bytes_cannot_stretch_a_flight_past_its_deadline() -> 
 
     async def run() -> tuple[Outcome, float]:
         server = await asyncio.start_server(drip, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-
-        @contextlib.asynccontextmanager
-        async def connect() -> AsyncIterator[Streams]:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            try:
-                yield reader, writer
-            finally:
-                writer.close()
-
+        connect = _connector(server.sockets[0].getsockname()[1])
         hello = client_hello_record(tls_hello(0x0303, [0xC02F], secrets.token_bytes(32)))
         started = asyncio.get_running_loop().time()
         async with server:
