@@ -95,20 +95,23 @@ def targets_gate(addresses: Sequence[str], scope: tuple[str, ...] = (),
 
 async def _run_tls(targets: Sequence[tuple[str, int]], sni: str | None, timeout: float,
                    gate: Gate) -> list[dict[str, Any]]:
-    """Every target enumerated concurrently under one gate; a target whose probe fails
-    becomes an ``error`` document and the others go on."""
+    """Every target enumerated concurrently under one gate, at most the gate's
+    ``concurrent_hosts`` targets at a time (a long target list must not open thousands of
+    sockets at once); a target whose probe fails becomes an ``error`` document and the
+    others go on."""
     from sentinel.probes.tls import probe_tls
 
     network = Network(gate, connect_timeout=timeout)
 
     async def one(address: str, port: int) -> dict[str, Any]:
-        started = time.perf_counter()
         head: dict[str, Any] = {"target": {"address": address, "port": port, "sni": sni}}
-        try:
-            facts = await probe_tls(network.connector(address, port), timeout=timeout,
-                                    server_name=sni)
-        except ProbeError as exc:
-            return {**head, "error": {"reason": str(exc.reason), "message": str(exc)}}
+        async with gate.host_slots:
+            started = time.perf_counter()
+            try:
+                facts = await probe_tls(network.connector(address, port), timeout=timeout,
+                                        server_name=sni)
+            except ProbeError as exc:
+                return {**head, "error": {"reason": str(exc.reason), "message": str(exc)}}
         return {**head, **facts, "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
 
     return list(await asyncio.gather(*(one(a, p) for a, p in targets)))
