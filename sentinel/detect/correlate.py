@@ -10,7 +10,7 @@ hits, and starts counting afresh after them, so one burst raises one alert.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
@@ -170,4 +170,20 @@ def correlate(corr: Correlation, hits: Iterable[Hit]) -> list[Alert]:
                     created=_moment(window[-1].seconds),
                 )
             )
+    return alerts
+
+
+def alerts_from(hits: Iterable[tuple[Rule, Hit]],
+                correlations: Sequence[Correlation]) -> list[Alert]:
+    """Every alert of a run: one per hit of a generating rule, then the correlations over the
+    hits of the rules they name (the same for the local and the Elasticsearch engine)."""
+    feeds = {r for c in correlations for r in c.rules}
+    alerts: list[Alert] = []
+    feeding: list[Hit] = []
+    for rule, hit in hits:
+        if rule.generate:
+            alerts.append(rule_alert(rule, hit))
+        if rule.id in feeds:
+            feeding.append(hit)
+    alerts.extend(correlate_all(correlations, feeding))
     return alerts

@@ -20,7 +20,7 @@ from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
-from sentinel.detect.correlate import Hit, correlate_all, rule_alert
+from sentinel.detect.correlate import Hit, alerts_from
 from sentinel.detect.sigma import Category, Rule, RuleSet, load_collection, pipeline_text
 from sentinel.errors import InputError
 from sentinel.model import Alert
@@ -94,14 +94,6 @@ class ElasticEngine:
             if until is not None:
                 span["lt"] = _iso(until)
             filters.append({"range": {"@timestamp": span}})
-        feeds = {r for c in self.ruleset.correlations for r in c.rules}
-        alerts: list[Alert] = []
-        feeding: list[Hit] = []
-        for rule in self.ruleset.rules:
-            for hit in self._search(rule, filters):
-                if rule.generate:
-                    alerts.append(rule_alert(rule, hit))
-                if rule.id in feeds:
-                    feeding.append(hit)
-        alerts.extend(correlate_all(self.ruleset.correlations, feeding))
-        return alerts
+        hits = ((rule, hit) for rule in self.ruleset.rules
+                for hit in self._search(rule, filters))
+        return alerts_from(hits, self.ruleset.correlations)

@@ -17,7 +17,7 @@ from datetime import datetime
 from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.types import SigmaString
 
-from sentinel.detect.correlate import Hit, correlate_all, rule_alert
+from sentinel.detect.correlate import Hit, alerts_from
 from sentinel.detect.match import Document, View
 from sentinel.detect.sigma import CATEGORIES, Category, Rule, RuleSet
 from sentinel.model import Alert
@@ -117,7 +117,6 @@ class LocalEngine:
             category: _Category([r for r in ruleset.rules if r.category == category])
             for category in CATEGORIES
         }
-        self._feeds = {r for c in ruleset.correlations for r in c.rules}
 
     def matching(self, category: Category, doc: Document) -> list[Rule]:
         """The single rules of ``category`` that match ``doc``."""
@@ -135,16 +134,7 @@ class LocalEngine:
             return self._run(items)
 
     def _run(self, items: Iterable[Item]) -> list[Alert]:
-        alerts: list[Alert] = []
-        feeding: list[Hit] = []
-        feeds = self._feeds
-        for rule, hit in self.hits(items):
-            if rule.generate:
-                alerts.append(rule_alert(rule, hit))
-            if rule.id in feeds:
-                feeding.append(hit)
-        alerts.extend(correlate_all(self.ruleset.correlations, feeding))
-        return alerts
+        return alerts_from(self.hits(items), self.ruleset.correlations)
 
 
 def store_items(

@@ -71,16 +71,12 @@ STOP_AT_KEY_EXCHANGE = frozenset({HandshakeType.SERVER_KEY_EXCHANGE,
 VERSION_ORDER = (V.TLCP1_1, V.SSL2, *TLS_VERSIONS)
 
 
-async def version_flights(probe: Probe) -> dict[int, ServerFlight]:
-    """Every version probed at once; the accepting flight of each accepted version."""
-    flights = await asyncio.gather(*(probe_version(probe, v) for v in VERSION_ORDER))
-    return {version: flight for version, flight in zip(VERSION_ORDER, flights, strict=True)
-            if version_accepted(flight, version)}
-
-
 async def probe_versions(probe: Probe) -> tuple[int, ...]:
-    """Protocol versions accepted: SSLv2, SSLv3, TLS 1.0-1.3, TLCP 1.1 (TLCP first)."""
-    return tuple(await version_flights(probe))
+    """Protocol versions accepted: SSLv2, SSLv3, TLS 1.0-1.3, TLCP 1.1 (TLCP first), every
+    version probed at once."""
+    flights = await asyncio.gather(*(probe_version(probe, v) for v in VERSION_ORDER))
+    return tuple(version for version, flight in zip(VERSION_ORDER, flights, strict=True)
+                 if version_accepted(flight, version))
 
 
 async def enumerate_suites(probe: Probe, version: int,

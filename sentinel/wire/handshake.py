@@ -90,6 +90,18 @@ class EcdheParams(NamedTuple):
     signed_params: bytes
 
 
+def _ske_signature(reader: Reader, with_signature_algorithm: bool,
+                   signed: bool) -> tuple[int | None, bytes]:
+    """The end of a ServerKeyExchange: (signature algorithm, signature), then nothing more."""
+    algorithm: int | None = None
+    signature = b""
+    if signed:
+        algorithm = reader.u16("signature algorithm") if with_signature_algorithm else None
+        signature = reader.vector(2, "signature", minimum=1)
+    reader.expect_end("server_key_exchange")
+    return algorithm, signature
+
+
 def parse_ecdhe_server_key_exchange(body: bytes, with_signature_algorithm: bool,
                                     signed: bool = True) -> EcdheParams:
     """ECDHE SKE. TLS 1.2 has a signature algorithm before the signature; TLS 1.0/1.1 and
@@ -101,12 +113,7 @@ def parse_ecdhe_server_key_exchange(body: bytes, with_signature_algorithm: bool,
     curve = reader.u16("named_curve")
     point = reader.vector(1, "point", minimum=1)
     params_end = reader.offset
-    algorithm: int | None = None
-    signature = b""
-    if signed:
-        algorithm = reader.u16("signature algorithm") if with_signature_algorithm else None
-        signature = reader.vector(2, "signature", minimum=1)
-    reader.expect_end("server_key_exchange")
+    algorithm, signature = _ske_signature(reader, with_signature_algorithm, signed)
     return EcdheParams(curve, point, algorithm, signature, body[:params_end])
 
 
@@ -144,12 +151,7 @@ def parse_dhe_server_key_exchange(body: bytes, with_signature_algorithm: bool,
     generator = reader.vector(2, "dh_g", minimum=1)
     public = reader.vector(2, "dh_Ys", minimum=1)
     params_end = reader.offset
-    algorithm: int | None = None
-    signature = b""
-    if signed:
-        algorithm = reader.u16("signature algorithm") if with_signature_algorithm else None
-        signature = reader.vector(2, "signature", minimum=1)
-    reader.expect_end("server_key_exchange")
+    algorithm, signature = _ske_signature(reader, with_signature_algorithm, signed)
     return DheParams(prime, generator, public, algorithm, signature, body[:params_end])
 
 
