@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from gmssl import sm2 as gm_sm2
 
 from sentinel.crypto import sm2
 from sentinel.lab.state import CACHE_ENV, DEFAULT_CACHE
@@ -41,6 +40,7 @@ from sentinel.wire.tls13_keys import (
 )
 from sentinel.wire.tls13_record import RecordEncryptor
 from sentinel.wire.tls13_verify import SM2SIG_SM3, certificate_verify_content
+from tests.sm2_reference import reference_multiply
 
 OPENSSL = shutil.which("openssl")
 assert OPENSSL is not None, "openssl is missing: run `make deps`"
@@ -183,7 +183,7 @@ async def test_tls12_only_server_refuses_with_protocol_version(tmp_path: Path) -
 # --- RFC 8998 (TLS_SM4_*_SM3, curveSM2, sm2sig_sm3) against a scripted loopback server ---
 #
 # Until the lab's SM-capable server is available, a minimal TLS 1.3 server on 127.0.0.1
-# answers one ClientHello with a ShangMi flight. Its ECDH runs on gmssl's point arithmetic
+# answers one ClientHello with a ShangMi flight. Its ECDH runs on textbook affine arithmetic (tests/sm2_reference.py)
 # and its CertificateVerify is signed by `openssl pkeyutl`, so the client's curveSM2 and
 # sm2sig_sm3 code meets independent implementations; record protection and the key
 # schedule on the server side are Sentinel's own (already pinned by RFC 8448 / RFC 8998).
@@ -262,13 +262,20 @@ def _client_session_and_sm2_share(hello: bytes) -> tuple[bytes, bytes]:
     raise AssertionError("ClientHello has no curveSM2 key share")
 
 
-def _gmssl_ecdh(client_public: bytes) -> tuple[bytes, bytes]:
-    """(server key_exchange, shared secret x) computed with gmssl's point arithmetic."""
-    private = secrets.randbelow(sm2.N - 2) + 1
-    gm = gm_sm2.CryptSM2(private_key=f"{private:064x}", public_key="")
-    server_public = b"\x04" + bytes.fromhex(gm._kg(private, gm.ecc_table["g"]))
-    shared_point = gm._kg(private, client_public[1:].hex())
-    return server_public, bytes.fromhex(shared_point[:64])
+# The server's fixed ECDH key: the shared secret must not depend on a random draw.
+SERVER_ECDH_PRIVATE = 0x3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8
+
+
+def _reference_ecdh(client_public: bytes) -> tuple[bytes, bytes]:
+    """(server key_exchange, shared secret x) from textbook affine arithmetic in the test."""
+    server_point = reference_multiply(SERVER_ECDH_PRIVATE, sm2.G)
+    client_point = sm2.Point(
+        int.from_bytes(client_public[1:33], "big"), int.from_bytes(client_public[33:65], "big")
+    )
+    shared_point = reference_multiply(SERVER_ECDH_PRIVATE, client_point)
+    assert server_point is not None and shared_point is not None
+    server_public = b"\x04" + server_point.x.to_bytes(32, "big") + server_point.y.to_bytes(32, "big")
+    return server_public, shared_point.x.to_bytes(32, "big")
 
 
 def _server_hello(suite: int, session_id: bytes, server_public: bytes) -> bytes:
@@ -309,7 +316,7 @@ def _shangmi_handler(
         header = await reader.readexactly(5)
         hello = await reader.readexactly(int.from_bytes(header[3:], "big"))
         session_id, client_public = _client_session_and_sm2_share(hello)
-        server_public, shared = _gmssl_ecdh(client_public)
+        server_public, shared = _reference_ecdh(client_public)
         server_hello = _server_hello(suite_code, session_id, server_public)
         transcript = [hello, server_hello]
         secrets_ = handshake_secrets(suite, shared, suite.transcript_hash(*transcript))
