@@ -183,8 +183,8 @@ async def test_tls12_only_server_refuses_with_protocol_version(tmp_path: Path) -
 # --- RFC 8998 (TLS_SM4_*_SM3, curveSM2, sm2sig_sm3) against a scripted loopback server ---
 #
 # Until the lab's SM-capable server is available, a minimal TLS 1.3 server on 127.0.0.1
-# answers one ClientHello with a ShangMi flight. Its ECDH runs on textbook affine arithmetic (tests/sm2_reference.py)
-# and its CertificateVerify is signed by `openssl pkeyutl`, so the client's curveSM2 and
+# answers one ClientHello with a ShangMi flight. Its ECDH runs on textbook affine arithmetic
+# (tests/sm2_reference.py) and its CertificateVerify is signed by `openssl pkeyutl`, so the client's curveSM2 and
 # sm2sig_sm3 code meets independent implementations; record protection and the key
 # schedule on the server side are Sentinel's own (already pinned by RFC 8448 / RFC 8998).
 
@@ -274,7 +274,8 @@ def _reference_ecdh(client_public: bytes) -> tuple[bytes, bytes]:
     )
     shared_point = reference_multiply(SERVER_ECDH_PRIVATE, client_point)
     assert server_point is not None and shared_point is not None
-    server_public = b"\x04" + server_point.x.to_bytes(32, "big") + server_point.y.to_bytes(32, "big")
+    server_public = b"\x04" + server_point.x.to_bytes(32, "big")
+    server_public += server_point.y.to_bytes(32, "big")
     return server_public, shared_point.x.to_bytes(32, "big")
 
 

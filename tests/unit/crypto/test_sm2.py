@@ -1,4 +1,5 @@
-"""SM2 against GB/T 32918.5 published values against Debian's OpenSSL 3 as an independent signer and gmssl for ECDH."""
+"""SM2 against GB/T 32918.5 published values, Debian's OpenSSL 3 as an independent signer
+and gmssl for ECDH."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ FIXED_PRIVATE_KEYS = (
 
 
 def openssl_pkcs8(private: int) -> bytes:
-    """PKCS#8 DER of an SM2 private key (id-ecPublicKey on curve sm2), for `openssl -keyform DER`."""
+    """PKCS#8 DER of an SM2 private key (id-ecPublicKey, curve sm2) for `openssl -keyform DER`."""
     ec_private = bytes.fromhex("302502010104" + "20") + private.to_bytes(32, "big")
     algorithm = bytes.fromhex("3013" + "06072a8648ce3d0201" + "06082a811ccf5501822d")
     body = bytes.fromhex("020100") + algorithm + b"\x04" + bytes([len(ec_private)]) + ec_private
