@@ -184,9 +184,9 @@ async def test_tls12_only_server_refuses_with_protocol_version(tmp_path: Path) -
 #
 # Until the lab's SM-capable server is available, a minimal TLS 1.3 server on 127.0.0.1
 # answers one ClientHello with a ShangMi flight. Its ECDH runs on textbook affine arithmetic
-# (tests/sm2_reference.py) and its CertificateVerify is signed by `openssl pkeyutl`, so the client's curveSM2 and
-# sm2sig_sm3 code meets independent implementations; record protection and the key
-# schedule on the server side are Sentinel's own (already pinned by RFC 8448 / RFC 8998).
+# (tests/sm2_reference.py) and its CertificateVerify is signed by `openssl pkeyutl`, so the
+# client's curveSM2 and sm2sig_sm3 code meets independent implementations; record protection
+# and the key schedule on the server side are Sentinel's own (pinned by RFC 8448 / RFC 8998).
 
 
 @dataclass(frozen=True)
