@@ -26,6 +26,7 @@ lab-servers:
 lint: install
 	$(PYTHON) -m ruff check sentinel tests bench
 	$(PYTHON) -m mypy
+	lint-imports
 
 # The Elasticsearch tests need the local node (fetched from Maven Central, cached in ~/.m2);
 # it is started before the tests and stopped after them, whatever the outcome.
@@ -34,7 +35,7 @@ test: install lab-servers lint
 	status=0; $(PYTHON) -m pytest tests -q || status=$$?; bash tools/es/stop.sh; exit $$status
 
 demo: install lab-servers
-	$(PYTHON) -m sentinel.demo --out $(OUT)
+	$(PYTHON) -m sentinel.cli.demo --out $(OUT)
 
 es:
 	bash tools/es/start.sh

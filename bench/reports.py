@@ -2,7 +2,7 @@
 
 Goal: every agency's HTML (plus the coordinator index) within 10 s in total, and each
 agency PDF within 2 s. ``python bench/reports.py [--agencies 100] [--pdfs 100]``; the store
-is built in a temporary folder by ``sentinel.report.sample`` (3 scans, 3 assets per agency,
+is built in a temporary folder by ``tests.samples`` (3 scans, 3 assets per agency,
 hostile banners and certificate subjects included) and is not part of the timing.
 """
 
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentinel.report import sample
+from tests import samples as sample
 from sentinel.report.html import agency_document, find_scan, render_all
 from sentinel.report.pdf import html_to_pdf
 from sentinel.report.view import agency_view

@@ -110,7 +110,7 @@ class SuiteNames:
     """IANA names, registry aliases and OpenSSL names (``openssl ciphers -V``) -> codes."""
 
     def __init__(self) -> None:
-        from sentinel.wire.registry import tls_registry
+        from sentinel.catalog.tls import tls_registry
 
         self.registry = tls_registry()
         self.codes: dict[str, int] = {}
@@ -189,7 +189,7 @@ SENTINEL_FLAGS = ("--json", "--rate", "100000", "--connections", "64", "--timeou
 def sentinel_command(targets: list[str]) -> list[str]:
     """``sentinel probe tls TARGET... --json`` through the installed console script."""
     script = Path(sys.executable).with_name("sentinel")
-    cli = [str(script)] if script.exists() else [sys.executable, "-m", "sentinel.cli"]
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "sentinel.cli.main"]
     return [*cli, "probe", "tls", *targets, *SENTINEL_FLAGS]
 
 

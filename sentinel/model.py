@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -112,6 +113,9 @@ class Observation(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)
     started: datetime
     duration_ms: float = 0.0
+    # The indexed crypto summary of a TLS attempt (``sentinel.crypto``), set by the scan from
+    # :func:`sentinel.assess.posture.crypto_posture`: a judgement, so not made here.
+    crypto: dict[str, list[str]] | None = None
 
 
 def finding_key(check_id: str, asset_id: str, port: int | None, protocol: str | None) -> str:
@@ -346,43 +350,6 @@ def alert_to_ecs(alert: Alert) -> dict[str, Any]:
     return doc
 
 
-# Protocol versions and group classes that make a TLS endpoint "weak" on the crypto-posture
-# dashboard (the findings judge them in detail: TLS-PROTO-*, TLS-CIPHER-*).
-_WEAK_VERSIONS = frozenset({"SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"})
-_WEAK_GROUP_CLASSES = frozenset({"legacy"})
-_WEAK_DHE_BITS = 2048
-
-
-def crypto_posture(facts: dict[str, Any]) -> dict[str, list[str]] | None:
-    """The indexed crypto summary of a TLS attempt (``sentinel.crypto``), None without one.
-
-    ``posture`` is any of ``national`` (SM2 key exchange or certificates, or TLCP),
-    ``international`` (classical or hybrid standard crypto), ``post-quantum`` (a PQC or
-    hybrid group) and ``weak`` (a deprecated version, a legacy group, DHE under 2048 bits).
-    """
-    posture = facts.get("posture")
-    if not isinstance(posture, dict):
-        return None
-    exchange = [str(x) for x in posture.get("key_exchange", [])]
-    auth = [str(x) for x in posture.get("authentication", [])]
-    versions = {str(v) for v in facts.get("versions", [])}
-    labels: set[str] = set()
-    if "sm2" in exchange or "sm2" in auth or any(v.startswith("TLCP") for v in versions):
-        labels.add("national")
-    if {"classical", "pqc-hybrid"} & {*exchange, *auth}:
-        labels.add("international")
-    if {"pqc", "pqc-hybrid"} & set(exchange):
-        labels.add("post-quantum")
-    dhe = facts.get("dhe") or {}
-    if (
-        versions & _WEAK_VERSIONS
-        or any(g.get("class") in _WEAK_GROUP_CLASSES for g in facts.get("groups", []))
-        or (isinstance(dhe.get("prime_bits"), int) and dhe["prime_bits"] < _WEAK_DHE_BITS)
-    ):
-        labels.add("weak")
-    return {"posture": sorted(labels), "key_exchange": exchange, "authentication": auth}
-
-
 def observation_to_ecs(observation: Observation) -> dict[str, Any]:
     """One probe attempt as an asset ``state`` document for ``sentinel-assets``."""
     doc: dict[str, Any] = {
@@ -405,10 +372,28 @@ def observation_to_ecs(observation: Observation) -> dict[str, Any]:
     if observation.detail:
         attempt["detail"] = observation.detail
     _merge(doc, {"sentinel": {"attempt": attempt, "facts": {observation.probe: observation.facts}}})
-    summary = crypto_posture(observation.facts) if observation.probe == "tls" else None
-    if summary is not None:
-        doc["sentinel"]["crypto"] = summary
+    if observation.crypto is not None:
+        doc["sentinel"]["crypto"] = observation.crypto
     return doc
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """What the store remembers of one finding key."""
+
+    key: str
+    check_id: str
+    asset_id: str
+    probe: str
+    status: FindingStatus
+    severity: Severity
+    first_seen: datetime
+    last_seen: datetime
+    context: Context
+    asset: Asset
+    endpoint: Endpoint | None = None
+    reopened: int = 0
+
 
 
 DocumentKind = Literal["finding", "event", "alert", "asset"]

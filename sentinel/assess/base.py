@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel import catalog
+from sentinel.catalog import checks as catalog
 from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Observation
 from sentinel.playbook import Segment
 from sentinel.severity import Severity

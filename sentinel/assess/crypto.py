@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinel.assess.base import AssetView, make_finding
+from sentinel.catalog.tls import CipherSuite, tls_registry
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
-from sentinel.wire.registry import CipherSuite, tls_registry
 
 APPROVED_TLCP = frozenset({0xE011, 0xE051, 0xE013, 0xE053, 0xE015, 0xE055, 0xE017, 0xE057})
 SHA1_TLCP = frozenset({0xE00A, 0xE01A})

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinel.assess.base import AssetView, make_finding
-from sentinel.catalog import Service, identify_service
+from sentinel.catalog.services import Service, identify_service
 from sentinel.model import AttemptStatus, Endpoint, Evaluation, Finding, Observation
 from sentinel.severity import Severity
 

@@ -1,7 +1,7 @@
 """IPv6 readiness: per-site V6-* checks and score, per-host dual-stack, per-segment RA.
 
 Pure functions over observations. Thresholds and score weights come from ``probes/ipv6.yml``
-(:func:`sentinel.catalog.ipv6_policy`); a threshold whose status is not ``verified`` is named
+(:func:`sentinel.catalog.ipv6.ipv6_policy`); a threshold whose status is not ``verified`` is named
 in the finding's evidence (``threshold_status``) so no report presents it as a national rule.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinel.assess.base import AssetView, make_finding
-from sentinel.catalog import Ipv6Policy, ipv6_policy
+from sentinel.catalog.ipv6 import Ipv6Policy, ipv6_policy
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
 

@@ -6,7 +6,7 @@ families answered), and the two snapshots are compared. Only what both scans rea
 at is compared: a probe that failed, or a host that answered nothing at all this time, says
 nothing about what changed, so it raises no event (like the lifecycle, which resolves
 nothing on a host that was down). Finding opened / resolved / reopened events come from
-:mod:`sentinel.lifecycle`, not from here.
+:mod:`sentinel.scan.lifecycle`, not from here.
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
+from sentinel.catalog.resources import data_file, data_files
 from sentinel.detect.match import Predicate, compile_condition
 from sentinel.errors import InputError, SourceLocation
-from sentinel.resources import data_file, data_files
 from sentinel.severity import Severity
 
 Category = Literal["finding", "event"]

@@ -81,7 +81,7 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
     assets = [{"id": h.hostname, "name": h.hostname,
                "addresses": [str(a) for a in (h.v4, h.v6) if a is not None]}
               for h in manifest.hosts]
-    from sentinel.catalog import services
+    from sentinel.catalog.services import services
 
     ports = sorted({p.port for s in services().services for p in s.ports if p.transport == "tcp"}
                    | set(EXTRA_TCP_PORTS))

@@ -7,17 +7,14 @@ allowed only on the agent's own link and only when the segment's IPv6 prefix lie
 inside the authorised scope (:func:`authorise_link_multicast`), so the hosts that answer are
 in scope by construction. Replies from outside the segment's networks are discarded.
 
-Run inside a segment: ``ip netns exec sl-legacy python -m sentinel.probes.discovery
---playbook playbooks/lab.yml --segment data --iface eth0 --json``.
+Run inside a segment through ``sentinel discover`` (:mod:`sentinel.scan.local_discovery`):
+``ip netns exec sl-legacy sentinel discover --playbook playbooks/lab.yml --segment data``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import ipaddress
-import json
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -234,37 +231,3 @@ def merge(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry.pop("method", None)
     return sorted(by_address.values(),
                   key=lambda e: (e["family"], ipaddress.ip_address(e["address"])))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``--segment ID --iface IF --playbook F [--json]``: local-link discovery as an agent."""
-    from pathlib import Path
-
-    from sentinel.playbook import load_playbook
-    from sentinel.scan import policy_for
-
-    parser = argparse.ArgumentParser(prog="python -m sentinel.probes.discovery")
-    parser.add_argument("--playbook", required=True, type=Path)
-    parser.add_argument("--segment", required=True)
-    parser.add_argument("--iface", default="eth0")
-    parser.add_argument("--timeout", type=float, default=2.0)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    playbook = load_playbook(args.playbook)
-    segment = next((s for s in playbook.segments if s.id == args.segment), None)
-    if segment is None:
-        print(f"error: no segment {args.segment!r} in {args.playbook}", file=sys.stderr)
-        return 2
-    gate = Gate(policy_for(playbook), playbook.rate)
-    result = asyncio.run(discover_segment(gate, segment, args.iface, args.timeout))
-    result["packets"] = gate.bucket.spent
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        for host in result["hosts"]:
-            print(f"{host['address']}\t{','.join(host['methods'])}\t{host.get('mac') or ''}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

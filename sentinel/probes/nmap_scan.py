@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import nmap
 
-from sentinel.catalog import services
+from sentinel.catalog.services import services
 from sentinel.errors import ErrorReason, InputError, ProbeError
 from sentinel.playbook import NmapProbeConfig, RateLimits
 from sentinel.probes.base import Network, Target

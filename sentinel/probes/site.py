@@ -9,15 +9,12 @@ judgement (thresholds, score) is in :mod:`sentinel.assess.ipv6`.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from sentinel.engine import AssetPlan, Job
 from sentinel.errors import ProbeError
-from sentinel.model import Asset, Context, Endpoint
-from sentinel.playbook import Playbook, Site, WebProbeConfig
+from sentinel.playbook import Site, WebProbeConfig
 from sentinel.probes.base import Network, Target
 from sentinel.probes.dns import site_dns
 from sentinel.probes.web import CrawlBudget, crawl_levels, fetch, parse_page
@@ -126,23 +123,3 @@ class SiteProbe:
     async def run(self, target: Target, network: Network) -> dict[str, Any]:
         del target  # the site's addresses come from DNS, each one through the gate
         return await observe_site(network, self.resolvers, self.site, self.config)
-
-
-def site_plans(playbook: Playbook, scan_id: str, drill_id: str | None = None
-               ) -> Iterator[AssetPlan]:
-    """One plan per playbook site, owned by the site's agency (asset id ``site:<name>``)."""
-    if not playbook.sites:
-        return
-    anchor = playbook.resolvers[0] if playbook.resolvers else "::"
-    for site in playbook.sites:
-        segment = next((s for s in playbook.segments if s.agency == site.agency),
-                       playbook.segments[0])
-        agency = playbook.agency(site.agency)
-        context = Context(scan_id=scan_id, agency_id=agency.id, agency_name=agency.name.zh,
-                          segment_id=segment.id, zone=segment.zone, tenant=segment.tenant,
-                          drill_id=drill_id)
-        asset = Asset(id=f"site:{site.hostname}", name=site.hostname)
-        target = Target(Endpoint(address=anchor, port=None, transport="none"), asset, context,
-                        segment, site.hostname)
-        probe = SiteProbe(site, playbook.resolvers, playbook.probes.web)
-        yield AssetPlan(asset.id, (Job(probe, target),))

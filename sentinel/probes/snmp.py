@@ -23,10 +23,10 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from sentinel.catalog.snmp import SnmpCatalog, snmp_catalog
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
 from sentinel.probe_options import ResolvedV3
 from sentinel.probes.base import Network, Target
-from sentinel.probes.snmp_catalog import SnmpCatalog, snmp_catalog
 from sentinel.probes.snmp_client import Auth, SnmpClient, community, usm
 from sentinel.wire import snmp as wire
 

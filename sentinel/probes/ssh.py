@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sentinel import __version__
+from sentinel.catalog.ssh import AlgorithmKind, SshRegistry, ssh_registry
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
 from sentinel.probes.base import Network, Target
 from sentinel.probes.ssh_hostkeys import fetch_host_key, fetchable
-from sentinel.probes.ssh_registry import AlgorithmKind, SshRegistry, ssh_registry
 from sentinel.probes.ssh_session import SshSession
 from sentinel.wire import ssh as wire
 

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sentinel.catalog import service_by_port
+from sentinel.catalog.services import service_by_port
 from sentinel.errors import ErrorReason, ProbeError
 from sentinel.probes.base import Network, Target
 

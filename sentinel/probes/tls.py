@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sentinel.certs import certificate_facts, tlcp_pair_check
+from sentinel.catalog.tls import TlsRegistry, tls_registry
 from sentinel.crypto import tlcp
 from sentinel.crypto.keyshare import NamedGroup
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
 from sentinel.probes.base import Connector, Network, Target
+from sentinel.probes.certs import certificate_facts, tlcp_pair_check
+from sentinel.probes.tls13_client import read_tls13_certificates
 from sentinel.probes.tls_enum import enumerate_tls
 from sentinel.probes.tls_results import TlcpKeyExchange, TlsEnumeration
-from sentinel.wire.registry import TlsRegistry, tls_registry
-from sentinel.wire.tls13_client import read_tls13_certificates
 from sentinel.wire.tls13_keys import SUITES as TLS13_READABLE
 
 SM_TLS13_SUITES = frozenset({0x00C6, 0x00C7})

@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Awaitable, Collection, Sequence
 from typing import NamedTuple, TypeVar
 
+from sentinel.catalog.tls import TlsRegistry, tls_registry
 from sentinel.errors import DecodeError
 from sentinel.probes.tls_exchange import STOP_AT_HELLO_DONE, Connect, ServerFlight
 from sentinel.probes.tls_offer import (
@@ -50,7 +51,6 @@ from sentinel.wire.handshake import (
 )
 from sentinel.wire.hello import client_hello_record
 from sentinel.wire.profiles import tls_hello
-from sentinel.wire.registry import TlsRegistry, tls_registry
 from sentinel.wire.sslv2 import SSL2_CIPHER_NAMES as SSL2_NAMES
 
 __all__ = [

@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sentinel.catalog.tls import TlsRegistry, tls_registry
 from sentinel.probes.tls_exchange import (
     STOP_AT_HELLO_DONE,
     Connect,
@@ -28,7 +29,6 @@ from sentinel.wire.alerts import is_gotlcp_version_alert
 from sentinel.wire.constants import HandshakeType, ProtocolVersion, version_name
 from sentinel.wire.hello import ClientHello, client_hello_record
 from sentinel.wire.profiles import tlcp_hello, tls_hello
-from sentinel.wire.registry import TlsRegistry, tls_registry
 from sentinel.wire.sslv2 import build_sslv2_client_hello
 
 V = ProtocolVersion

@@ -13,10 +13,10 @@ from typing import Any
 
 from markupsafe import Markup
 
+from sentinel.catalog.scoring import scoring
 from sentinel.model import FindingStatus, ScanRecord
 from sentinel.report import charts
 from sentinel.report.inventory import inventory
-from sentinel.report.policy import scoring
 from sentinel.report.scores import Scores, score
 from sentinel.report.view import AgencyView
 from sentinel.store.sqlite import SqliteStore

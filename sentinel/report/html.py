@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from sentinel import __version__
+from sentinel.catalog.resources import data_file
 from sentinel.errors import CatalogError, UsageError
 from sentinel.model import ScanRecord, now
 from sentinel.playbook import Agency, Playbook
@@ -26,7 +27,6 @@ from sentinel.report import charts
 from sentinel.report.pdf import html_to_pdf
 from sentinel.report.safe import dumps, visible
 from sentinel.report.view import AgencyView, agency_view
-from sentinel.resources import data_file
 from sentinel.store.sqlite import SqliteStore
 from sentinel.yamlio import load_yaml
 

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel import catalog
+from sentinel.catalog import services as catalog
+from sentinel.catalog.scoring import ScoringFile
 from sentinel.model import Text
 from sentinel.report.inventory import AssetInventory
-from sentinel.report.policy import ScoringFile
 from sentinel.severity import Severity
 
 

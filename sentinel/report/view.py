@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sentinel import catalog
-from sentinel.lifecycle import KeyState
-from sentinel.model import ScanRecord
+from sentinel.catalog import checks as catalog
+from sentinel.catalog.scoring import SlaFile, scoring, sla
+from sentinel.model import KeyState, ScanRecord
 from sentinel.playbook import Agency
 from sentinel.report.inventory import AssetInventory, inventory
-from sentinel.report.policy import SlaFile, scoring, sla
 from sentinel.report.scores import Scores, score
 from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore

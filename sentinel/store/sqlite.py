@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sentinel.errors import StoreError
-from sentinel.lifecycle import KeyState
 from sentinel.model import (
     Alert,
     Asset,
@@ -29,6 +28,7 @@ from sentinel.model import (
     Event,
     Finding,
     FindingStatus,
+    KeyState,
     Observation,
     ScanRecord,
     alert_to_ecs,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from sentinel.engine import AssetPlan, Engine, Job
 from sentinel.model import Asset, AttemptStatus, Context, Endpoint, Observation
 from sentinel.playbook import RateLimits, Segment
 from sentinel.probes.base import Network
 from sentinel.probes.tcp import TcpProbe
+from sentinel.scan.engine import AssetPlan, Engine, Job
 from sentinel.scope import Gate, policy_from
 
 

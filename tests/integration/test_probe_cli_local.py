@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sentinel.cli import app
+from sentinel.cli.main import app
 from tests.integration.test_tls_enum_local import LOOPBACK, _free_port, _running, _s_server
 
 

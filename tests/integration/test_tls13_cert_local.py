@@ -24,13 +24,13 @@ from cryptography.hazmat.primitives import serialization
 
 from sentinel.crypto import sm2
 from sentinel.lab.state import CACHE_ENV, DEFAULT_CACHE
-from sentinel.wire import tls13_messages as msg
-from sentinel.wire.tls13_client import (
+from sentinel.probes.tls13_client import (
     ServerAlert,
     StreamPair,
     Tls13CertResult,
     read_tls13_certificates,
 )
+from sentinel.wire import tls13_messages as msg
 from sentinel.wire.tls13_keys import (
     SUITES,
     Tls13Suite,

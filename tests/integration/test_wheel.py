@@ -73,7 +73,7 @@ def test_wheel_installs_a_working_command_with_its_data(tmp_path: Path) -> None:
     where = run(
         str(python),
         "-c",
-        "import sentinel, sentinel.resources as r;"
+        "import sentinel, sentinel.catalog.resources as r;"
         "print(sentinel.__file__); print(r.shipped_root('probes'));"
         "print(r.data_file('reports', 'agency.html.j2').is_file())",
     )

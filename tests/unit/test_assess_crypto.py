@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sentinel import catalog
 from sentinel.assess import assess
 from sentinel.assess.base import AssetView
 from sentinel.assess.crypto import CHECKS
+from sentinel.catalog import checks as catalog
 from sentinel.model import (
     Asset,
     AttemptStatus,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from sentinel import catalog
 from sentinel.assess.base import AssetView
 from sentinel.assess.exposure import assess_exposure
 from sentinel.assess.ipv6 import assess_ipv6, degradation, score_site
+from sentinel.catalog import ipv6 as catalog
 from sentinel.model import Asset, AttemptStatus, Context, Endpoint, Evaluation, Observation
 from sentinel.playbook import Segment
 from sentinel.severity import Severity

@@ -9,6 +9,7 @@ import pytest
 
 from sentinel.assess.snmp import assess_snmp
 from sentinel.assess.ssh import assess_ssh
+from sentinel.catalog.ssh import ssh_registry
 from sentinel.model import (
     Asset,
     AttemptStatus,
@@ -21,7 +22,6 @@ from sentinel.model import (
 from sentinel.playbook import Segment
 from sentinel.probes.snmp import ip_mib_addresses
 from sentinel.probes.ssh import algorithm_facts
-from sentinel.probes.ssh_registry import ssh_registry
 from sentinel.severity import Severity
 from sentinel.wire.ssh import KexInit
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from sentinel import catalog
+from sentinel.catalog import checks, scope_lists, services
+from sentinel.catalog.resources import OVERLAY_ENV
 from sentinel.errors import CatalogError
-from sentinel.resources import OVERLAY_ENV
 
 ROOT = Path(__file__).parents[2]
 
@@ -29,12 +30,12 @@ def test_every_emitted_check_has_words_in_both_languages() -> None:
     emitted = emitted_check_ids()
     assert emitted, "no assessor found"
     for check_id in emitted:
-        spec = catalog.check(check_id)
+        spec = checks.check(check_id)
         assert spec.title.zh and spec.title.en and spec.fix.zh and spec.fix.en
 
 
 def test_services_catalog_maps_the_high_risk_ports() -> None:
-    by_port = catalog.service_by_port()
+    by_port = services.service_by_port()
     assert by_port[(23, "tcp")].id == "telnet" and by_port[(23, "tcp")].high_risk
     assert by_port[(6379, "tcp")].high_risk and by_port[(3389, "tcp")].management
 
@@ -45,7 +46,7 @@ def test_overlay_replaces_a_shipped_file(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv(OVERLAY_ENV, str(tmp_path))
     catalog.clear_caches()
     try:
-        assert catalog.global_deny() == ("198.18.77.0/24",)
+        assert scope_lists.global_deny() == ("198.18.77.0/24",)
     finally:
         catalog.clear_caches()
 
@@ -60,7 +61,7 @@ def test_a_broken_overlay_is_located(tmp_path: Path, monkeypatch: pytest.MonkeyP
     catalog.clear_caches()
     try:
         with pytest.raises(CatalogError, match="duplicate key 'title'") as caught:
-            catalog.checks()
+            checks.checks()
         assert caught.value.location is not None and caught.value.location.line == 4
     finally:
         catalog.clear_caches()

@@ -1,4 +1,4 @@
-"""sentinel.certs on certificates made here: RSA-1024/SHA-1, ECDSA P-256, Ed25519, SM2/SM3
+"""sentinel.probes.certs on certificates made here: RSA-1024/SHA-1, ECDSA P-256, Ed25519, SM2/SM3
 (openssl CLI), hostile subjects, broken DER, and the TLCP pair conditions."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from sentinel.certs import certificate_facts, tlcp_pair_check
+from sentinel.probes.certs import certificate_facts, tlcp_pair_check
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from sentinel.cli import app
+from sentinel.cli.main import app
 from sentinel.model import Asset, Context, Endpoint, Evaluation, Event, Finding, ScanRecord, Text
 from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.datacache import cache_path, cached
+from sentinel.catalog.cache import cache_path, cached
+from sentinel.catalog.tls_schema import load_registry
 from sentinel.errors import CatalogError
 from sentinel.playbook import RateLimits
 from sentinel.scope import ProbeLimits
-from sentinel.wire.registry_schema import load_registry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,9 +62,9 @@ def test_probe_limits_default_to_a_playbooks_limits() -> None:
 
 def test_a_probe_run_imports_neither_pydantic_nor_yaml(tmp_path: Path) -> None:
     """What `sentinel probe tls` loads once the caches are warm (they are, after one run)."""
-    code = ("import sys, sentinel.cli, sentinel.cli_probe, sentinel.probes.tls\n"
-            "from sentinel.wire.registry import tls_registry\n"
-            "from sentinel.scope_data import probe_scope, global_deny\n"
+    code = ("import sys, sentinel.cli.main, sentinel.cli.probe, sentinel.probes.tls\n"
+            "from sentinel.catalog.tls import tls_registry\n"
+            "from sentinel.catalog.scope_lists import probe_scope, global_deny\n"
             "tls_registry(); probe_scope(); global_deny()\n"
             "print(sorted(m for m in ('pydantic', 'yaml', 'sentinel.model', 'sentinel.playbook')"
             " if m in sys.modules))\n")

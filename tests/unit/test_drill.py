@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.drill import Expect, load_drill
-from sentinel.drill_run import matches
+from sentinel.catalog.resources import data_file
+from sentinel.drill.plan import Expect, load_drill
+from sentinel.drill.run import matches
 from sentinel.errors import PlaybookError
-from sentinel.resources import data_file
 
 GOOD = """\
 id: t

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from sentinel.assess.posture import crypto_posture
 from sentinel.errors import InputError
-from sentinel.model import crypto_posture
 from sentinel.store.kibana_export import saved_objects, to_ndjson
 from sentinel.store.kibana_queries import searches
 from sentinel.store.kibana_spec import load_spec

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sentinel.lifecycle import KeyState, apply
-from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, FindingStatus, Text
+from sentinel.model import (
+    Asset,
+    Context,
+    Endpoint,
+    Evaluation,
+    Finding,
+    FindingStatus,
+    KeyState,
+    Text,
+)
+from sentinel.scan.lifecycle import apply
 from sentinel.severity import Severity
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

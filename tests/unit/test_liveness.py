@@ -12,13 +12,13 @@ from typing import Any
 from sentinel.assess.base import AssetView
 from sentinel.assess.exposure import assess_exposure
 from sentinel.assess.ipv6 import assess_ipv6
-from sentinel.engine import AssetPlan
-from sentinel.liveness import Liveness, sweep_targets
 from sentinel.model import Asset, AttemptStatus, Context, Endpoint, Evaluation, Observation
-from sentinel.plan import asset_plans
 from sentinel.playbook import NmapProbeConfig, Playbook, RateLimits, load_playbook
 from sentinel.probes.base import Network
 from sentinel.probes.nmap_scan import nmap_arguments, parse_nmap_xml, udp_scan_ports
+from sentinel.scan.engine import AssetPlan
+from sentinel.scan.liveness import Liveness, sweep_targets
+from sentinel.scan.plan import asset_plans
 from sentinel.scope import Gate, policy_from
 
 BOOK = """\

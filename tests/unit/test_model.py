@@ -15,8 +15,8 @@ from sentinel.model import (
     Text,
     finding_to_ecs,
 )
-from sentinel.schema import schemas
 from sentinel.severity import Severity
+from sentinel.store.schema import schemas
 
 CTX = Context(scan_id="s1", agency_id="a1", agency_name="甲", segment_id="seg")
 WHEN = datetime(2026, 11, 26, tzinfo=UTC)
@@ -75,4 +75,4 @@ def test_committed_schemas_match_the_model() -> None:
     folder = Path(__file__).parents[2] / "docs" / "schema"
     for name, text in schemas().items():
         committed = (folder / name).read_text(encoding="utf-8")
-        assert committed == text, f"docs/schema/{name} is stale: python -m sentinel.schema"
+        assert committed == text, f"docs/schema/{name} is stale: python -m sentinel.store.schema"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sentinel.errors import PlaybookError
-from sentinel.plan import asset_plans, probes_for
 from sentinel.playbook import Playbook
 from sentinel.probe_options import SnmpV3Credential, resolve_v3
+from sentinel.scan.plan import asset_plans, probes_for
 
 SECRET = "very-secret-passphrase-42"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from sentinel.cli import app
-from sentinel.cli_probe import targets_gate
+from sentinel.cli.main import app
+from sentinel.cli.probe import targets_gate
 
 
 @pytest.mark.parametrize("target", ["192.0.2.1:443", "[2001:db9::1]:443", "203.0.113.9:22"])

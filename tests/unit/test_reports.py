@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.report import charts, sample
+from sentinel.catalog.scoring import scoring, sla
+from sentinel.report import charts
 from sentinel.report.html import agency_document, find_scan, render_agency, render_all
 from sentinel.report.inventory import AssetInventory
-from sentinel.report.policy import scoring, sla
 from sentinel.report.safe import dumps, visible
 from sentinel.report.scores import exposure, ipv6_readiness
 from sentinel.report.view import agency_view
 from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
+from tests import samples as sample
 
 HOSTILE = "<script>alert(1)</script>登录\x1b[0m\u202e"
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from sentinel.assess.posture import with_crypto_posture
 from sentinel.model import (
     Alert,
     Asset,
@@ -110,7 +111,7 @@ def _tls(
         ],
         "posture": {"key_exchange": kex, "authentication": auth},
     }
-    return Observation(
+    return with_crypto_posture(Observation(
         probe="tls",
         context=_ctx(agency),
         asset=_asset(n),
@@ -118,7 +119,7 @@ def _tls(
         status=AttemptStatus.COMPLETED,
         facts=facts,
         started=T0,
-    )
+    ))
 
 
 OBSERVATIONS = [

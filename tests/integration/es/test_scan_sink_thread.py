@@ -12,7 +12,7 @@ from pathlib import Path
 from elasticsearch import Elasticsearch
 
 from sentinel.playbook import load_playbook
-from sentinel.scan import run_scan
+from sentinel.scan.run import run_scan
 from sentinel.store.elastic import ElasticSink
 from sentinel.store.sqlite import SqliteStore
 

@@ -1,7 +1,7 @@
 """Discovery against the lab: every host on the families it was built with, RA per segment.
 
 Local-link discovery runs as an agent would, inside one host's namespace per segment
-(``ip netns exec sl-<host> python -m sentinel.probes.discovery``); remote discovery runs from
+(``ip netns exec sl-<host> sentinel discover --json``); remote discovery runs from
 the scanner's namespace with ICMP/ICMPv6 echo and a TCP SYN fallback.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from sentinel.lab import LabStatus, Manifest
 from sentinel.playbook import load_playbook
 from sentinel.probes.discovery import echo_sweep, syn_ping
-from sentinel.scan import policy_for
+from sentinel.scan.run import policy_for
 from sentinel.scope import Gate
 
 pytestmark = pytest.mark.lab
@@ -34,13 +34,16 @@ def _agent(manifest: Manifest, segment: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def local(lab: LabStatus, manifest: Manifest) -> dict[str, dict[str, Any]]:
-    """Local-link discovery output per segment, all segments run in parallel."""
+def local(lab: LabStatus, manifest: Manifest, tmp_path_factory: pytest.TempPathFactory
+          ) -> dict[str, dict[str, Any]]:
+    """Local-link discovery output per segment (``sentinel discover --json``, each into a
+    store of its own), all segments run in parallel."""
+    stores = tmp_path_factory.mktemp("discover")
     procs = {
         s.id: subprocess.Popen(
             ["ip", "netns", "exec", f"sl-{_agent(manifest, s.id)}", sys.executable, "-m",
-             "sentinel.probes.discovery", "--playbook", str(PLAYBOOK), "--segment", s.id,
-             "--iface", "eth0", "--json"],
+             "sentinel.cli", "discover", "--playbook", str(PLAYBOOK), "--segment", s.id,
+             "--iface", "eth0", "--json", "--store", str(stores / f"{s.id}.db")],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for s in manifest.segments
     }

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.drill import Drill, load_drill
-from sentinel.drill_run import DrillResult, run_drill
-from sentinel.drill_score import write_scorecards
+from sentinel.drill.plan import Drill, load_drill
+from sentinel.drill.run import DrillResult, run_drill
+from sentinel.drill.score import write_scorecards
 from sentinel.lab import LabStatus, lab_status, load_manifest
 from sentinel.lab.injects import revert
 from sentinel.lab.state import LabPaths

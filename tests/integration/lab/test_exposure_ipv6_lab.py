@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from sentinel.assess import AssetView, assess
-from sentinel.engine import AssetPlan, Engine
 from sentinel.lab import LabStatus, Manifest
 from sentinel.model import Evaluation, Finding, Observation
-from sentinel.plan import asset_plans
 from sentinel.playbook import NmapProbeConfig, Playbook, load_playbook
 from sentinel.probes.base import Network
-from sentinel.scan import policy_for
+from sentinel.scan.engine import AssetPlan, Engine
+from sentinel.scan.plan import asset_plans
+from sentinel.scan.run import policy_for
 from sentinel.scope import Gate
 from sentinel.severity import Severity
 

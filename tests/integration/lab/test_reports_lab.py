@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.catalog.resources import data_file
 from sentinel.lab import LabStatus
 from sentinel.playbook import load_playbook
 from sentinel.report.html import render_all
-from sentinel.resources import data_file
-from sentinel.scan import run_scan
+from sentinel.scan.run import run_scan
 from sentinel.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.lab

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from sentinel.assess import AssetView, assess
-from sentinel.engine import AssetPlan, Engine
 from sentinel.lab import LabStatus, Manifest
 from sentinel.model import Evaluation, Finding, Observation
-from sentinel.plan import asset_plans, tcp_ports
 from sentinel.playbook import DiscoveryProbeConfig, InventoryAsset, NmapProbeConfig, load_playbook
 from sentinel.probes.base import Network
-from sentinel.scan import policy_for, run_scan
+from sentinel.scan.engine import AssetPlan, Engine
+from sentinel.scan.plan import asset_plans, tcp_ports
+from sentinel.scan.run import policy_for, run_scan
 from sentinel.scope import Gate
 from sentinel.store.sqlite import SqliteStore
 

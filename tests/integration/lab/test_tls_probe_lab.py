@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from sentinel.catalog.tls import tls_registry
 from sentinel.lab import LabStatus
 from sentinel.lab.manifest import Family, Host, Service
 from sentinel.playbook import RateLimits
 from sentinel.probes.base import Network
 from sentinel.probes.tls import probe_tls
 from sentinel.scope import Gate, ScopePolicy
-from sentinel.wire.registry import tls_registry
 
 from .clients import MANIFEST
 

@@ -1,0 +1,317 @@
+"""The ``sentinel`` command: parse, call, print. Only this module prints or exits.
+
+Exit status: 0 success; 1 a runtime fault (store, lab, probe machinery); 2 bad input from a
+person (playbook, flag, target) or a scope refusal — with nothing written but the audit record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from typer._click.core import Command, Context  # Typer's own (vendored) click types
+from typer.core import TyperGroup
+
+from sentinel import __version__
+from sentinel.errors import InputError, ScopeRefused, SentinelError, UsageError
+from sentinel.severity import Severity
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sentinel.playbook import Playbook
+    from sentinel.store.sqlite import SqliteStore
+
+# Sub-commands that live beside their capability: name -> (module, attribute). They are
+# imported only when run (or listed by --help), so `sentinel probe tls` does not pay for the
+# Elasticsearch client, pysnmp or pySigma.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "probe": ("sentinel.cli.probe", "app"),
+    "import": ("sentinel.cli.nmap_import", "app"),
+    "rules": ("sentinel.cli.rules", "app"),
+    "detect": ("sentinel.cli.rules", "detect_command"),
+    "es": ("sentinel.cli.es", "app"),
+    "drill": ("sentinel.cli.drill", "app"),
+    "lab": ("sentinel.cli.lab", "app"),
+    "discover": ("sentinel.cli.discover", "app"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: the core commands, then the lazily imported sub-commands."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *LAZY_COMMANDS]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in LAZY_COMMANDS:
+            return found
+        module, attribute = LAZY_COMMANDS[cmd_name]
+        target = getattr(importlib.import_module(module), attribute)
+        command: Command
+        if isinstance(target, typer.Typer):  # a sub-app stays a group even with one command
+            command = typer.main.get_group(target)
+        else:
+            holder = typer.Typer()
+            holder.command(cmd_name)(target)
+            command = typer.main.get_command(holder)
+        command.name = cmd_name
+        return command
+
+
+app = typer.Typer(
+    cls=LazyGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Sentinel: security posture and national crypto-compliance scanner.",
+)
+
+
+@functools.cache
+def _err() -> Console:
+    """The console for messages (rich is imported only when there is something to say)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="SQLite store (default: $SENTINEL_STORE or ~/.local/share/sentinel/sentinel.db)",
+    ),
+]
+
+
+def _fail(exc: SentinelError) -> NoReturn:
+    status = 2 if isinstance(exc, InputError | ScopeRefused) else 1
+    _err().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(status)
+
+
+def _store(path: Path | None, *, create: bool = True) -> SqliteStore:
+    from sentinel.store.sqlite import SqliteStore, default_path
+
+    return SqliteStore(path or default_path(), create=create)
+
+
+def load_playbook(path: Path) -> Playbook:
+    """The playbook at ``path`` (imported here: commands that take none do not pay for it)."""
+    from sentinel.playbook import load_playbook as load
+
+    return load(path)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sentinel {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Sentinel scans authorised segments and judges IPv6 readiness, crypto and exposure."""
+
+
+def _dry_run(playbook: Playbook) -> None:
+    from sentinel.scan.plan import asset_plans, probes_for, refusals
+    from sentinel.scan.run import policy_for
+
+    policy_refused = refusals(playbook, policy_for(playbook))
+    for refusal in policy_refused:
+        _err().print(f"refused: {refusal.what} {refusal.target}: {refusal.reason}")
+    kinds = ", ".join(f"{p.kind}({len(ports)} ports)" for p, ports in probes_for(playbook))
+    total = 0
+    for plan in asset_plans(playbook, "dry-run"):
+        addresses = sorted({j.target.endpoint.address for j in plan.jobs})
+        total += len(plan.jobs)
+        print(f"{plan.asset_id}\t{','.join(addresses)}\t{len(plan.jobs)} probes")
+    print(f"# {total} probes planned ({kinds}); nothing was sent", file=sys.stderr)
+    if policy_refused:
+        raise typer.Exit(2)
+
+
+@app.command()
+def scan(
+    playbook: Annotated[Path, typer.Option("--playbook", "-p", help="Playbook YAML file.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List targets and probes; send nothing.")
+    ] = False,
+    store: StoreOption = None,
+    es_url: Annotated[
+        str | None, typer.Option("--es-url", help="Also stream documents to Elasticsearch.")
+    ] = None,
+) -> None:
+    """Run a playbook: probe, assess, and store findings (SQLite by default)."""
+    from contextlib import nullcontext
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sentinel.cli.es import open_sink
+    from sentinel.scan.run import run_scan
+
+    try:
+        book = load_playbook(playbook)
+        if dry_run:
+            _dry_run(book)
+            return
+        with (
+            _store(store) as db,
+            open_sink(es_url) if es_url else nullcontext() as sink,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed} assets"),
+                TimeElapsedColumn(),
+                console=_err(),
+                transient=True,
+            ) as bar,
+        ):
+            task = bar.add_task(f"scanning {book.name}", total=None)
+            record = asyncio.run(
+                run_scan(
+                    book,
+                    db,
+                    playbook_name=str(playbook),
+                    progress=lambda *_: bar.advance(task),
+                    sink=sink,
+                )
+            )
+        _err().print(
+            f"scan {record.id} {record.status}: {sum(record.attempts.values())} attempts "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(record.attempts.items()))}), "
+            f"{record.findings} failed checks"
+        )
+        print(record.id)
+    except SentinelError as exc:
+        _fail(exc)
+
+
+@app.command()
+def findings(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="A JSON array of finding documents.")
+    ] = False,
+    scan_id: Annotated[
+        str | None, typer.Option("--scan", help="Scan id (default: latest).")
+    ] = None,
+    agency: Annotated[str | None, typer.Option("--agency", help="Only this agency.")] = None,
+    check: Annotated[str | None, typer.Option("--check", help="Only this check id.")] = None,
+    severity: Annotated[
+        Severity | None, typer.Option("--severity", help="At least this severe.")
+    ] = None,
+    include_passed: Annotated[
+        bool, typer.Option("--all-results", help="Include passed checks.")
+    ] = False,
+    store: StoreOption = None,
+) -> None:
+    """List findings of a scan (default: the latest completed scan)."""
+    try:
+        with _store(store, create=False) as db:
+            if scan_id is None:
+                latest = db.latest_scan()
+                if latest is None:
+                    raise UsageError(f"no completed scan in {db.path}: run 'sentinel scan' first")
+                scan_id = latest.id
+            evaluations = ("failed", "error", "passed") if include_passed else ("failed", "error")
+            docs = db.findings(
+                scan_id=scan_id,
+                agency_id=agency,
+                check_id=check,
+                min_severity=severity,
+                evaluations=evaluations,
+            )
+    except SentinelError as exc:
+        _fail(exc)
+    if as_json:
+        json.dump(docs, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return
+    for doc in docs:
+        where = doc.get("destination", {})
+        endpoint = f"{where.get('ip', '')}:{where.get('port', '')}".rstrip(":")
+        print(
+            f"{doc['sentinel']['severity']:<8} {doc['result']['evaluation']:<6} "
+            f"{doc['rule']['id']:<22} {doc['organization']['id']:<12} {endpoint:<28} "
+            f"{doc['sentinel']['title']['zh']}"
+        )
+
+
+@app.command()
+def report(
+    agency: Annotated[str | None, typer.Option("--agency", help="One agency id.")] = None,
+    all_agencies: Annotated[bool, typer.Option("--all", help="Every agency in the scan.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="html, pdf or json.")] = "html",
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/reports"),
+    lang: Annotated[str, typer.Option("--lang", help="zh or en leads.")] = "zh",
+    scan_id: Annotated[
+        str | None, typer.Option("--scan", help="Scan id (default: latest).")
+    ] = None,
+    playbook: Annotated[
+        Path | None, typer.Option("--playbook", help="Playbook for names and contacts.")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Render remediation reports (and with --all the coordinator report) from the store."""
+    from sentinel.report.html import FORMATS, render_agency, render_all
+
+    try:
+        if fmt not in FORMATS or lang not in ("zh", "en"):
+            raise UsageError(f"--format {fmt!r} --lang {lang!r}: expected html|pdf|json, zh|en")
+        if bool(agency) == all_agencies:
+            raise UsageError("give exactly one of --agency ID or --all")
+        book = load_playbook(playbook) if playbook else None
+        kind = next(f for f in FORMATS if f == fmt)
+        with _store(store, create=False) as db:
+            written = (
+                render_all(db, out, playbook=book, scan_id=scan_id, lang=lang, fmt=kind)
+                if all_agencies
+                else [render_agency(db, agency or "", out, playbook=book, scan_id=scan_id,
+                                    lang=lang, fmt=kind)]
+            )
+        for path in written:
+            print(path)
+    except SentinelError as exc:
+        _fail(exc)
+
+
+# Commands that hold no files, stores, threads or sockets once they return: they may leave
+# without the interpreter's teardown of every imported module (~20-30 ms of a ~0.2 s
+# `sentinel probe tls`), after their output is flushed.
+FAST_EXIT = frozenset({"probe"})
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit as exc:
+        if sys.argv[1:2] and sys.argv[1] in FAST_EXIT:
+            status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except OSError:  # a closed pipe: what was printed did not all arrive
+                status = status or 1
+            os._exit(status)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""``sentinel probe``: one probe kind against named endpoints, the full observation as JSON.
+
+The person naming the targets authorises exactly those addresses, nothing else: the gate's
+scope is the addresses (/32 or /128 each), every one of them must lie inside the probe scope
+(probes/scope.yml ``probe_authorised``, SENTINEL_PROBE_SCOPE or ``--scope``), and the
+organisation's global deny list still wins. Targets are IP literals (``198.18.10.10:443``,
+``[2001:db8:10::10]:443``); a name for SNI is given with ``--sni``, so nothing is resolved
+behind the person's back.
+
+This module starts fast on purpose (a one-endpoint ``probe tls`` is a short command): the
+document model, playbooks and pydantic are not imported on the TLS path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from sentinel.catalog.scope_lists import global_deny, probe_scope
+from sentinel.cli import aio
+from sentinel.errors import InputError, ProbeError, ScopeRefused, SentinelError, UsageError
+from sentinel.probes.base import Network
+from sentinel.scope import Gate, ProbeLimits, ScopePolicy
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from sentinel.probe_options import ResolvedV3
+    from sentinel.probes.snmp import SnmpProbe
+
+JsonOption = Annotated[bool, typer.Option("--json", help="the full observation as JSON")]
+ScopeOption = Annotated[list[str] | None, typer.Option(
+    "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")]
+TargetArgument = Annotated[str, typer.Argument(help="ADDRESS:PORT or [IPV6]:PORT")]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="One probe against one endpoint.")
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, markup=True,
+                               soft_wrap=True)
+    raise typer.Exit(status)
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` with an IP literal host; InputError otherwise."""
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"target {text!r}: expected ADDRESS:PORT or [IPV6]:PORT")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"target {text!r}: {host!r} is not an IP address "
+                         "(give the name with --sni)") from None
+    return str(address), int(port)
+
+
+def _scope_flags(values: list[str]) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(c)) for c in values)
+    except ValueError as exc:
+        raise UsageError(f"--scope: {exc}") from None
+
+
+def targets_gate(addresses: Sequence[str], scope: tuple[str, ...] = (),
+                 limits: ProbeLimits | None = None) -> Gate:
+    """A gate whose scope is exactly the ``addresses`` that lie inside the probe scope
+    (``probe_authorised`` in probes/scope.yml, SENTINEL_PROBE_SCOPE, or ``scope`` given on
+    the command line); an address outside it is not authorised. The global deny list still
+    wins."""
+    allowed = [ipaddress.ip_network(c) for c in (*probe_scope(), *scope)]
+    authorised = []
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if any(ip.version == net.version and ip in net for net in allowed):
+            authorised.append(ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}"))
+    policy = ScopePolicy(
+        authorised=tuple(authorised),
+        global_deny=tuple(ipaddress.ip_network(c) for c in global_deny()),
+    )
+    return Gate(policy, limits or ProbeLimits())
+
+
+async def _run_tls(targets: Sequence[tuple[str, int]], sni: str | None, timeout: float,
+                   gate: Gate) -> list[dict[str, Any]]:
+    """Every target enumerated concurrently under one gate, at most the gate's
+    ``concurrent_hosts`` targets at a time (a long target list must not open thousands of
+    sockets at once); a target whose probe fails becomes an ``error`` document and the
+    others go on."""
+    from sentinel.probes.tls import probe_tls
+
+    network = Network(gate, connect_timeout=timeout)
+
+    async def one(address: str, port: int) -> dict[str, Any]:
+        head: dict[str, Any] = {"target": {"address": address, "port": port, "sni": sni}}
+        async with gate.host_slots:
+            started = time.perf_counter()
+            try:
+                facts = await probe_tls(network.connector(address, port), timeout=timeout,
+                                        server_name=sni)
+            except ProbeError as exc:
+                return {**head, "error": {"reason": str(exc.reason), "message": str(exc)}}
+        return {**head, **facts, "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+    return list(await asyncio.gather(*(one(a, p) for a, p in targets)))
+
+
+def _summary(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['target']['address']}:{doc['target']['port']}  "
+             f"personality {doc['personality']}  versions {', '.join(doc['versions']) or '-'}"]
+    lines += [f"  {a['protocol']:<9} {a['code']}  {a['name']}" for a in doc["accepted"]]
+    lines += [f"  group {g['protocol']:<9} {g['code']}  {g['name']} ({g['class']})"
+              for g in doc["groups"]]
+    lines.append(f"  posture {doc['posture']}")
+    return "\n".join(lines)
+
+
+@app.command("tls")
+def tls(
+    targets: Annotated[list[str], typer.Argument(
+        help="ADDRESS:PORT or [IPV6]:PORT; several are probed concurrently")],
+    *,
+    sni: Annotated[str | None, typer.Option("--sni", help="server name to send")] = None,
+    as_json: JsonOption = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
+    scope: ScopeOption = None,
+    rate: Annotated[float, typer.Option(
+        "--rate", min=1, max=100_000,
+        help="new connections per second, all targets together")] = ProbeLimits.packets_per_second,
+    connections: Annotated[int, typer.Option(
+        "--connections", min=1, max=64,
+        help="connections open at once to one address")] = ProbeLimits.connections_per_host,
+) -> None:
+    """Enumerate TLS/TLCP on endpoints: versions, suites, groups, certificates.
+
+    One target prints one JSON document (--json); several print one document per line, in
+    the order given. A target that cannot be probed gets a document with ``error`` and the
+    exit status is 1; a target outside the probe scope refuses the whole run before anything
+    is sent (exit 2)."""
+    limits = ProbeLimits(packets_per_second=rate, connections_per_host=connections)
+
+    def run() -> list[dict[str, Any]]:
+        parsed = [parse_target(t) for t in targets]
+        gate = _authorised_gate([a for a, _ in parsed], _scope_flags(scope or []), limits)
+        return aio.run(_run_tls(parsed, sni, timeout, gate))
+
+    documents = _guarded(", ".join(targets), run)
+    failed = [d for d in documents if "error" in d]
+    if len(documents) == 1 and failed:
+        _fail(f"{targets[0]}: {failed[0]['error']['message']}", 1)
+    if len(documents) == 1:
+        _emit(documents[0], as_json, _summary)
+    else:
+        for document in documents:
+            if as_json:
+                print(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+            elif "error" in document:
+                print(f"{_where(document)}  error: {document['error']['message']}")
+            else:
+                print(_summary(document))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _where(document: dict[str, Any]) -> str:
+    target = document["target"]
+    host = target["address"]
+    return f"[{host}]:{target['port']}" if ":" in host else f"{host}:{target['port']}"
+
+
+# ---- ssh and snmp ---------------------------------------------------------------------------
+
+
+def _authorised_gate(addresses: Sequence[str], scope: tuple[str, ...],
+                     limits: ProbeLimits | None = None) -> Gate:
+    """The targets' gate, refusing up front (before any packet) if one target may not be
+    probed."""
+    gate = targets_gate(addresses, scope, limits)
+    for address in addresses:
+        reason = gate.policy.verdict(address)
+        if reason:
+            raise ScopeRefused(address, reason + (
+                " of probes (probes/scope.yml probe_authorised, SENTINEL_PROBE_SCOPE, or "
+                "--scope CIDR)" if "outside" in reason else ""))
+    return gate
+
+
+async def _run_ssh(address: str, port: int, timeout: float,
+                   scope: tuple[str, ...]) -> dict[str, Any]:
+    network = Network(_authorised_gate([address], scope), connect_timeout=timeout)
+    started = time.perf_counter()
+    async with network.tcp(address, port) as (reader, writer):
+        from sentinel.probes.ssh import probe_ssh
+
+        facts = await probe_ssh(reader, writer, timeout=timeout)
+    return {"target": {"address": address, "port": port}, **facts,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _ssh_summary(doc: dict[str, Any]) -> str:
+    banner = doc["banner"]["raw"]
+    lines = [f"{doc['target']['address']}:{doc['target']['port']}  {banner!r}"]
+    for kind in ("kex", "host_key", "cipher", "mac", "compression"):
+        lines += [f"  {kind:<11} {a['name']:<40} {a['class']}" for a in doc[kind]]
+    return "\n".join(lines)
+
+
+def _snmp_target(text: str) -> tuple[str, int]:
+    """``ADDRESS`` (port 161), ``ADDRESS:PORT`` or ``[IPV6]:PORT``."""
+    try:
+        return str(ipaddress.ip_address(text)), 161
+    except ValueError:
+        return parse_target(text)
+
+
+async def _run_snmp(address: str, port: int, options: SnmpProbe,
+                    scope: tuple[str, ...]) -> dict[str, Any]:
+    network = Network(_authorised_gate([address], scope), connect_timeout=options.timeout)
+    started = time.perf_counter()
+    from sentinel.probes.snmp import probe_snmp
+
+    facts = await probe_snmp(network, address, port, options)
+    return {"target": {"address": address, "port": port}, **facts,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _snmp_summary(doc: dict[str, Any]) -> str:
+    system = doc.get("system") or {}
+    lines = [f"{doc['target']['address']}:{doc['target']['port']}  access {doc['access']}  "
+             f"sysDescr {system.get('sysDescr')!r}"]
+    lines += [f"  community {c['community']!r} answers {', '.join(c['versions'])}"
+              for c in doc["communities"]]
+    lines += [f"  v3 user {u['user']!r}: {u['levels']}" for u in doc["v3_users"]]
+    if doc.get("ipv6"):
+        lines.append(f"  global IPv6 {doc['ipv6']['global_ipv6']}")
+    return "\n".join(lines)
+
+
+def _guarded(target: str, run: Callable[[], T]) -> T:
+    """Run one probe command; errors become a message and an exit status (2: refused or bad
+    input, 1: the probe itself failed)."""
+    try:
+        return run()
+    except ScopeRefused as exc:
+        _fail(str(exc), 2)
+    except ProbeError as exc:
+        _fail(f"{target}: {exc}", 1)
+    except SentinelError as exc:
+        _fail(str(exc), 2 if isinstance(exc, InputError) else 1)
+
+
+def _emit(document: dict[str, Any], as_json: bool, summary: Any) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2) if as_json else summary(document))
+
+
+@app.command("ssh")
+def ssh(
+    target: TargetArgument,
+    as_json: JsonOption = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
+    scope: ScopeOption = None,
+) -> None:
+    """SSH identification and offered algorithms (KEXINIT only; never logs in)."""
+    def run() -> dict[str, Any]:
+        address, port = parse_target(target)
+        return aio.run(_run_ssh(address, port, timeout, _scope_flags(scope or [])))
+
+    _emit(_guarded(target, run), as_json, _ssh_summary)
+
+
+@app.command("snmp")
+def snmp(
+    target: Annotated[str, typer.Argument(help="ADDRESS, ADDRESS:PORT or [IPV6]:PORT")],
+    *,
+    as_json: JsonOption = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=30)] = 1.0,
+    v3_user: Annotated[str | None, typer.Option("--v3-user", help="SNMPv3 user")] = None,
+    v3_auth_env: Annotated[str | None, typer.Option(
+        "--v3-auth-env", help="environment variable holding the auth passphrase")] = None,
+    v3_priv_env: Annotated[str | None, typer.Option(
+        "--v3-priv-env", help="environment variable holding the privacy passphrase")] = None,
+    v3_auth_protocol: Annotated[str, typer.Option("--v3-auth-protocol")] = "SHA-256",
+    v3_priv_protocol: Annotated[str, typer.Option("--v3-priv-protocol")] = "AES",
+    scope: ScopeOption = None,
+) -> None:
+    """SNMP: default communities, v3 engine discovery, v3 user levels, system and IP-MIB.
+
+    Passphrases are never taken on the command line (shell history, ps): name the
+    environment variables that hold them."""
+    def run() -> dict[str, Any]:
+        address, port = _snmp_target(target)
+        credentials = _v3_from_flags(v3_user, v3_auth_env, v3_priv_env, v3_auth_protocol,
+                                     v3_priv_protocol)
+        from sentinel.probes.snmp import SnmpProbe
+
+        options = SnmpProbe(timeout=timeout, credentials=credentials)
+        return aio.run(_run_snmp(address, port, options, _scope_flags(scope or [])))
+
+    _emit(_guarded(target, run), as_json, _snmp_summary)
+
+
+def _v3_from_flags(user: str | None, auth_env: str | None, priv_env: str | None,
+                   auth_protocol: str, priv_protocol: str) -> tuple[ResolvedV3, ...]:
+    if user is None:
+        return ()
+    from pydantic import ValidationError
+
+    from sentinel.probe_options import SnmpV3Credential, resolve_v3
+
+    try:
+        credential = SnmpV3Credential.model_validate(
+            {"user": user, "auth_key_env": auth_env, "priv_key_env": priv_env,
+             "auth_protocol": auth_protocol, "priv_protocol": priv_protocol})
+    except ValidationError as exc:
+        raise UsageError(f"--v3-*: {exc.errors()[0]['msg']}") from None
+    return resolve_v3((credential,))

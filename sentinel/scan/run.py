@@ -1,0 +1,276 @@
+"""One scan, end to end: scope check, plan, probes, assessment, lifecycle, store.
+
+Data moves one way. Each asset is assessed as soon as all its probes have ended, and its
+observations, findings, lifecycle states and change events are written in one go, so a
+reader sees whole assets and memory stays flat however large the playbook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sentinel.assess import AssetView, assess
+from sentinel.assess.posture import with_crypto_posture
+from sentinel.catalog.scope_lists import global_deny
+from sentinel.detect.changes import asset_changes
+from sentinel.errors import ScopeRefused
+from sentinel.model import (
+    AttemptStatus,
+    Context,
+    Evaluation,
+    Event,
+    Finding,
+    KeyState,
+    Observation,
+    ScanRecord,
+    Text,
+    now,
+    observation_to_ecs,
+)
+from sentinel.playbook import Playbook
+from sentinel.probes.base import Network
+from sentinel.scan.engine import AssetPlan, Engine
+from sentinel.scan.lifecycle import apply
+from sentinel.scan.liveness import sweep
+from sentinel.scan.plan import asset_plans, refusals
+from sentinel.scope import Gate, ScopePolicy
+from sentinel.severity import Severity
+from sentinel.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from sentinel.store.elastic import ElasticSink
+
+Progress = Callable[[AssetPlan, list[Observation]], None]
+
+
+def policy_for(playbook: Playbook) -> ScopePolicy:
+    """The playbook's scope with the organisation's global deny list on top."""
+    import ipaddress
+
+    return ScopePolicy(
+        playbook.scope.authorised_networks,
+        playbook.scope.deny_networks,
+        tuple(ipaddress.ip_network(c) for c in global_deny()),
+    )
+
+
+def _audit(
+    action: str,
+    words: Text,
+    ctx: Context,
+    severity: Severity = Severity.INFO,
+    after: dict[str, object] | None = None,
+) -> Event:
+    return Event(
+        action=action,
+        category="audit",
+        message=words,
+        context=ctx,
+        severity=severity,
+        after=after,
+        created=now(),
+    )
+
+
+def _scan_context(playbook: Playbook, scan_id: str, drill_id: str | None) -> Context:
+    first = playbook.segments[0]
+    return Context(
+        scan_id=scan_id, agency_id=first.agency, segment_id="*", zone=first.zone, drill_id=drill_id
+    )
+
+
+def refuse_out_of_scope(
+    playbook: Playbook,
+    store: SqliteStore,
+    scan_id: str,
+    drill_id: str | None = None,
+    sink: ElasticSink | None = None,
+) -> None:
+    """Refuse the whole scan before anything is sent if the playbook reaches outside scope."""
+    refused = refusals(playbook, policy_for(playbook))
+    if not refused:
+        return
+    ctx = _scan_context(playbook, scan_id, drill_id)
+    audit = [
+        _audit(
+            "scope-refused",
+            Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+            ctx,
+            Severity.HIGH,
+            {"what": r.what, "target": r.target, "reason": r.reason},
+        )
+        for r in refused
+    ]
+    store.add_events(audit)
+    if sink is not None:  # buffered only: the caller's close() delivers it
+        sink.add_events(audit)
+    first = refused[0]
+    more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+    raise ScopeRefused(f"{first.what} {first.target}", f"{first.reason}{more}")
+
+
+@dataclass
+class _Run:
+    playbook: Playbook
+    store: SqliteStore
+    record: ScanRecord
+    previous: dict[str, dict[str, KeyState]]
+    progress: Progress | None
+    sink: ElasticSink | None = None
+    previous_scan: str | None = None  # the last completed scan, for change events
+    sink_turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # one asset at a time
+    attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    failed: int = 0
+
+    async def on_asset(self, plan: AssetPlan, observations: list[Observation]) -> None:
+        if not plan.jobs:
+            return
+        target = plan.jobs[0].target
+        observations = [with_crypto_posture(o) for o in observations]
+        for obs in observations:
+            self.attempts[obs.status.value] += 1
+        self.store.add_observations(observations)
+        view = AssetView(target.asset, target.context, target.segment, observations)
+        coverage = {
+            (o.asset.id, o.probe) for o in observations if o.status is AttemptStatus.COMPLETED
+        }
+        outcome = apply(
+            self.previous.get(target.asset.id, {}), assess(view), coverage, target.context, now()
+        )
+        self.store.add_findings(outcome.findings)
+        self.store.save_states(outcome.states)
+        if self.previous_scan is not None:
+            earlier = self.store.assets(self.previous_scan, target.asset.id)
+            current = [observation_to_ecs(o) for o in observations]
+            outcome.events.extend(
+                asset_changes(earlier, current, target.context, target.asset, now())
+            )
+        self.store.add_events(outcome.events)
+        if self.sink is not None:  # SQLite first: it is the record; Elasticsearch a copy
+            # A worker thread, so a sink retrying a slow Elasticsearch never stalls the probes;
+            # the lock keeps the (single-threaded) sink to one asset at a time, in order.
+            async with self.sink_turn:
+                await asyncio.to_thread(
+                    _stream, self.sink, observations, outcome.findings, outcome.events
+                )
+        self.failed += sum(f.evaluation is Evaluation.FAILED for f in outcome.findings)
+        if self.progress is not None:
+            self.progress(plan, observations)
+
+
+def _stream(
+    sink: ElasticSink, observations: list[Observation], findings: list[Finding], events: list[Event]
+) -> None:
+    sink.add_observations(observations)
+    sink.add_findings(findings)
+    sink.add_events(events)
+
+
+async def _audit_trail(store: SqliteStore, sink: ElasticSink | None, events: list[Event]) -> None:
+    """Audit events to the store and, off the event loop, to the sink."""
+    store.add_events(events)
+    if sink is not None:
+        await asyncio.to_thread(sink.add_events, events)
+
+
+async def run_scan(
+    playbook: Playbook,
+    store: SqliteStore,
+    *,
+    playbook_name: str,
+    progress: Progress | None = None,
+    drill_id: str | None = None,
+    scan_id: str | None = None,
+    sink: ElasticSink | None = None,
+    plans: Iterable[AssetPlan] | None = None,
+) -> ScanRecord:
+    """Run a playbook against its scope and store everything; returns the scan record.
+
+    With a ``sink``, each asset's observations, findings and events, and the audit events
+    (scan started/finished, scope refused), are also streamed to Elasticsearch right after
+    they are stored, from a worker thread; the caller flushes and closes the sink.
+    ``plans`` replaces the playbook's own plan (an import of existing results uses it).
+    """
+    scan_id = scan_id or uuid.uuid4().hex[:16]
+    refuse_out_of_scope(playbook, store, scan_id, drill_id, sink)
+    record = ScanRecord(id=scan_id, playbook=playbook_name, started=now())
+    store.save_scan(record)
+    ctx = _scan_context(playbook, scan_id, drill_id)
+    await _audit_trail(
+        store,
+        sink,
+        [
+            _audit(
+                "scan-started",
+                Text(zh="扫描开始", en="scan started"),
+                ctx,
+                after={"playbook": playbook_name},
+            )
+        ],
+    )
+    runtime_refusals: list[tuple[str, str]] = []
+    gate = Gate(
+        policy_for(playbook),
+        playbook.rate,
+        audit=lambda address, reason: runtime_refusals.append((address, reason)),
+    )
+    previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
+    for key, state in store.states().items():
+        previous[state.asset_id][key] = state
+    last = store.latest_scan()
+    run = _Run(playbook, store, record, previous, progress, sink, last.id if last else None)
+    engine = Engine(
+        Network(gate, playbook.rate.probe_timeout_s),
+        probe_timeout=playbook.rate.probe_timeout_s,
+        windows=playbook.windows,
+    )
+    live = None
+    try:
+        if plans is None:  # discovery first (when the playbook asks): only live hosts are probed
+            live = await sweep(playbook, gate)
+        work = plans if plans is not None else asset_plans(playbook, scan_id, drill_id, live)
+        await engine.run(work, run.on_asset)
+    except BaseException:
+        record.status, record.finished = "interrupted", now()
+        store.save_scan(record)
+        raise
+    await _audit_trail(
+        store,
+        sink,
+        [
+            _audit(
+                "scope-refused",
+                Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+                ctx,
+                Severity.HIGH,
+                {"target": address, "reason": reason},
+            )
+            for address, reason in runtime_refusals
+        ],
+    )
+    record.status, record.finished = "completed", now()
+    record.attempts, record.findings = dict(run.attempts), run.failed
+    store.save_scan(record)
+    await _audit_trail(
+        store,
+        sink,
+        [
+            _audit(
+                "scan-finished",
+                Text(zh="扫描完成", en="scan finished"),
+                ctx,
+                after={
+                    "attempts": dict(run.attempts),
+                    "failed": run.failed,
+                    "connections": gate.connections,
+                    **({"discovery": live.summary()} if live is not None else {}),
+                },
+            )
+        ],
+    )
+    return record
