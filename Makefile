@@ -6,11 +6,11 @@ OUT ?= out
 
 # Debian packages: the scanner's tools (nmap), the lab's real servers, report fonts.
 DEBS := nmap nginx-light openssh-server openssh-client snmpd snmp radvd dnsmasq-base iproute2 \
-        fonts-noto-cjk gnutls-bin redis-server vsftpd inetutils-telnetd openbsd-inetd dnsutils \
+        fonts-noto-cjk gnutls-bin redis-server rabbitmq-server vsftpd inetutils-telnetd openbsd-inetd dnsutils \
         curl openssl busybox socat poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
-        libharfbuzz-subset0
+        libharfbuzz-subset0 strace
 
-.PHONY: deps install lint test demo lab-servers es es-stop
+.PHONY: deps install lint test demo lab-servers es es-stop broker broker-stop
 
 deps:
 	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
@@ -42,3 +42,10 @@ es:
 
 es-stop:
 	bash tools/es/stop.sh
+
+# A RabbitMQ node on 127.0.0.1 (Debian's rabbitmq-server, from `deps`); prints SENTINEL_BROKER=amqp://...
+broker:
+	@bash tools/broker/start.sh
+
+broker-stop:
+	@bash tools/broker/stop.sh

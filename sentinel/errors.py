@@ -15,7 +15,8 @@
     └── LabError              the lab could not be built, torn down or inspected
 
 Third-party exceptions are translated into these at the boundary where they occur; only the
-command line prints errors or chooses exit codes.
+command line prints errors, and it takes the exit status from the error's ``exit_status``
+(SentinelError 1, InputError and ScopeRefused 2) in one place, ``sentinel.cli.output``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from enum import StrEnum
 
 
 class SentinelError(Exception):
-    """Base of every error Sentinel raises on purpose."""
+    """Base of every error Sentinel raises on purpose.
+
+    ``exit_status`` is the command line's exit status for the error (the one mapping, read by
+    :func:`sentinel.cli.output.fail`): 1 for a runtime fault, 2 for bad input or a refusal.
+    """
+
+    exit_status = 1
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,8 @@ class UsageError(InputError):
 
 class ScopeRefused(SentinelError):
     """A network action that the scope forbids; the refusal is also an audit event."""
+
+    exit_status = 2
 
     def __init__(self, target: str, reason: str) -> None:
         self.target = target

@@ -116,6 +116,9 @@ class Observation(BaseModel):
     # The indexed crypto summary of a TLS attempt (``sentinel.crypto``), set by the scan from
     # :func:`sentinel.assess.posture.crypto_posture`: a judgement, so not made here.
     crypto: dict[str, list[str]] | None = None
+    # An attempt that ended in an internal error (a bug, not the network) keeps its traceback
+    # for the people who fix Sentinel: in the store, never in a report.
+    traceback: str | None = None
 
 
 def finding_key(check_id: str, asset_id: str, port: int | None, protocol: str | None) -> str:
@@ -371,6 +374,8 @@ def observation_to_ecs(observation: Observation) -> dict[str, Any]:
         attempt["reason"] = observation.reason.value
     if observation.detail:
         attempt["detail"] = observation.detail
+    if observation.traceback:
+        attempt["traceback"] = observation.traceback
     _merge(doc, {"sentinel": {"attempt": attempt, "facts": {observation.probe: observation.facts}}})
     if observation.crypto is not None:
         doc["sentinel"]["crypto"] = observation.crypto

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sentinel.assess.base import AssetView, make_finding
+from sentinel.assess.base import AssetView, assessor, make_finding
 from sentinel.model import AttemptStatus, Evaluation, Finding
 
 
+@assessor("SEN-PROBE-ERROR")
 def assess_attempts(view: AssetView) -> list[Finding]:
     """One error finding per failed attempt, carrying the reason."""
     return [

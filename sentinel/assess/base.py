@@ -25,7 +25,35 @@ class AssetView:
         return [o for o in self.observations if o.probe == probe]
 
 
-Assessor = Callable[[AssetView], list[Finding]]
+class UndeclaredCheck(AssertionError):
+    """An assessor emitted a check id it does not declare: a programming error."""
+
+
+@dataclass(frozen=True)
+class Assessor:
+    """A pure function from one asset's observations to findings, with the check ids it can
+    emit declared beside it: the registry that tests hold against ``playbooks/remediation/``
+    (an id without its texts, texts that nothing emits)."""
+
+    name: str
+    checks: frozenset[str]
+    judge: Callable[[AssetView], list[Finding]]
+
+    def __call__(self, view: AssetView) -> list[Finding]:
+        findings = self.judge(view)
+        undeclared = {f.check_id for f in findings} - self.checks
+        if undeclared:
+            raise UndeclaredCheck(f"{self.name} emitted undeclared {sorted(undeclared)}")
+        return findings
+
+
+def assessor(*check_ids: str) -> Callable[[Callable[[AssetView], list[Finding]]], Assessor]:
+    """Declare a function as an assessor that emits exactly these check ids (or fewer)."""
+
+    def register(judge: Callable[[AssetView], list[Finding]]) -> Assessor:
+        return Assessor(judge.__name__, frozenset(check_ids), judge)
+
+    return register
 
 
 def make_finding(

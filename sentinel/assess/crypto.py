@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel.assess.base import AssetView, make_finding
+from sentinel.assess.base import AssetView, assessor, make_finding
 from sentinel.catalog.tls import CipherSuite, tls_registry
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
@@ -400,6 +400,33 @@ def _speaks_tls(obs: Observation) -> bool:
             and bool(obs.facts.get("versions")))
 
 
+@assessor(
+    "GM-CERT-PAIR",
+    "GM-CERT-SIGALG",
+    "GM-CLIENTAUTH",
+    "GM-ECDHE-CURVE",
+    "GM-SKE-VERIFY",
+    "GM-SUITE-APPROVED",
+    "GM-SUITE-LEGACY",
+    "GM-TLCP-ABSENT",
+    "GM-TLS13-SM",
+    "MP-GEN-ALG",
+    "MP-GEN-TECH",
+    "MP-N1-AUTH",
+    "MP-N3-CONF",
+    "TLS-CERT-HASH",
+    "TLS-CERT-LIFE",
+    "TLS-CIPHER-BROKEN",
+    "TLS-CIPHER-CBC",
+    "TLS-CIPHER-NOPFS",
+    "TLS-DHE",
+    "TLS-KEY-EC",
+    "TLS-KEY-RSA",
+    "TLS-PROTO-10",
+    "TLS-PROTO-11",
+    "TLS-PROTO-12-13",
+    "TLS-PROTO-SSL",
+)
 def assess_crypto(view: AssetView) -> list[Finding]:
     """Every TLS-, GM- and MP- check for every endpoint where TLS or TLCP answered."""
     findings: list[Finding] = []

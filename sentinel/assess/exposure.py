@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel.assess.base import AssetView, make_finding
+from sentinel.assess.base import AssetView, assessor, make_finding
 from sentinel.catalog.services import Service, identify_service
 from sentinel.model import AttemptStatus, Endpoint, Evaluation, Finding, Observation
 from sentinel.severity import Severity
@@ -159,6 +159,14 @@ def _labels(ports: Iterable[OpenPort]) -> list[int | str]:
     return [unique[k] for k in sorted(unique)]
 
 
+@assessor(
+    "DB-CES-CREDPLAIN",
+    "DB-CES-HIGHRISKPORT",
+    "DB-CES-MGMTACL",
+    "DB-CLOUD-MGMTPLANE",
+    "EXP-SVC-NOTALLOWED",
+    "V6-SECPARITY",
+)
 def assess_exposure(view: AssetView) -> list[Finding]:
     """Per open port: EXP-SVC-NOTALLOWED, DB-CES-HIGHRISKPORT, DB-CES-CREDPLAIN, and for
     management services DB-CES-MGMTACL / DB-CLOUD-MGMTPLANE; per asset V6-SECPARITY."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel.assess.base import AssetView, make_finding
+from sentinel.assess.base import AssetView, assessor, make_finding
 from sentinel.catalog.ipv6 import Ipv6Policy, ipv6_policy
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
@@ -208,6 +208,18 @@ def assess_ra(view: AssetView) -> list[Finding]:
     return out
 
 
+@assessor(
+    "V6-AAAA",
+    "V6-CONSIST",
+    "V6-DUALSTACK",
+    "V6-HOME",
+    "V6-LINK2",
+    "V6-LINK3",
+    "V6-NS",
+    "V6-PERF",
+    "V6-RA",
+    "V6-SCORE",
+)
 def assess_ipv6(view: AssetView) -> list[Finding]:
     """Every V6-* finding this asset's observations support."""
     policy = ipv6_policy()

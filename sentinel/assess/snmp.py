@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.assess.base import AssetView, make_finding
+from sentinel.assess.base import AssetView, assessor, make_finding
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
 
@@ -78,6 +78,14 @@ def _ipv6(view: AssetView, obs: Observation) -> list[Finding]:
                          evidence=evidence, observed=obs)]
 
 
+@assessor(
+    "DB-CES-CREDPLAIN",
+    "DB-SMC-MGMTPATH",
+    "MP-D2-RMGMT",
+    "SNMP-COMMUNITY-DEFAULT",
+    "SNMP-IPV6-READY",
+    "SNMP-V3-NOPRIV",
+)
 def assess_snmp(view: AssetView) -> list[Finding]:
     """Every SNMP check for every agent that answered."""
     findings: list[Finding] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.assess.base import AssetView, make_finding
+from sentinel.assess.base import AssetView, assessor, make_finding
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
 
@@ -81,6 +81,12 @@ def _host_keys(view: AssetView, obs: Observation) -> Finding:
                                 for key in keys]})
 
 
+@assessor(
+    "MP-D2-RMGMT",
+    "SSH-HOSTKEY-WEAK",
+    "SSH-V1",
+    "SSH-WEAK",
+)
 def assess_ssh(view: AssetView) -> list[Finding]:
     """SSH-V1, SSH-WEAK, SSH-HOSTKEY-WEAK and MP-D2-RMGMT for every open SSH port."""
     findings: list[Finding] = []

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from sentinel.catalog.resources import data_file
+from sentinel.cli.output import exit_status
 from sentinel.errors import SentinelError
 from sentinel.playbook import load_playbook
 from sentinel.report.html import render_all
@@ -58,7 +59,7 @@ def main() -> None:
         sys.exit(run(args.out))
     except SentinelError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(exit_status(exc))
 
 
 if __name__ == "__main__":

@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from sentinel.errors import InputError, ScopeRefused, SentinelError, UsageError
+from sentinel.cli.output import fail, say
+from sentinel.errors import SentinelError, UsageError
 from sentinel.playbook import load_playbook
 from sentinel.store.sqlite import SqliteStore, default_path
 
 app = typer.Typer(add_completion=False,
                   help="Local-link discovery inside one segment (ARP, ff02::1, RA), stored.")
-err = Console(stderr=True)
 
 
 @app.callback(invoke_without_command=True)
@@ -51,11 +50,10 @@ def discover(
             record, result = asyncio.run(discover_and_store(
                 book, found, db, iface=iface, timeout=timeout, playbook_name=str(playbook)))
     except SentinelError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2 if isinstance(exc, InputError | ScopeRefused) else 1) from None
+        fail(exc)
     prefixes = sorted({p["prefix"] for a in result["router_advertisements"]
                        for p in a.get("prefixes", [])})
-    err.print(f"segment {segment}: {len(result['hosts'])} addresses, "
+    say(f"segment {segment}: {len(result['hosts'])} addresses, "
               f"{len(result['router_advertisements'])} router advertisements "
               f"({', '.join(prefixes) or 'no prefix'}), {result['packets']} packets; "
               f"scan {record.id}")

@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from sentinel.errors import InputError, LabError, SentinelError
+from sentinel.cli.output import fail
+from sentinel.errors import LabError, SentinelError
 
 app = typer.Typer(help="Joint drills on the lab: injects, detection, scorecards.",
                   no_args_is_help=True)
@@ -50,5 +51,4 @@ def run(
         if outcome.revert_errors:
             raise LabError("; ".join(outcome.revert_errors))
     except SentinelError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+        fail(exc)

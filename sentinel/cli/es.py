@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from sentinel.errors import InputError, SentinelError
+from sentinel.cli.output import fail, say
+from sentinel.errors import SentinelError, UsageError
 from sentinel.store.elastic import ElasticSink
 from sentinel.store.elastic_config import load_config, make_client, redact_url
 from sentinel.store.elastic_templates import setup as es_setup
@@ -23,7 +23,6 @@ from sentinel.store.sqlite import default_path
 app = typer.Typer(
     no_args_is_help=True, help="Elasticsearch: templates, write indices, ILM, Kibana objects."
 )
-err = Console(stderr=True)
 
 EsUrlOption = Annotated[
     str | None,
@@ -41,11 +40,10 @@ def setup_command(
         config = load_config(es_url)
         report = es_setup(make_client(config), prefix)
     except SentinelError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+        fail(exc)
     for line in report.lines:
         print(line)
-    err.print(f"Elasticsearch at {redact_url(config.url)} is ready for Sentinel documents")
+    say(f"Elasticsearch at {redact_url(config.url)} is ready for Sentinel documents")
 
 
 @app.command("export-kibana")
@@ -59,14 +57,14 @@ def export_kibana_command(
     try:
         objects = saved_objects(prefix)
         output.write_text(to_ndjson(objects), encoding="utf-8")
-    except (SentinelError, OSError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+    except OSError as exc:
+        fail(UsageError(f"--output {output}: {exc.strerror or exc}"))
+    except SentinelError as exc:
+        fail(exc)
     kinds = [o["type"] for o in objects]
-    err.print(
+    say(
         f"{output}: {kinds.count('index-pattern')} data views, "
-        f"{kinds.count('dashboard')} dashboards for indices {prefix}-*",
-        highlight=False,
+        f"{kinds.count('dashboard')} dashboards for indices {prefix}-*"
     )
 
 

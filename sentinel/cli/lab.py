@@ -13,16 +13,12 @@ from typing import Annotated
 
 import typer
 
+from sentinel.cli.output import fail
 from sentinel.errors import LabError
 from sentinel.lab import LabStatus, exec_argv, lab_down, lab_status, lab_up, load_manifest
 
 app = typer.Typer(help="The simulated extranet: build, remove, inspect (needs root).",
                   no_args_is_help=True)
-
-
-def _fail(error: LabError) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(1)
 
 
 def _summary(status: LabStatus) -> str:
@@ -45,7 +41,7 @@ def up(manifest: Annotated[Path | None, typer.Option(help="A manifest instead of
     try:
         status = lab_up(load_manifest(manifest) if manifest else None)
     except LabError as exc:
-        _fail(exc)
+        fail(exc)
         return
     typer.echo(_summary(status), err=True)
 
@@ -56,7 +52,7 @@ def down() -> None:
     try:
         lab_down()
     except LabError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo("lab down", err=True)
 
 
@@ -66,7 +62,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
     try:
         current = lab_status()
     except LabError as exc:
-        _fail(exc)
+        fail(exc)
         return
     if as_json:
         typer.echo(current.model_dump_json(indent=2))
@@ -86,7 +82,7 @@ def exec_(ctx: typer.Context,
     try:
         argv = exec_argv(host, command)
     except LabError as exc:
-        _fail(exc)
+        fail(exc)
         return
     sys.stdout.flush()
     os.execvp(argv[0], argv)  # noqa: S606 - replacing this process is the point

@@ -7,24 +7,23 @@ person (playbook, flag, target) or a scope refusal — with nothing written but 
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer._click.core import Command, Context  # Typer's own (vendored) click types
 from typer.core import TyperGroup
 
 from sentinel import __version__
-from sentinel.errors import InputError, ScopeRefused, SentinelError, UsageError
+from sentinel.cli.output import console, fail, say
+from sentinel.errors import ScopeRefused, SentinelError, UsageError
 from sentinel.severity import Severity
 
 if TYPE_CHECKING:
-    from rich.console import Console
 
     from sentinel.playbook import Playbook
     from sentinel.store.sqlite import SqliteStore
@@ -75,14 +74,6 @@ app = typer.Typer(
 )
 
 
-@functools.cache
-def _err() -> Console:
-    """The console for messages (rich is imported only when there is something to say)."""
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
 StoreOption = Annotated[
     Path | None,
     typer.Option(
@@ -90,12 +81,6 @@ StoreOption = Annotated[
         help="SQLite store (default: $SENTINEL_STORE or ~/.local/share/sentinel/sentinel.db)",
     ),
 ]
-
-
-def _fail(exc: SentinelError) -> NoReturn:
-    status = 2 if isinstance(exc, InputError | ScopeRefused) else 1
-    _err().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(status)
 
 
 def _store(path: Path | None, *, create: bool = True) -> SqliteStore:
@@ -133,9 +118,11 @@ def _dry_run(playbook: Playbook) -> None:
     from sentinel.scan.plan import asset_plans, probes_for, refusals
     from sentinel.scan.run import policy_for
 
-    policy_refused = refusals(playbook, policy_for(playbook))
-    for refusal in policy_refused:
-        _err().print(f"refused: {refusal.what} {refusal.target}: {refusal.reason}")
+    refused = refusals(playbook, policy_for(playbook))
+    if refused:  # the refusal only: no list of targets a real run would never probe
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        first = refused[0]
+        raise ScopeRefused(f"{first.what} {first.target}", f"{first.reason}{more}")
     kinds = ", ".join(f"{p.kind}({len(ports)} ports)" for p, ports in probes_for(playbook))
     total = 0
     for plan in asset_plans(playbook, "dry-run"):
@@ -143,8 +130,6 @@ def _dry_run(playbook: Playbook) -> None:
         total += len(plan.jobs)
         print(f"{plan.asset_id}\t{','.join(addresses)}\t{len(plan.jobs)} probes")
     print(f"# {total} probes planned ({kinds}); nothing was sent", file=sys.stderr)
-    if policy_refused:
-        raise typer.Exit(2)
 
 
 @app.command()
@@ -179,7 +164,7 @@ def scan(
                 BarColumn(),
                 TextColumn("{task.completed} assets"),
                 TimeElapsedColumn(),
-                console=_err(),
+                console=console(),
                 transient=True,
             ) as bar,
         ):
@@ -193,14 +178,14 @@ def scan(
                     sink=sink,
                 )
             )
-        _err().print(
+        say(
             f"scan {record.id} {record.status}: {sum(record.attempts.values())} attempts "
             f"({', '.join(f'{k} {v}' for k, v in sorted(record.attempts.items()))}), "
             f"{record.findings} failed checks"
         )
         print(record.id)
     except SentinelError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -238,7 +223,7 @@ def findings(
                 evaluations=evaluations,
             )
     except SentinelError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         json.dump(docs, sys.stdout, ensure_ascii=False, indent=1)
         print()
@@ -288,7 +273,23 @@ def report(
         for path in written:
             print(path)
     except SentinelError as exc:
-        _fail(exc)
+        fail(exc)
+
+
+@app.command()
+def schema(
+    folder: Annotated[Path, typer.Argument(help="Where to write the schemas.")] = Path(
+        "docs/schema"),
+) -> None:
+    """Write the JSON schemas of Sentinel's documents, scan record and playbook."""
+    from sentinel.store.schema import write
+
+    try:
+        written = write(folder)
+    except OSError as exc:
+        fail(UsageError(f"{folder}: {exc.strerror or exc}"))
+    for path in written:
+        print(path)
 
 
 # Commands that hold no files, stores, threads or sockets once they return: they may leave

@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from sentinel.errors import InputError, ScopeRefused, SentinelError
+from sentinel.cli.output import fail, say
+from sentinel.errors import SentinelError
 from sentinel.playbook import load_playbook
 from sentinel.scan.nmap_import import NmapFile, import_nmap
 from sentinel.store.sqlite import SqliteStore, default_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Import existing scan results (nothing is sent).")
-err = Console(stderr=True)
 
 
 @app.command("nmap")
@@ -32,12 +31,11 @@ def nmap(
         with SqliteStore(store or default_path()) as db:
             summary = asyncio.run(import_nmap(book, db, source, playbook_name=str(playbook)))
     except SentinelError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2 if isinstance(exc, InputError | ScopeRefused) else 1) from None
+        fail(exc)
     record = summary.record
-    err.print(f"imported {summary.imported} addresses from {xml} as scan {record.id}: "
+    say(f"imported {summary.imported} addresses from {xml} as scan {record.id}: "
               f"{record.findings} failed checks")
     if summary.outside:
-        err.print(f"left out {len(summary.outside)} addresses outside the playbook's segments: "
+        say(f"left out {len(summary.outside)} addresses outside the playbook's segments: "
                   f"{', '.join(summary.outside[:10])}{' ...' if len(summary.outside) > 10 else ''}")
     print(record.id)

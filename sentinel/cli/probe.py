@@ -18,13 +18,14 @@ import ipaddress
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from sentinel.catalog.scope_lists import global_deny, probe_scope
 from sentinel.cli import aio
-from sentinel.errors import InputError, ProbeError, ScopeRefused, SentinelError, UsageError
+from sentinel.cli.output import fail
+from sentinel.errors import ErrorReason, ProbeError, ScopeRefused, SentinelError, UsageError
 from sentinel.probes.base import Network
 from sentinel.scope import Gate, ProbeLimits, ScopePolicy
 
@@ -41,14 +42,6 @@ TargetArgument = Annotated[str, typer.Argument(help="ADDRESS:PORT or [IPV6]:PORT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="One probe against one endpoint.")
-
-
-def _fail(message: str, status: int) -> NoReturn:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, markup=True,
-                               soft_wrap=True)
-    raise typer.Exit(status)
 
 
 def parse_target(text: str) -> tuple[str, int]:
@@ -111,7 +104,8 @@ async def _run_tls(targets: Sequence[tuple[str, int]], sni: str | None, timeout:
                 facts = await probe_tls(network.connector(address, port), timeout=timeout,
                                         server_name=sni)
             except ProbeError as exc:
-                return {**head, "error": {"reason": str(exc.reason), "message": str(exc)}}
+                return {**head, "error": {"reason": str(exc.reason), "message": str(exc),
+                                          "detail": exc.detail}}
         return {**head, **facts, "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
 
     return list(await asyncio.gather(*(one(a, p) for a, p in targets)))
@@ -159,7 +153,8 @@ def tls(
     documents = _guarded(", ".join(targets), run)
     failed = [d for d in documents if "error" in d]
     if len(documents) == 1 and failed:
-        _fail(f"{targets[0]}: {failed[0]['error']['message']}", 1)
+        fail(ProbeError(ErrorReason(failed[0]["error"]["reason"]), failed[0]["error"]["detail"]),
+             prefix=f"{targets[0]}: ")
     if len(documents) == 1:
         _emit(documents[0], as_json, _summary)
     else:
@@ -253,12 +248,10 @@ def _guarded(target: str, run: Callable[[], T]) -> T:
     input, 1: the probe itself failed)."""
     try:
         return run()
-    except ScopeRefused as exc:
-        _fail(str(exc), 2)
     except ProbeError as exc:
-        _fail(f"{target}: {exc}", 1)
+        fail(exc, prefix=f"{target}: ")
     except SentinelError as exc:
-        _fail(str(exc), 2 if isinstance(exc, InputError) else 1)
+        fail(exc)
 
 
 def _emit(document: dict[str, Any], as_json: bool, summary: Any) -> None:

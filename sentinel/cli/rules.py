@@ -11,22 +11,16 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from sentinel.errors import InputError, SentinelError, UsageError
+from sentinel.cli.output import fail, say
+from sentinel.errors import SentinelError, UsageError
 from sentinel.model import Alert, alert_to_ecs
 from sentinel.store.sqlite import SqliteStore, default_path
 
 app = typer.Typer(no_args_is_help=True, help="Sigma rules over findings and events.")
-err = Console(stderr=True)
-
-
-def _fail(exc: SentinelError) -> NoReturn:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2 if isinstance(exc, InputError) else 1)
 
 
 @app.command("list")
@@ -37,12 +31,12 @@ def list_command() -> None:
     try:
         ruleset = load_rules()
     except SentinelError as exc:
-        _fail(exc)
+        fail(exc)
     for rule in ruleset.rules:
         print(f"{rule.id}  {rule.level.value:<8}  {rule.category:<11}  {rule.title}")
     for corr in ruleset.correlations:
         print(f"{corr.id}  {corr.level.value:<8}  {corr.kind:<11}  {corr.title}")
-    err.print(f"{len(ruleset.rules)} rules, {len(ruleset.correlations)} correlations")
+    say(f"{len(ruleset.rules)} rules, {len(ruleset.correlations)} correlations")
 
 
 @app.command("test")
@@ -54,7 +48,7 @@ def test_command() -> None:
     try:
         results, problems = run_rule_tests(load_rules())
     except SentinelError as exc:
-        _fail(exc)
+        fail(exc)
     for result in results:
         mark = "ok  " if result.ok else "FAIL"
         print(
@@ -64,7 +58,7 @@ def test_command() -> None:
     for problem in problems:
         print(f"FAIL {problem}")
     failed = sum(not r.ok for r in results) + len(problems)
-    err.print(f"{len(results) - sum(not r.ok for r in results)} passed, {failed} failed")
+    say(f"{len(results) - sum(not r.ok for r in results)} passed, {failed} failed")
     if failed:
         raise typer.Exit(1)
 
@@ -78,12 +72,12 @@ def convert_command(
     from sentinel.detect.sigma import load_rules
 
     if target != "lucene":
-        _fail(UsageError(f"unknown target {target!r}: only 'lucene' is supported"))
+        fail(UsageError(f"unknown target {target!r}: only 'lucene' is supported"))
     try:
         ruleset = load_rules()
         queries = convert_lucene(ruleset)
     except SentinelError as exc:
-        _fail(exc)
+        fail(exc)
     for rule in ruleset.rules:
         print(f"# {rule.id} {rule.title}\n{queries[rule.id]}\n")
     for corr in ruleset.correlations:
@@ -106,9 +100,9 @@ def export_kibana_command(
     try:
         text = kibana_ndjson(load_rules(), prefix)
     except SentinelError as exc:
-        _fail(exc)
+        fail(exc)
     output.write_text(text, encoding="utf-8")
-    err.print(f"{text.count(chr(10))} Kibana rules written to {output}")
+    say(f"{text.count(chr(10))} Kibana rules written to {output}")
 
 
 def _moment(value: str | None, flag: str) -> datetime | None:
@@ -117,7 +111,7 @@ def _moment(value: str | None, flag: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        _fail(UsageError(f"{flag}: expected an ISO 8601 time such as 2026-11-20T08:00:00Z"))
+        fail(UsageError(f"{flag}: expected an ISO 8601 time such as 2026-11-20T08:00:00Z"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -157,9 +151,9 @@ def detect_command(
             alerts = _run(ruleset, store, es_url=es_url, scan=scan, start=start, end=end)
             store.add_alerts(alerts)
     except SentinelError as exc:
-        _fail(exc)
+        fail(exc)
     _print(alerts, as_json)
-    err.print(f"{len(alerts)} alert(s)")
+    say(f"{len(alerts)} alert(s)")
 
 
 def _run(

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from sentinel.errors import ErrorReason, ProbeError
 from sentinel.scope import Gate
@@ -152,10 +152,28 @@ class _OneReply(asyncio.DatagramProtocol):
 
 
 class Probe(Protocol):
-    """A probe kind: one module in ``sentinel/probes``, one connection per job or a few."""
+    """A probe kind: one module in ``sentinel/probes``, one connection per job or a few.
+
+    ``kind`` names it (``probes/kinds.yml`` lists the kinds the planner runs), ``transport``
+    is what its endpoints speak and ``budget_s`` the engine's time limit for one job.
+    """
 
     kind: ClassVar[str]
+    transport: ClassVar[str]
+
+    @property
+    def budget_s(self) -> float:
+        """The engine's time limit for one job of this kind."""
+        ...
 
     async def run(self, target: Target, network: Network) -> dict[str, Any]:
         """Observe one target and return facts, or raise ProbeError."""
         ...
+
+
+class Planned(NamedTuple):
+    """A probe kind as one playbook configures it: the probe and the ports it targets (none:
+    the kind runs once per address)."""
+
+    probe: Probe
+    ports: tuple[int, ...]

@@ -25,8 +25,9 @@ import nmap
 
 from sentinel.catalog.services import services
 from sentinel.errors import ErrorReason, InputError, ProbeError
-from sentinel.playbook import NmapProbeConfig, RateLimits
-from sentinel.probes.base import Network, Target
+from sentinel.playbook import NmapProbeConfig, Playbook, RateLimits
+from sentinel.probes.base import Network, Planned, Target
+from sentinel.probes.tcp import default_ports
 
 NMAP_SERVICES = Path("/usr/share/nmap/nmap-services")
 MAX_XML_BYTES = 200_000_000
@@ -168,6 +169,7 @@ class NmapProbe:
     rate: RateLimits
     config: NmapProbeConfig
     kind: ClassVar[str] = "nmap"
+    transport: ClassVar[str] = "tcp"
 
     @property
     def udp_ports(self) -> tuple[int, ...]:
@@ -215,3 +217,13 @@ def scan_ports(config: NmapProbeConfig, catalog_ports: list[int]) -> tuple[int, 
     """Catalog ports, the configured extras and nmap's top N, as one sorted list."""
     top = top_tcp_ports(config.top_ports) if config.top_ports else []
     return tuple(sorted(set(catalog_ports) | set(config.extra_ports) | set(top)))
+
+
+def planned(playbook: Playbook) -> Planned | None:
+    """The ``nmap`` kind as the playbook configures it: one job per address, no ports in the
+    plan (None: not selected)."""
+    config = playbook.probes.nmap
+    if config is None:
+        return None
+    ports = scan_ports(config, list(default_ports(playbook)))
+    return Planned(NmapProbe(ports, playbook.rate, config), ())

@@ -114,6 +114,7 @@ class SiteProbe:
     resolvers: tuple[str, ...]
     config: WebProbeConfig
     kind: ClassVar[str] = "site"
+    transport: ClassVar[str] = "none"
 
     @property
     def budget_s(self) -> float:

@@ -21,14 +21,18 @@ import asyncio
 import ipaddress
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sentinel.catalog.snmp import SnmpCatalog, snmp_catalog
+from sentinel.credentials import snmp_credentials
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
 from sentinel.probe_options import ResolvedV3
-from sentinel.probes.base import Network, Target
+from sentinel.probes.base import Network, Planned, Target
 from sentinel.probes.snmp_client import Auth, SnmpClient, community, usm
 from sentinel.wire import snmp as wire
+
+if TYPE_CHECKING:
+    from sentinel.playbook import Playbook
 
 LEVELS = ("authPriv", "authNoPriv", "noAuthNoPriv")
 FORWARDING = {1: "forwarding", 2: "notForwarding"}
@@ -202,3 +206,15 @@ async def _ipv6_readiness(client: SnmpClient, access: Auth,
                         if a["family"] == "ipv6" and a["scope"] == "global"],
         "ipv6_forwarding": FORWARDING.get(value) if isinstance(value, int) else None,
     }
+
+
+def planned(playbook: Playbook) -> Planned | None:
+    """The ``snmp`` kind as the playbook configures it (None: not selected). Passphrases are
+    read here (environment, credentials file), once, into masked values."""
+    snmp = playbook.probes.snmp
+    if snmp is None:
+        return None
+    probe = SnmpProbe(timeout=snmp.timeout_s, retries=snmp.retries, budget_s=snmp.budget_s,
+                      communities=snmp.communities,
+                      credentials=snmp_credentials(snmp, strict=False))
+    return Planned(probe, (snmp.port,))

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sentinel import __version__
 from sentinel.catalog.ssh import AlgorithmKind, SshRegistry, ssh_registry
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
-from sentinel.probes.base import Network, Target
+from sentinel.probes.base import Network, Planned, Target
 from sentinel.probes.ssh_hostkeys import fetch_host_key, fetchable
 from sentinel.probes.ssh_session import SshSession
 from sentinel.wire import ssh as wire
+
+if TYPE_CHECKING:
+    from sentinel.playbook import Playbook
 
 # What we offer: broad enough that no server hangs up before sending its own KEXINIT.
 OUR_KEXINIT = wire.KexInit(
@@ -47,6 +50,7 @@ class SshProbe:
     transport: ClassVar[str] = "tcp"
     timeout: float = 5.0
     host_keys: bool = True
+    budget_s: float = 0.0  # no more than the playbook's probe timeout
 
     async def run(self, target: Target, network: Network) -> dict[str, Any]:
         port = target.endpoint.port
@@ -152,3 +156,11 @@ def algorithm_facts(kexinit: wire.KexInit | None, registry: SshRegistry) -> dict
     facts["strict_kex"] = "kex-strict-s-v00@openssh.com" in markers
     facts["classes"] = sorted({a["class"] for kind in lists for a in facts[kind]})
     return facts
+
+
+def planned(playbook: Playbook) -> Planned | None:
+    """The ``ssh`` kind as the playbook configures it (None: not selected)."""
+    ssh = playbook.probes.ssh
+    if ssh is None:
+        return None
+    return Planned(SshProbe(timeout=ssh.timeout_s), tuple(sorted(set(ssh.ports))))

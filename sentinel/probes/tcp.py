@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sentinel.catalog.services import service_by_port
+from sentinel.catalog.services import service_by_port, services
 from sentinel.errors import ErrorReason, ProbeError
-from sentinel.probes.base import Network, Target
+from sentinel.probes.base import Network, Planned, Target
+
+if TYPE_CHECKING:
+    from sentinel.playbook import Playbook
 
 BANNER_LIMIT = 512
 
@@ -22,8 +25,10 @@ BANNER_LIMIT = 512
 @dataclass(frozen=True)
 class TcpProbe:
     kind: ClassVar[str] = "tcp"
+    transport: ClassVar[str] = "tcp"
     banner: bool = True
     banner_wait_s: float = 0.8
+    budget_s: float = 0.0  # no more than the playbook's probe timeout
 
     async def run(self, target: Target, network: Network) -> dict[str, Any]:
         port = target.endpoint.port
@@ -60,3 +65,22 @@ async def _read_banner(reader: asyncio.StreamReader, wait: float) -> str | None:
     # Bytes that are not UTF-8 (telnet option negotiation, binary protocols) stay visible as
     # \xNN escapes rather than turning into replacement characters that hide what was sent.
     return data.decode("utf-8", errors="backslashreplace")
+
+
+def default_ports(playbook: Playbook) -> tuple[int, ...]:
+    """The playbook's TCP ports, else every TCP port of the service catalog."""
+    config = playbook.probes.tcp
+    if config is not None and config.ports:
+        return tuple(sorted(set(config.ports)))
+    return tuple(
+        sorted({p.port for s in services().services for p in s.ports if p.transport == "tcp"})
+    )
+
+
+def planned(playbook: Playbook) -> Planned | None:
+    """The ``tcp`` kind as the playbook configures it (None: not selected)."""
+    config = playbook.probes.tcp
+    if config is None:
+        return None
+    probe = TcpProbe(banner=config.banner, banner_wait_s=config.banner_wait_s)
+    return Planned(probe, default_ports(playbook))

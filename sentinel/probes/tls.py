@@ -13,18 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sentinel.catalog.tls import TlsRegistry, tls_registry
 from sentinel.crypto import tlcp
 from sentinel.crypto.keyshare import NamedGroup
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
-from sentinel.probes.base import Connector, Network, Target
+from sentinel.probes.base import Connector, Network, Planned, Target
 from sentinel.probes.certs import certificate_facts, tlcp_pair_check
 from sentinel.probes.tls13_client import read_tls13_certificates
 from sentinel.probes.tls_enum import enumerate_tls
 from sentinel.probes.tls_results import TlcpKeyExchange, TlsEnumeration
 from sentinel.wire.tls13_keys import SUITES as TLS13_READABLE
+
+if TYPE_CHECKING:
+    from sentinel.playbook import Playbook
 
 SM_TLS13_SUITES = frozenset({0x00C6, 0x00C7})
 CURVE_SM2 = 0x0029
@@ -45,6 +48,7 @@ class TlsProbe:
     """Probe kind ``tls``: full TLS/TLCP enumeration of one port."""
 
     kind: ClassVar[str] = "tls"
+    transport: ClassVar[str] = "tcp"
     timeout: float = 5.0
     budget_s: float = 90.0  # the engine's per-job limit for this kind (many handshakes)
     sni: bool = True
@@ -232,3 +236,12 @@ def posture(facts: dict[str, Any], registry: TlsRegistry) -> dict[str, Any]:
         key_type = (leaf.get("key") or {}).get("type", "unknown")
         auth.add("sm2" if key_type == "sm2" else "classical")
     return {"key_exchange": sorted(exchange), "authentication": sorted(auth)}
+
+
+def planned(playbook: Playbook) -> Planned | None:
+    """The ``tls`` kind as the playbook configures it (None: not selected)."""
+    tls = playbook.probes.tls
+    if tls is None:
+        return None
+    probe = TlsProbe(timeout=tls.timeout_s, budget_s=tls.budget_s, sni=tls.sni)
+    return Planned(probe, tuple(sorted(set(tls.ports))))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,9 @@ from sentinel.errors import ErrorReason, ProbeError, ScopeRefused
 from sentinel.model import AttemptStatus, Observation, now
 from sentinel.playbook import Window
 from sentinel.probes.base import Network, Probe, Target
+
+# The tail of an internal error's traceback kept with its attempt (the frames nearest the fault).
+MAX_TRACEBACK = 8000
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Engine:
             facts: dict[str, object] | None = None,
             reason: ErrorReason | None = None,
             detail: str | None = None,
+            trace: str | None = None,
         ) -> Observation:
             return Observation(
                 probe=job.probe.kind,
@@ -81,6 +86,7 @@ class Engine:
                 facts=dict(facts or {}),
                 started=started,
                 duration_ms=round((time.perf_counter() - tick) * 1000, 3),
+                traceback=trace,
             )
 
         if not self._in_window():
@@ -90,7 +96,7 @@ class Engine:
                 detail="outside the playbook's scan windows",
             )
         # A kind that needs many connections per job (tls) may declare a larger budget.
-        limit = max(self.probe_timeout, float(getattr(job.probe, "budget_s", 0.0)))
+        limit = max(self.probe_timeout, job.probe.budget_s)
         try:
             facts = await asyncio.wait_for(job.probe.run(target, self.network), limit)
         except TimeoutError:
@@ -108,6 +114,7 @@ class Engine:
                 AttemptStatus.ERROR,
                 reason=ErrorReason.INTERNAL,
                 detail=f"{type(exc).__name__}: {exc}",
+                trace="".join(traceback.format_exception(exc))[-MAX_TRACEBACK:],
             )
         return record(AttemptStatus.COMPLETED, facts)
 

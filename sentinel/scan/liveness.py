@@ -90,6 +90,8 @@ class SweepResult:
 
     result: dict[str, Any]
     kind: ClassVar[str] = "discovery"
+    transport: ClassVar[str] = "none"
+    budget_s: ClassVar[float] = 0.0  # the sweep already ran: handing over takes no time
 
     async def run(self, target: Target, network: Network) -> dict[str, Any]:
         return dict(self.result)

@@ -32,6 +32,8 @@ class ImportedNmap:
     hosts: dict[str, NmapHost]
     source: str
     kind: ClassVar[str] = "nmap"
+    transport: ClassVar[str] = "tcp"
+    budget_s: ClassVar[float] = 0.0  # answers from memory
 
     async def run(self, target: Target, network: Network) -> dict[str, Any]:
         network.gate.authorise(target.endpoint.address)  # same scope as a live scan

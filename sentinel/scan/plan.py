@@ -11,21 +11,17 @@ addresses instead of its whole CIDR.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sentinel.catalog.services import services
-from sentinel.credentials import snmp_credentials
+from sentinel.catalog.probe_kinds import probe_kinds
+from sentinel.errors import CatalogError
 from sentinel.model import Asset, Context, Endpoint
 from sentinel.playbook import InventoryAsset, Playbook, Segment
-from sentinel.probes.base import Probe, Target
-from sentinel.probes.nmap_scan import NmapProbe, scan_ports
+from sentinel.probes.base import Planned, Target
 from sentinel.probes.site import SiteProbe
-from sentinel.probes.snmp import SnmpProbe
-from sentinel.probes.ssh import SshProbe
-from sentinel.probes.tcp import TcpProbe
-from sentinel.probes.tls import TlsProbe
 from sentinel.scan.engine import AssetPlan, Job
 from sentinel.scan.liveness import Liveness
 from sentinel.scope import ScopePolicy
@@ -69,43 +65,19 @@ def segment_addresses(segment: Segment, live: Liveness | None = None) -> Iterato
                 yield str(ip)
 
 
-def tcp_ports(playbook: Playbook) -> tuple[int, ...]:
-    config = playbook.probes.tcp
-    if config is not None and config.ports:
-        return tuple(sorted(set(config.ports)))
-    return tuple(
-        sorted({p.port for s in services().services for p in s.ports if p.transport == "tcp"})
-    )
-
-
-def probes_for(playbook: Playbook) -> list[tuple[Probe, tuple[int, ...]]]:
-    """The probe kinds this playbook runs, each with the ports it targets."""
-    selected: list[tuple[Probe, tuple[int, ...]]] = []
-    if playbook.probes.tcp is not None:
-        config = playbook.probes.tcp
-        selected.append(
-            (
-                TcpProbe(banner=config.banner, banner_wait_s=config.banner_wait_s),
-                tcp_ports(playbook),
-            )
-        )
-    if playbook.probes.tls is not None:
-        tls = playbook.probes.tls
-        probe = TlsProbe(timeout=tls.timeout_s, budget_s=tls.budget_s, sni=tls.sni)
-        selected.append((probe, tuple(sorted(set(tls.ports)))))
-    if playbook.probes.ssh is not None:
-        ssh = playbook.probes.ssh
-        selected.append((SshProbe(timeout=ssh.timeout_s), tuple(sorted(set(ssh.ports)))))
-    if playbook.probes.snmp is not None:
-        snmp = playbook.probes.snmp
-        # Passphrases are read (environment, credentials file) here, once, into masked values.
-        selected.append((SnmpProbe(timeout=snmp.timeout_s, retries=snmp.retries,
-                                   budget_s=snmp.budget_s, communities=snmp.communities,
-                                   credentials=snmp_credentials(snmp, strict=False)),
-                         (snmp.port,)))
-    if playbook.probes.nmap is not None:  # one job per address: no ports in the plan
-        nmap_ports = scan_ports(playbook.probes.nmap, list(tcp_ports(playbook)))
-        selected.append((NmapProbe(nmap_ports, playbook.rate, playbook.probes.nmap), ()))
+def probes_for(playbook: Playbook) -> list[Planned]:
+    """The probe kinds this playbook runs (``probes/kinds.yml``, in order), each with the ports
+    it targets. Each kind's module says how the playbook configures it."""
+    selected: list[Planned] = []
+    for entry in probe_kinds():
+        module = importlib.import_module(f"sentinel.probes.{entry.module}")
+        planned: Planned | None = module.planned(playbook)
+        if planned is None:
+            continue
+        if planned.probe.kind != entry.kind:
+            raise CatalogError(f"probes/kinds.yml: module {entry.module} plans "
+                               f"{planned.probe.kind!r}, not {entry.kind!r}")
+        selected.append(planned)
     return selected
 
 
@@ -127,7 +99,7 @@ def _plan(
     addresses: list[str],
     segment: Segment,
     ctx: Context,
-    probes: list[tuple[Probe, tuple[int, ...]]],
+    probes: list[Planned],
     *,
     live: Liveness | None = None,
 ) -> AssetPlan:
@@ -136,8 +108,7 @@ def _plan(
         Job(
             probe,
             Target(
-                # UDP kinds (snmp) say so; the rest are TCP.
-                Endpoint(address=a, port=port, transport=getattr(probe, "transport", "tcp")),
+                Endpoint(address=a, port=port, transport=probe.transport),
                 asset, ctx, segment, asset.name,
             ),
         )

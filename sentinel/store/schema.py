@@ -1,13 +1,12 @@
 """JSON schemas of Sentinel's document kinds, generated from the model.
 
-``python -m sentinel.store.schema docs/schema`` rewrites the committed schemas; a test fails when
-the committed files differ from what the model generates.
+``sentinel schema docs/schema`` rewrites the committed schemas; a test fails when the
+committed files differ from what the model generates.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -31,6 +30,7 @@ def schemas() -> dict[str, str]:
 
 
 def write(folder: Path) -> list[Path]:
+    """Write every schema into ``folder``; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in schemas().items():
@@ -38,8 +38,3 @@ def write(folder: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
-
-
-if __name__ == "__main__":
-    for written_path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schema")):
-        print(written_path)

@@ -75,4 +75,4 @@ def test_committed_schemas_match_the_model() -> None:
     folder = Path(__file__).parents[2] / "docs" / "schema"
     for name, text in schemas().items():
         committed = (folder / name).read_text(encoding="utf-8")
-        assert committed == text, f"docs/schema/{name} is stale: python -m sentinel.store.schema"
+        assert committed == text, f"docs/schema/{name} is stale: sentinel schema docs/schema"

@@ -22,8 +22,9 @@ from sentinel.lab import LabStatus, Manifest
 from sentinel.model import Evaluation, Finding, Observation
 from sentinel.playbook import DiscoveryProbeConfig, InventoryAsset, NmapProbeConfig, load_playbook
 from sentinel.probes.base import Network
+from sentinel.probes.tcp import default_ports
 from sentinel.scan.engine import AssetPlan, Engine
-from sentinel.scan.plan import asset_plans, tcp_ports
+from sentinel.scan.plan import asset_plans
 from sentinel.scan.run import policy_for, run_scan
 from sentinel.scope import Gate
 from sentinel.store.sqlite import SqliteStore
@@ -47,7 +48,7 @@ def psb_scan(lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     store = SqliteStore(tmp_path_factory.mktemp("psb") / "sentinel.db")
     record = asyncio.run(run_scan(playbook, store, playbook_name="psb-discovery"))
     docs = store.assets(record.id)
-    return {"record": record, "store": store, "docs": docs, "ports": tcp_ports(playbook)}
+    return {"record": record, "store": store, "docs": docs, "ports": default_ports(playbook)}
 
 
 def _probe(doc: dict[str, Any]) -> str:
