@@ -18,6 +18,8 @@ from sentinel.playbook import RateLimits
 from sentinel.probes import discovery
 from sentinel.scope import Gate, policy_from
 
+pytestmark = pytest.mark.lab  # root: it makes a namespace and links of its own
+
 NS, ROOT_IF, NS_IF = "sx-routes", "sx-routes0", "sx-routes1"
 NET, ROOT_ADDR, HOST_ADDR = "198.19.250.0/30", "198.19.250.1", "198.19.250.2"
 

@@ -16,8 +16,7 @@ import pytest
 
 from sentinel.lab import LabStatus
 from sentinel.lab.manifest import Host, Service, ServiceKind
-
-from .clients import MANIFEST
+from tests.lab.clients import MANIFEST
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[3]

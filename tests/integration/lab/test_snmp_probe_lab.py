@@ -25,8 +25,7 @@ from sentinel.probe_options import SnmpProbeConfig, SnmpV3Credential, resolve_v3
 from sentinel.probes.base import Network
 from sentinel.probes.snmp import SnmpProbe, probe_snmp
 from sentinel.scope import Gate, ScopePolicy
-
-from .clients import MANIFEST, endpoint_id, endpoint_params
+from tests.lab.clients import MANIFEST, endpoint_id, endpoint_params
 
 pytestmark = pytest.mark.lab
 SNMP_ENDPOINTS = endpoint_params({ServiceKind.SNMPD})

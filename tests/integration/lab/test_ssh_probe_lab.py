@@ -22,8 +22,7 @@ from sentinel.playbook import RateLimits
 from sentinel.probes.base import Network
 from sentinel.probes.ssh import probe_host_keys, probe_ssh
 from sentinel.scope import Gate, ScopePolicy
-
-from .clients import endpoint, endpoint_id, endpoint_params, run
+from tests.lab.clients import endpoint, endpoint_id, endpoint_params, run
 
 pytestmark = pytest.mark.lab
 SSH_ENDPOINTS = endpoint_params({ServiceKind.SSHD})

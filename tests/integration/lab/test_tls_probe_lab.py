@@ -19,8 +19,7 @@ from sentinel.playbook import RateLimits
 from sentinel.probes.base import Network
 from sentinel.probes.tls import probe_tls
 from sentinel.scope import Gate, ScopePolicy
-
-from .clients import MANIFEST
+from tests.lab.clients import MANIFEST
 
 pytestmark = pytest.mark.lab
 

@@ -9,8 +9,7 @@ import yaml
 from sentinel.errors import LabError
 from sentinel.lab import exec_argv
 from sentinel.lab.manifest import manifest_text, parse_manifest
-
-from .clients import run
+from tests.lab.clients import run
 
 
 def _variant(change: str, old: str, new: str) -> str:

@@ -11,8 +11,15 @@ import re
 import pytest
 
 from sentinel.lab.manifest import Host, Service, ServiceKind
-
-from .clients import endpoint, endpoint_id, endpoint_params, negotiated, nmap_script, run, s_client
+from tests.lab.clients import (
+    endpoint,
+    endpoint_id,
+    endpoint_params,
+    negotiated,
+    nmap_script,
+    run,
+    s_client,
+)
 
 TLS_KINDS = {ServiceKind.NGINX, ServiceKind.GNUTLS}
 TLS_ENDPOINTS = [p for p in endpoint_params(TLS_KINDS) if p[1].properties.tls_versions]

@@ -7,8 +7,7 @@ import socket
 import pytest
 
 from sentinel.lab.manifest import Host, Service, ServiceKind
-
-from .clients import endpoint_id, endpoint_params, run
+from tests.lab.clients import endpoint_id, endpoint_params, run
 
 pytestmark = pytest.mark.usefixtures("lab")
 

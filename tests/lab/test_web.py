@@ -8,8 +8,7 @@ import re
 import pytest
 
 from sentinel.lab.manifest import Family, Host, Service, ServiceKind
-
-from .clients import MANIFEST, endpoint, endpoint_id, endpoint_params, run
+from tests.lab.clients import MANIFEST, endpoint, endpoint_id, endpoint_params, run
 
 HTTP_ENDPOINTS = [p for p in endpoint_params({ServiceKind.NGINX})
                   if p[1].properties.http_content]

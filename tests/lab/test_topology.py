@@ -14,8 +14,7 @@ import pytest
 
 from sentinel.lab import LabStatus, lab_status, lab_up
 from sentinel.lab.manifest import LAB_V4, LAB_V6, Host
-
-from .clients import MANIFEST, run
+from tests.lab.clients import MANIFEST, run
 
 RA_PROBE = str(Path(__file__).with_name("ra_probe.py"))
 ALL_NAMESPACES = ["sl-core", *(h.namespace for h in MANIFEST.hosts)]

@@ -8,8 +8,7 @@ import re
 import pytest
 
 from sentinel.lab.manifest import Host, Service, ServiceKind
-
-from .clients import endpoint_id, endpoint_params, nmap_script, run
+from tests.lab.clients import endpoint_id, endpoint_params, nmap_script, run
 
 SSH_ENDPOINTS = endpoint_params({ServiceKind.SSHD})
 # Markers OpenSSH adds to its KEXINIT that are not key exchange methods.

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sentinel.lab.manifest import Host, Service, ServiceKind
-
-from .clients import MANIFEST, endpoint_id, endpoint_params, run
+from tests.lab.clients import MANIFEST, endpoint_id, endpoint_params, run
 
 DNS_ENDPOINTS = endpoint_params({ServiceKind.DNSMASQ})
 pytestmark = pytest.mark.usefixtures("lab")

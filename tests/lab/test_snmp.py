@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from sentinel.lab.manifest import Host, Service, ServiceKind
-
-from .clients import endpoint_id, endpoint_params, run
+from tests.lab.clients import endpoint_id, endpoint_params, run
 
 SNMP_ENDPOINTS = endpoint_params({ServiceKind.SNMPD})
 SYS_NAME = "1.3.6.1.2.1.1.5.0"

@@ -8,8 +8,7 @@ import pytest
 
 from sentinel.lab.manifest import Host, Service, ServiceKind
 from sentinel.lab.state import LabPaths
-
-from .clients import endpoint_id, endpoint_params, negotiated, run, s_client
+from tests.lab.clients import endpoint_id, endpoint_params, negotiated, run, s_client
 
 pytestmark = pytest.mark.usefixtures("lab")
 TLCP_HEX = {"ECC_SM4_CBC_SM3": "e013", "ECDHE_SM4_CBC_SM3": "e011"}
