@@ -2,6 +2,9 @@
 # Build Sentinel's lab TLS servers into $SENTINEL_LAB_CACHE/bin (default /var/cache/sentinel-lab/bin)
 # and generate the lab certificates into $SENTINEL_LAB_CACHE/certs (kept if present; --new-certs
 # regenerates). Reuses ~/.m2 and the Go module/build caches: a warm run takes seconds.
+# Tongsuo (tongsuo-openssl) and GmSSL (gmssl) are built from the crates.io source crates
+# tongsuo-src / gmssl-src (tongsuo/build.sh, gmssl/build.sh), once: a stamp file per binary
+# records the crate version and build options. Their certificates go to certs/tongsuo/.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${SENTINEL_LAB_CACHE:-/var/cache/sentinel-lab}"  # the lab (sentinel/lab/state.py) reads it there
@@ -37,13 +40,26 @@ else
   echo "[build] bcsm jar up to date" >&2
 fi
 
+# Tongsuo 8.5 (NTLS/TLCP) and GmSSL 3.1: C builds out of tree under $CACHE/build, removed after.
+# A cold Tongsuo build takes ~2.5 min on 2 cores; both are skipped while their stamps match.
+bash "$HERE/tongsuo/build.sh" "$BIN" "$CACHE/build"
+bash "$HERE/gmssl/build.sh" "$BIN" "$CACHE/build"
+
 if [[ $NEW_CERTS == 1 || ! -f "$CERTS/ca.crt" || ! -f "$CERTS/ecdsa.key" ]]; then
   echo "[certs] generating into $CERTS" >&2
   "$BIN/gmtls-lab" gencerts --out "$CERTS" --cn "${SENTINEL_LAB_CN:-sentinel-lab.local}" \
     --san "${SENTINEL_LAB_SAN:-localhost,127.0.0.1,::1}" --days 365 >/dev/null
 fi
 
+if [[ $NEW_CERTS == 1 || ! -f "$CERTS/tongsuo/rsa.key" || ! -f "$CERTS/tongsuo/enc.gmssl.pem" ]]; then
+  echo "[certs] generating Tongsuo/GmSSL certs into $CERTS/tongsuo" >&2
+  bash "$HERE/tongsuo/gencerts.sh" "$BIN/tongsuo-openssl" "$CERTS/tongsuo"
+fi
+
 echo "gmtls=$BIN/gmtls-lab"
 echo "pqtls=$BIN/pqtls-lab"
 echo "bcsm=$JAR"
+echo "tongsuo=$BIN/tongsuo-openssl"
+echo "gmssl=$BIN/gmssl"
 echo "certs=$CERTS"
+echo "tongsuo_certs=$CERTS/tongsuo"

@@ -126,11 +126,17 @@ def _segment_of(playbook: Playbook, address: str) -> Segment | None:
 
 
 def asset_plans(
-    playbook: Playbook, scan_id: str, drill_id: str | None = None, live: Liveness | None = None
+    playbook: Playbook,
+    scan_id: str,
+    drill_id: str | None = None,
+    live: Liveness | None = None,
+    probes: list[Planned] | None = None,
 ) -> Iterator[AssetPlan]:
     """One plan per asset: inventory assets first (all their addresses), then the rest;
-    ``live`` (a discovery sweep's result) narrows the plan to live addresses."""
-    probes = probes_for(playbook)
+    ``live`` (a discovery sweep's result) narrows the plan to live addresses. ``probes`` are
+    the playbook's probe kinds when the caller resolved them already (their modules load
+    off the event loop that way)."""
+    probes = probes_for(playbook) if probes is None else probes
     claimed: set[str] = set()
     for item in playbook.assets:
         located = [(a, _segment_of(playbook, a)) for a in item.addresses]

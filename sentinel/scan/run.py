@@ -37,7 +37,7 @@ from sentinel.probes.base import Network
 from sentinel.scan.engine import AssetPlan, Engine
 from sentinel.scan.lifecycle import apply
 from sentinel.scan.liveness import sweep
-from sentinel.scan.plan import asset_plans, refusals
+from sentinel.scan.plan import asset_plans, probes_for, refusals
 from sentinel.scope import Gate, ScopePolicy
 from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
@@ -233,7 +233,13 @@ async def run_scan(
     try:
         if plans is None:  # discovery first (when the playbook asks): only live hosts are probed
             live = await sweep(playbook, gate)
-        work = plans if plans is not None else asset_plans(playbook, scan_id, drill_id, live)
+        if plans is None:
+            # The probe kinds' modules (pysnmp, nmap's) load in a worker thread: an import
+            # must not stall the event loop that already streams to a sink.
+            kinds = await asyncio.to_thread(probes_for, playbook)
+            work: Iterable[AssetPlan] = asset_plans(playbook, scan_id, drill_id, live, kinds)
+        else:
+            work = plans
         await engine.run(work, run.on_asset)
     except BaseException:
         record.status, record.finished = "interrupted", now()
