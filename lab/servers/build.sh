@@ -2,7 +2,7 @@
 # Build Sentinel's lab TLS servers into $SENTINEL_LAB_CACHE/bin (default /var/cache/sentinel-lab/bin)
 # and generate the lab certificates into $SENTINEL_LAB_CACHE/certs (kept if present; --new-certs
 # regenerates). Reuses ~/.m2 and the Go module/build caches: a warm run takes seconds.
-# Tongsuo (tongsuo-openssl) and GmSSL (gmssl) are built from the crates.io source crates
+# Tongsuo (tongsuo-openssl) and GmSSL (gmssl) are built from the Rust registry's source crates
 # tongsuo-src / gmssl-src (tongsuo/build.sh, gmssl/build.sh), once: a stamp file per binary
 # records the crate version and build options. Their certificates go to certs/tongsuo/.
 set -euo pipefail
