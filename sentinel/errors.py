@@ -12,7 +12,9 @@
     ├── ReportError           a report could not be rendered (PDF engine missing or failed)
     ├── SinkError             Elasticsearch rejected documents or setup failed
     │   └── SpoolFullError    the disk spool hit its cap while Elasticsearch was down
-    └── LabError              the lab could not be built, torn down or inspected
+    ├── LabError              the lab could not be built, torn down or inspected
+    └── BrokerError           the agents' broker (RabbitMQ) could not be reached or used
+        └── UnitRefused       an agent refused a work unit (signature, version, scope)
 
 Third-party exceptions are translated into these at the boundary where they occur; only the
 command line prints errors, and it takes the exit status from the error's ``exit_status``
@@ -150,3 +152,20 @@ class SpoolFullError(SinkError):
             " unreachable: the unsent batch stays in memory; bring Elasticsearch back or"
             " raise the spool cap"
         )
+
+
+class BrokerError(SentinelError):
+    """The agents' broker could not be reached or refused an operation. The message never
+    carries credentials."""
+
+
+class UnitRefused(BrokerError):
+    """An agent refused a work unit: unsigned, altered, of another protocol version, for a
+    segment it does not serve, or reaching outside its own playbook's scope. Nothing of the
+    unit was sent."""
+
+    exit_status = 2
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"work unit refused: {reason}")

@@ -182,17 +182,58 @@ class Alert(BaseModel):
     created: datetime
 
 
+class UnfinishedUnit(BaseModel):
+    """A work unit of a scan through agents that ended without results, and why:
+    ``no-agent`` (its segment had no live agent), ``deadline`` (still queued or running when
+    the scan's deadline passed), ``dead-letter`` (failed on every delivery up to the limit),
+    ``refused`` (an agent refused it: signature, version, scope)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    unit: str
+    segment: str
+    probe: str
+    reason: Literal["no-agent", "deadline", "dead-letter", "refused"]
+    detail: str = ""
+
+
 class ScanRecord(BaseModel):
-    """One run of a playbook: what was planned, what happened."""
+    """One run of a playbook: what was planned, what happened. A scan through agents that
+    ended with units unfinished is ``partial`` and names them in ``unfinished``."""
 
     model_config = ConfigDict(extra="forbid")
     id: str
     playbook: str
     started: datetime
     finished: datetime | None = None
-    status: Literal["running", "completed", "failed", "interrupted"] = "running"
+    status: Literal["running", "completed", "partial", "failed", "interrupted"] = "running"
     attempts: dict[str, int] = Field(default_factory=dict)
     findings: int = 0
+    units: int = 0  # work units published (a scan through agents); 0 in-process
+    unfinished: list[UnfinishedUnit] = Field(default_factory=list)
+
+
+class AgentHeartbeat(BaseModel):
+    """An agent's liveness and progress, sent every ``interval_s`` (and when it stops)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    agent_id: str
+    hostname: str
+    version: str
+    protocol: int
+    segments: tuple[str, ...]
+    vantage: tuple[str, ...] = ()  # the agent's own addresses toward its segments
+    started: datetime
+    seen: datetime  # when this heartbeat was sent
+    interval_s: float
+    units_done: int = 0
+    units_failed: int = 0
+    units_refused: int = 0
+    state: Literal["running", "stopped"] = "running"
+
+    def live(self, moment: datetime, misses: float = 3.0) -> bool:
+        """Running, and heard from within ``misses`` heartbeat intervals of ``moment``."""
+        return (self.state == "running"
+                and (moment - self.seen).total_seconds() <= misses * self.interval_s)
 
 
 def now() -> datetime:
@@ -382,6 +423,35 @@ def observation_to_ecs(observation: Observation) -> dict[str, Any]:
     return doc
 
 
+def heartbeat_to_ecs(beat: AgentHeartbeat) -> dict[str, Any]:
+    """One heartbeat as an ECS ``state`` document for ``sentinel-agents``."""
+    return {
+        "@timestamp": _iso(beat.seen),
+        "ecs": {"version": ECS_VERSION},
+        "event": {"kind": "state", "dataset": "sentinel.agent", "module": "sentinel"},
+        "message": f"agent {beat.agent_id} {beat.state}",
+        "agent": {"id": beat.agent_id, "name": beat.hostname, "version": beat.version},
+        "observer": {**_observer(), "hostname": beat.hostname, "ip": list(beat.vantage)},
+        "host": {"name": beat.hostname, "ip": list(beat.vantage)},
+        "sentinel": {
+            "segment": list(beat.segments),
+            "agent": {
+                "id": beat.agent_id,
+                "state": beat.state,
+                "last_seen": _iso(beat.seen),
+                "started": _iso(beat.started),
+                "interval_s": beat.interval_s,
+                "protocol": beat.protocol,
+                "vantage": list(beat.vantage),
+                "progress": {"done": beat.units_done,
+                             "total": beat.units_done + beat.units_failed + beat.units_refused},
+                "units": {"done": beat.units_done, "failed": beat.units_failed,
+                          "refused": beat.units_refused},
+            },
+        },
+    }
+
+
 @dataclass(frozen=True)
 class KeyState:
     """What the store remembers of one finding key."""
@@ -401,10 +471,11 @@ class KeyState:
 
 
 
-DocumentKind = Literal["finding", "event", "alert", "asset"]
+DocumentKind = Literal["finding", "event", "alert", "asset", "agent"]
 DOCUMENT_MODELS: dict[DocumentKind, type[BaseModel]] = {
     "finding": Finding,
     "event": Event,
     "alert": Alert,
     "asset": Observation,
+    "agent": AgentHeartbeat,
 }

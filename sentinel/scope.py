@@ -5,6 +5,20 @@ authorised scope and outside every deny list (the global one always wins), and m
 packet or connection go now under the shared budget (packets per second, connections per
 host, concurrent hosts, delay between connections to one host). Every probe kind draws on the
 same gate, and every refusal is handed to an audit callback before it is raised.
+
+One canonical address form, decided here for every verdict (``canonical_address``):
+
+- an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) is the IPv4 host it maps to: it is judged,
+  and connected to, as ``a.b.c.d`` (a dual-stack socket would reach that host);
+- an IPv4-compatible address (``::a.b.c.d``, deprecated by RFC 4291) is refused: its meaning
+  depends on the host's tunnels, so nobody can say which host it reaches;
+- an address that embeds an IPv4 host reached through a translator or relay — 6to4
+  (``2002::/16``), NAT64 (``64:ff9b::/96``, and ``64:ff9b:1::/48`` read with the /96 layout),
+  Teredo (``2001::/32``: its server and its client) — is judged as itself *and* as every IPv4
+  address it embeds: each must be authorised and none denied;
+- a zone id (``fe80::1%eth0``) is not part of the address the verdict judges.
+
+Deny and authorised entries written in these forms are read the same way.
 """
 
 from __future__ import annotations
@@ -15,11 +29,82 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from sentinel.errors import ScopeRefused
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_TEREDO = ipaddress.IPv6Network("2001::/32")
+_ANY_V4 = ipaddress.IPv4Network("0.0.0.0/0")
+
+
+class NotCanonical(ValueError):
+    """An address in a form whose destination cannot be told (IPv4-compatible IPv6)."""
+
+
+def canonical_address(address: str) -> IPAddress:
+    """The address a verdict judges and a socket connects to (see the module docstring);
+    ValueError for text that is no IP address, NotCanonical for an IPv4-compatible one."""
+    ip = ipaddress.ip_address(address.strip().split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip in _COMPATIBLE and int(ip) > 1:
+            raise NotCanonical(f"{address} is an IPv4-compatible IPv6 address (deprecated, "
+                               "destination undefined): give the IPv4 or IPv6 address itself")
+    return ip
+
+
+def embedded_ipv4(ip: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 hosts an IPv6 address leads to through 6to4, NAT64 or Teredo."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ()
+    if ip.sixtofour is not None:
+        return (ip.sixtofour,)
+    if any(ip in prefix for prefix in _NAT64):
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    if ip.teredo is not None:
+        return ip.teredo
+    return ()
+
+
+def canonical_network(network: IPNetwork) -> IPNetwork:
+    """An IPv4-mapped IPv6 network (``::ffff:0:0/96`` and within) as the IPv4 network it is."""
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+        return ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF,
+                                      network.prefixlen - 96))
+    return network
+
+
+def embedded_networks(network: IPNetwork) -> tuple[ipaddress.IPv4Network, ...]:
+    """The IPv4 space an IPv6 network leads to through 6to4 or NAT64 (all of it, when the
+    network covers a translation prefix only in part or holds it whole)."""
+    if not isinstance(network, ipaddress.IPv6Network):
+        return ()
+    found: list[ipaddress.IPv4Network] = []
+    if network.overlaps(_SIX_TO_FOUR):
+        if network.subnet_of(_SIX_TO_FOUR) and network.prefixlen >= 16:
+            bits = min(network.prefixlen, 48) - 16
+            start = (int(network.network_address) >> 80) & 0xFFFFFFFF
+            found.append(ipaddress.IPv4Network((start >> (32 - bits) << (32 - bits), bits)))
+        else:
+            found.append(_ANY_V4)
+    for prefix in _NAT64:
+        if network.overlaps(prefix):
+            if network.subnet_of(prefix) and network.prefixlen >= 96:
+                start = int(network.network_address) & 0xFFFFFFFF
+                found.append(ipaddress.IPv4Network((start, network.prefixlen - 96)))
+            else:
+                found.append(_ANY_V4)
+    if network.overlaps(_TEREDO):
+        found.append(_ANY_V4)
+    return tuple(found)
 
 
 class Limits(Protocol):
@@ -56,12 +141,29 @@ class ScopePolicy:
     deny: tuple[IPNetwork, ...] = ()
     global_deny: tuple[IPNetwork, ...] = ()
 
+    def __post_init__(self) -> None:
+        for name in ("authorised", "deny", "global_deny"):
+            nets = tuple(canonical_network(n) for n in getattr(self, name))
+            object.__setattr__(self, name, nets)
+
     def verdict(self, address: str) -> str | None:
         """None when the address may be probed, else the reason it may not."""
         try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            ip = canonical_address(address)
+        except NotCanonical as exc:
+            return str(exc)
         except ValueError:
             return "not an IP address"
+        reason = self._ip_verdict(ip)
+        if reason is not None:
+            return reason
+        for inner in embedded_ipv4(ip):
+            reason = self._ip_verdict(inner)
+            if reason is not None:
+                return f"leads to {inner} (embedded IPv4), {reason}"
+        return None
+
+    def _ip_verdict(self, ip: IPAddress) -> str | None:
         for net in self.global_deny:
             if ip.version == net.version and ip in net:
                 return f"inside the global deny list ({net})"
@@ -73,7 +175,19 @@ class ScopePolicy:
         return None
 
     def network_verdict(self, network: IPNetwork) -> str | None:
-        """None when a whole network lies inside scope and touches no deny list."""
+        """None when a whole network lies inside scope and touches no deny list (nor does
+        any IPv4 space it leads to through 6to4 or NAT64)."""
+        network = canonical_network(network)
+        reason = self._network_verdict(network)
+        if reason is not None:
+            return reason
+        for inner in embedded_networks(network):
+            reason = self._network_verdict(inner)
+            if reason is not None:
+                return f"leads to {inner} (embedded IPv4), {reason}"
+        return None
+
+    def _network_verdict(self, network: IPNetwork) -> str | None:
         for label, nets in (
             ("global deny list", self.global_deny),
             ("playbook's deny list", self.deny),
@@ -140,8 +254,9 @@ class Gate:
         self.connections = 0
         self._verdicts: dict[str, str | None] = {}
 
-    def authorise(self, address: str) -> None:
-        """Raise :class:`ScopeRefused` (after auditing it) unless the address may be probed.
+    def authorise(self, address: str) -> str:
+        """The canonical address to send to (:func:`canonical_address`); raises
+        :class:`ScopeRefused` (after auditing it) unless the address may be probed.
 
         The policy is frozen, so its verdict on an address is computed once per gate (a TLS
         enumeration asks it for every one of its dozens of connections); every refusal is
@@ -151,10 +266,15 @@ class Gate:
         else:
             reason = self._verdicts[address] = self.policy.verdict(address)
         if reason is not None:
-            self.refusals.append((address, reason))
-            if self._audit is not None:
-                self._audit(address, reason)
-            raise ScopeRefused(address, reason)
+            self.refuse(address, reason)
+        return str(canonical_address(address))
+
+    def refuse(self, target: str, reason: str) -> NoReturn:
+        """Record and audit a refusal, then raise it."""
+        self.refusals.append((target, reason))
+        if self._audit is not None:
+            self._audit(target, reason)
+        raise ScopeRefused(target, reason)
 
     def _host(self, address: str) -> _HostState:
         state = self._hosts.get(address)
@@ -164,10 +284,11 @@ class Gate:
         return state
 
     @asynccontextmanager
-    async def connection(self, address: str) -> AsyncIterator[None]:
-        """Hold one connection slot to ``address``: scope, per-host cap, spacing, a token."""
-        self.authorise(address)
-        state = self._host(address)
+    async def connection(self, address: str) -> AsyncIterator[str]:
+        """Hold one connection slot to ``address``: scope, per-host cap, spacing, a token.
+        Yields the canonical address to connect to."""
+        destination = self.authorise(address)
+        state = self._host(destination)
         async with state.slots:
             if self.limits.host_delay_ms:
                 async with state.lock:
@@ -177,12 +298,14 @@ class Gate:
                     state.last_connect = time.monotonic()
             await self.bucket.take()
             self.connections += 1
-            yield
+            yield destination
 
-    async def packets(self, address: str, count: int = 1) -> None:
-        """Authorise and pay for ``count`` raw packets to ``address`` (discovery probes)."""
-        self.authorise(address)
+    async def packets(self, address: str, count: int = 1) -> str:
+        """Authorise and pay for ``count`` raw packets to ``address`` (discovery probes);
+        returns the canonical address to send them to."""
+        destination = self.authorise(address)
         await self.bucket.take(count)
+        return destination
 
 
 def policy_from(

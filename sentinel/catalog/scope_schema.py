@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from sentinel.catalog.resources import data_file
 from sentinel.errors import CatalogError
+from sentinel.scope import IPNetwork
 from sentinel.yamlio import load_yaml, validate
 
 
@@ -23,8 +25,10 @@ class _Strict(BaseModel):
 class ScopeFile(_Strict):
     global_deny: tuple[str, ...] = ()
     probe_authorised: tuple[str, ...] = ()
+    not_public: tuple[str, ...] = ()
+    sinks: tuple[str, ...] = ()
 
-    @field_validator("global_deny", "probe_authorised")
+    @field_validator("global_deny", "probe_authorised", "not_public")
     @classmethod
     def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(str(ipaddress.ip_network(v)) for v in values)
@@ -45,3 +49,14 @@ def scope_lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
 def clear_cache() -> None:
     """Forget the validated file (after the overlay folder changed)."""
     _scope_file.cache_clear()
+
+
+def not_public() -> tuple[IPNetwork, ...]:
+    """The address space that is not public (``not_public`` in ``probes/scope.yml``)."""
+    return tuple(ipaddress.ip_network(c) for c in _scope_file().not_public)
+
+
+def sinks() -> tuple[str, ...]:
+    """Where results may be sent besides loopback: ``sinks`` plus ``SENTINEL_SINK_ALLOW``."""
+    extra = [s.strip() for s in os.environ.get("SENTINEL_SINK_ALLOW", "").split(",")]
+    return _scope_file().sinks + tuple(s for s in extra if s)

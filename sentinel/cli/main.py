@@ -114,11 +114,11 @@ def main_options(
     """Sentinel scans authorised segments and judges IPv6 readiness, crypto and exposure."""
 
 
-def _dry_run(playbook: Playbook) -> None:
+def _dry_run(playbook: Playbook, allow_public: bool) -> None:
     from sentinel.scan.plan import asset_plans, probes_for, refusals
     from sentinel.scan.run import policy_for
 
-    refused = refusals(playbook, policy_for(playbook))
+    refused = refusals(playbook, policy_for(playbook), allow_public=allow_public)
     if refused:  # the refusal only: no list of targets a real run would never probe
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         first = refused[0]
@@ -142,6 +142,10 @@ def scan(
     es_url: Annotated[
         str | None, typer.Option("--es-url", help="Also stream documents to Elasticsearch.")
     ] = None,
+    allow_public: Annotated[
+        bool, typer.Option("--allow-public-scope",
+                           help="Let the playbook's authorised scope reach public space.")
+    ] = False,
 ) -> None:
     """Run a playbook: probe, assess, and store findings (SQLite by default)."""
     from contextlib import nullcontext
@@ -154,7 +158,7 @@ def scan(
     try:
         book = load_playbook(playbook)
         if dry_run:
-            _dry_run(book)
+            _dry_run(book, allow_public)
             return
         with (
             _store(store) as db,
@@ -176,6 +180,7 @@ def scan(
                     playbook_name=str(playbook),
                     progress=lambda *_: bar.advance(task),
                     sink=sink,
+                    allow_public=allow_public,
                 )
             )
         say(

@@ -47,10 +47,10 @@ class Network:
     @asynccontextmanager
     async def tcp(self, address: str, port: int) -> AsyncIterator[Stream]:
         """One TCP connection; connection failures become :class:`ProbeError`."""
-        async with self.gate.connection(address):
+        async with self.gate.connection(address) as destination:
             with _connect_errors(port):
                 async with asyncio.timeout(self.connect_timeout):
-                    reader, writer = await asyncio.open_connection(address, port)
+                    reader, writer = await asyncio.open_connection(destination, port)
             try:
                 yield reader, writer
             finally:
@@ -65,11 +65,11 @@ class Network:
                        ) -> AsyncIterator[asyncio.BaseTransport]:
         """One TCP connection driven by an asyncio protocol (no stream objects: the cheap way
         for a probe that sends one message and parses one answer); closed on exit."""
-        async with self.gate.connection(address):
+        async with self.gate.connection(address) as destination:
             loop = asyncio.get_running_loop()
             with _connect_errors(port):
                 async with asyncio.timeout(self.connect_timeout):
-                    transport, _ = await loop.create_connection(factory, address, port)
+                    transport, _ = await loop.create_connection(factory, destination, port)
             try:
                 yield transport
             finally:
@@ -86,13 +86,12 @@ class Network:
         Only a datagram from the address and port we sent to counts as the reply; an ICMP
         port unreachable becomes a REFUSED :class:`ProbeError`.
         """
-        self.gate.authorise(address)
-        await self.gate.bucket.take()
+        destination = await self.gate.packets(address)
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[bytes] = loop.create_future()
         try:
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: _OneReply(reply), remote_addr=(address, port))
+                lambda: _OneReply(reply), remote_addr=(destination, port))
         except OSError as exc:
             raise ProbeError(ErrorReason.UNREACHABLE, f"udp {port}: {exc.strerror}") from None
         try:

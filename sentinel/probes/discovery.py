@@ -122,6 +122,8 @@ async def arp_sweep(gate: Gate, network: ipaddress.IPv4Network, iface: str,
                     timeout: float) -> list[dict[str, Any]]:
     """ARP who-has for every address of a local IPv4 segment."""
     allowed = await _pay(gate, (str(h) for h in network.hosts()))
+    if not allowed:
+        return []
     frames = [Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=a) for a in allowed]
     answered, _ = await asyncio.to_thread(srp, frames, iface=iface, timeout=timeout, verbose=0)
     return [_found(r[ARP].psrc, "arp", r[ARP].hwsrc) for _, r in answered]
@@ -203,7 +205,13 @@ async def router_adverts(gate: Gate, iface: str, wait: float) -> list[dict[str, 
 
 async def discover_segment(gate: Gate, segment: Segment, iface: str,
                            timeout: float = 2.0) -> dict[str, Any]:
-    """Everything an agent inside ``segment`` finds on its link."""
+    """Everything an agent inside ``segment`` finds on its link. The whole segment is judged
+    first: nothing (no ARP, no echo, no router solicitation) is sent for a segment any of
+    whose networks lies outside scope."""
+    for network in segment.networks:
+        reason = gate.policy.network_verdict(network)
+        if reason is not None:
+            gate.refuse(f"segment {segment.id} ({network})", reason)
     hosts: list[dict[str, Any]] = []
     for network in segment.networks:
         if isinstance(network, ipaddress.IPv4Network):

@@ -43,11 +43,11 @@ async def ask(
     gate: Gate, server: str, name: str, rdtype: str, timeout: float = 2.0
 ) -> Answer:
     """One UDP query to ``server`` (an IP literal inside scope); never raises on bad replies."""
-    await gate.packets(server, 1)
+    destination = await gate.packets(server, 1)
     query = dns.message.make_query(name, rdtype)
     started = time.perf_counter()
     try:
-        reply = await dns.asyncquery.udp(query, server, timeout=timeout)
+        reply = await dns.asyncquery.udp(query, destination, timeout=timeout)
     except dns.exception.Timeout:
         return Answer((), "", round((time.perf_counter() - started) * 1000, 2), "timeout")
     except (dns.exception.DNSException, OSError, ValueError) as exc:

@@ -88,8 +88,9 @@ class SnmpClient:
 
     async def _transport(self) -> Any:
         if self._target is None:
-            kind = hlapi.Udp6TransportTarget if ":" in self.address else hlapi.UdpTransportTarget
-            self._target = await kind.create((self.address, self.port), timeout=self.timeout,
+            destination = self.gate.authorise(self.address)  # canonical: ::ffff:a.b.c.d is v4
+            kind = hlapi.Udp6TransportTarget if ":" in destination else hlapi.UdpTransportTarget
+            self._target = await kind.create((destination, self.port), timeout=self.timeout,
                                              retries=self.retries)
         return self._target
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sentinel.catalog.probe_kinds import probe_kinds
+from sentinel.catalog.scope_schema import not_public
 from sentinel.errors import CatalogError
 from sentinel.model import Asset, Context, Endpoint
 from sentinel.playbook import InventoryAsset, Playbook, Segment
@@ -34,9 +35,23 @@ class Refusal:
     reason: str
 
 
-def refusals(playbook: Playbook, policy: ScopePolicy) -> list[Refusal]:
-    """Every segment CIDR, listed host or inventory address the scope forbids."""
+def refusals(playbook: Playbook, policy: ScopePolicy, *,
+             allow_public: bool = False) -> list[Refusal]:
+    """Every segment CIDR, listed host, inventory address or DNS resolver the scope forbids,
+    and (unless ``allow_public``, the ``--allow-public-scope`` flag: never a playbook's say)
+    every authorised network that reaches into public address space."""
     out: list[Refusal] = []
+    if not allow_public:
+        private = not_public()
+        for network in playbook.scope.authorised_networks:
+            if not any(network.version == p.version and network.subnet_of(p)  # type: ignore[arg-type]
+                       for p in private):
+                out.append(Refusal("scope", str(network), "reaches into public address space "
+                                   "(pass --allow-public-scope if that is meant)"))
+    for index, resolver in enumerate(playbook.resolvers):
+        reason = policy.verdict(resolver)
+        if reason:
+            out.append(Refusal(f"resolvers[{index}]", resolver, reason))
     for segment in playbook.segments:
         for network in segment.networks:
             reason = policy.network_verdict(network)

@@ -90,9 +90,11 @@ def refuse_out_of_scope(
     scan_id: str,
     drill_id: str | None = None,
     sink: ElasticSink | None = None,
+    *,
+    allow_public: bool = False,
 ) -> None:
     """Refuse the whole scan before anything is sent if the playbook reaches outside scope."""
-    refused = refusals(playbook, policy_for(playbook))
+    refused = refusals(playbook, policy_for(playbook), allow_public=allow_public)
     if not refused:
         return
     ctx = _scan_context(playbook, scan_id, drill_id)
@@ -188,6 +190,7 @@ async def run_scan(
     scan_id: str | None = None,
     sink: ElasticSink | None = None,
     plans: Iterable[AssetPlan] | None = None,
+    allow_public: bool = False,
 ) -> ScanRecord:
     """Run a playbook against its scope and store everything; returns the scan record.
 
@@ -195,9 +198,11 @@ async def run_scan(
     (scan started/finished, scope refused), are also streamed to Elasticsearch right after
     they are stored, from a worker thread; the caller flushes and closes the sink.
     ``plans`` replaces the playbook's own plan (an import of existing results uses it).
+    ``allow_public`` is the person's ``--allow-public-scope``: an authorised scope reaching
+    into public address space is refused without it.
     """
     scan_id = scan_id or uuid.uuid4().hex[:16]
-    refuse_out_of_scope(playbook, store, scan_id, drill_id, sink)
+    refuse_out_of_scope(playbook, store, scan_id, drill_id, sink, allow_public=allow_public)
     record = ScanRecord(id=scan_id, playbook=playbook_name, started=now())
     store.save_scan(record)
     ctx = _scan_context(playbook, scan_id, drill_id)

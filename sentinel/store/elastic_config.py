@@ -9,6 +9,7 @@ never appear in a repr, a log line or an exception.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -17,7 +18,8 @@ import yaml
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from sentinel.errors import UsageError
+from sentinel.errors import ScopeRefused, UsageError
+from sentinel.scope import canonical_address
 
 
 class EsConfig(BaseModel):
@@ -73,11 +75,51 @@ def load_config(url: str | None = None, environ: dict[str, str] | None = None) -
             "SENTINEL_ES_USER/SENTINEL_ES_PASSWORD, not in the URL"
         )
     try:
-        return EsConfig.model_validate(values)
+        config = EsConfig.model_validate(values)
     except ValueError:
         raise UsageError(
             "invalid Elasticsearch configuration (keys: url, api_key, user, password, ca)"
         ) from None
+    judge_sink(config.url)
+    return config
+
+
+def judge_sink(url: str) -> None:
+    """Refuse (ScopeRefused) a sink outside loopback and the organisation's ``sinks`` list
+    (``probes/scope.yml``, ``SENTINEL_SINK_ALLOW``), or inside the global deny list: findings
+    and credentials must not go anywhere a typo or a hostile config points them."""
+    from sentinel.catalog.scope_lists import global_deny
+    from sentinel.catalog.scope_schema import sinks
+
+    where = redact_url(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{where}: expected an http:// or https:// Elasticsearch URL")
+    host = parts.hostname
+    allowed = sinks()
+    try:
+        ip = canonical_address(host)
+    except ValueError:  # a name: only localhost or a name the organisation listed
+        if host.lower() == "localhost" or host.lower() in {s.lower() for s in allowed}:
+            return
+        raise ScopeRefused(f"Elasticsearch {where}", "not a sink listed in probes/scope.yml "
+                           "sinks or SENTINEL_SINK_ALLOW") from None
+    for cidr in global_deny():
+        net = ipaddress.ip_network(cidr)
+        if ip.version == net.version and ip in net:
+            raise ScopeRefused(f"Elasticsearch {where}", f"inside the global deny list ({net})")
+    if ip.is_loopback:
+        return
+    for entry in allowed:
+        try:
+            net = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue
+        if ip.version == net.version and ip in net:
+            return
+    raise ScopeRefused(f"Elasticsearch {where}",
+                       "not loopback nor a sink listed in probes/scope.yml sinks or "
+                       "SENTINEL_SINK_ALLOW")
 
 
 def make_client(config: EsConfig, *, request_timeout: float = 30.0) -> Elasticsearch:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from sentinel.errors import StoreError
 from sentinel.model import (
+    AgentHeartbeat,
     Alert,
     Asset,
     Context,
@@ -67,6 +68,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_scan ON events (scan_id);
     CREATE TABLE alerts (doc_id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, agency_id TEXT,
                         created TEXT NOT NULL, doc TEXT NOT NULL);
+    """,
+    # 2: agents' latest heartbeats (a scan through agents, `sentinel agents`).
+    """
+    CREATE TABLE agents (id TEXT PRIMARY KEY, seen TEXT NOT NULL, doc TEXT NOT NULL);
     """,
 )
 
@@ -289,7 +294,24 @@ class SqliteStore:
                 rows,
             )
 
+    def save_heartbeats(self, beats: Iterable[AgentHeartbeat]) -> None:
+        """Keep each agent's newest heartbeat (an older one arriving late changes nothing)."""
+        rows = [
+            (b.agent_id, b.seen.astimezone(UTC).isoformat(), b.model_dump_json()) for b in beats
+        ]
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO agents (id, seen, doc) VALUES (?,?,?) ON CONFLICT(id) DO UPDATE"
+                " SET seen=excluded.seen, doc=excluded.doc WHERE excluded.seen > agents.seen",
+                rows,
+            )
+
     # -- reading -------------------------------------------------------------------------
+
+    def agents(self) -> list[AgentHeartbeat]:
+        """Every agent's newest heartbeat, by agent id."""
+        rows = self._db.execute("SELECT doc FROM agents ORDER BY id")
+        return [AgentHeartbeat.model_validate_json(r[0]) for r in rows]
 
     def states(self, keys: Sequence[str] | None = None) -> dict[str, KeyState]:
         """Lifecycle state of every remembered finding key (or of the given keys)."""
