@@ -89,6 +89,26 @@ class Levels(Strict):
     mipin: Annotated[int, Field(ge=1, le=4)] = 3
 
 
+class Egress(Strict):
+    """Where a segment's traffic must leave this machine: an interface (the extranet VPN's
+    tunnel, the lab's transit link), a next hop, or both. Before anything is sent, the kernel is
+    asked for its route to the target; a route that leaves elsewhere is refused."""
+
+    interface: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:@-]{1,15}$")] | None = None
+    via: str | None = None
+
+    @field_validator("via")
+    @classmethod
+    def _via(cls, value: str | None) -> str | None:
+        return None if value is None else _address(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> Egress:
+        if self.interface is None and self.via is None:
+            raise ValueError("egress needs an interface, a via (next hop), or both")
+        return self
+
+
 class Segment(Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     agency: str
@@ -99,6 +119,7 @@ class Segment(Strict):
     hosts: tuple[str, ...] = ()
     allowed_services: tuple[str, ...] = ()
     levels: Levels = Levels()
+    egress: Egress | None = None
 
     @field_validator("cidrs")
     @classmethod

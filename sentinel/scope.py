@@ -131,6 +131,9 @@ class ProbeLimits:
     host_delay_ms: float = 0.0
 
 AuditHook = Callable[[str, str], None]
+# Where the kernel would send an address, judged against the segment's declared egress:
+# None when it may leave, else the reason (sentinel.probes.routes.EgressGuard).
+EgressCheck = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -242,9 +245,14 @@ class Gate:
     """The single gate: scope check, then budget. Create one per scan and pass it in."""
 
     def __init__(
-        self, policy: ScopePolicy, limits: Limits, audit: AuditHook | None = None
+        self,
+        policy: ScopePolicy,
+        limits: Limits,
+        audit: AuditHook | None = None,
+        egress: EgressCheck | None = None,
     ) -> None:
         self.policy = policy
+        self.egress = egress
         self.limits = limits
         self.bucket = TokenBucket(limits.packets_per_second)
         self.host_slots = asyncio.Semaphore(limits.concurrent_hosts)
@@ -264,7 +272,10 @@ class Gate:
         if address in self._verdicts:
             reason = self._verdicts[address]
         else:
-            reason = self._verdicts[address] = self.policy.verdict(address)
+            reason = self.policy.verdict(address)
+            if reason is None and self.egress is not None:
+                reason = self.egress(address)
+            self._verdicts[address] = reason
         if reason is not None:
             self.refuse(address, reason)
         return str(canonical_address(address))

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from sentinel.lab.manifest import Host, Manifest, ServiceKind, load_manifest
+from sentinel.lab.netns import ROOT_LINK
 
 # What each lab segment's owner allows (service ids from probes/services.yml).
 SEGMENT_POLICY: dict[str, list[str]] = {
@@ -77,7 +78,10 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
         cidrs = [str(segment.v4)] + ([str(segment.v6)] if segment.v6 else [])
         segments.append({"id": segment.id, "agency": segment.agency, "cidrs": cidrs,
                          "zone": segment.zone.value, "hosts": addresses,
-                         "allowed_services": SEGMENT_POLICY.get(segment.id, [])})
+                         "allowed_services": SEGMENT_POLICY.get(segment.id, []),
+                         # The lab is reached only over its transit link: with the lab down,
+                         # the scan is refused instead of leaving by the default route.
+                         "egress": {"interface": ROOT_LINK}})
     assets = [{"id": h.hostname, "name": h.hostname,
                "addresses": [str(a) for a in (h.v4, h.v6) if a is not None]}
               for h in manifest.hosts]

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from sentinel.model import Asset, Context, Endpoint, ScanRecord
-from sentinel.playbook import Playbook, Segment
+from sentinel.playbook import Egress, Playbook, Segment
 from sentinel.probes.base import Target
+from sentinel.probes.routes import EgressGuard
 from sentinel.scan.engine import AssetPlan, Job
 from sentinel.scan.liveness import SweepResult
 from sentinel.scan.run import policy_for, run_scan
@@ -74,8 +75,14 @@ async def discover_and_store(playbook: Playbook, segment: Segment, store: Sqlite
     """Run local-link discovery in ``segment`` and store it as one scan."""
     from sentinel.probes.discovery import discover_segment  # scapy: only when run
 
-    gate = Gate(policy_for(playbook), playbook.rate)
-    result = await discover_segment(gate, segment, iface, timeout)
+    # From inside the segment, its traffic leaves through our own interface on its link.
+    egress = EgressGuard.for_playbook(playbook, override={segment.id: Egress(interface=iface)})
+    gate = Gate(policy_for(playbook), playbook.rate, egress=egress)
+    try:
+        result = await discover_segment(gate, segment, iface, timeout)
+    finally:
+        if egress is not None:
+            egress.close()
     result["packets"] = gate.bucket.spent
     scan_id = uuid.uuid4().hex[:16]
     record = await run_scan(playbook, store, playbook_name=playbook_name, scan_id=scan_id,

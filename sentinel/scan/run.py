@@ -34,10 +34,11 @@ from sentinel.model import (
 )
 from sentinel.playbook import Playbook
 from sentinel.probes.base import Network
+from sentinel.probes.routes import EgressGuard
 from sentinel.scan.engine import AssetPlan, Engine
 from sentinel.scan.lifecycle import apply
 from sentinel.scan.liveness import sweep
-from sentinel.scan.plan import asset_plans, probes_for, refusals
+from sentinel.scan.plan import Refusal, asset_plans, probes_for, refusals
 from sentinel.scope import Gate, ScopePolicy
 from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
@@ -92,9 +93,14 @@ def refuse_out_of_scope(
     sink: ElasticSink | None = None,
     *,
     allow_public: bool = False,
+    egress: EgressGuard | None = None,
 ) -> None:
-    """Refuse the whole scan before anything is sent if the playbook reaches outside scope."""
+    """Refuse the whole scan before anything is sent if the playbook reaches outside scope,
+    or if a segment's traffic would not leave where its ``egress`` says (asked of the kernel
+    for each segment's listed hosts, else the first address of each of its networks)."""
     refused = refusals(playbook, policy_for(playbook), allow_public=allow_public)
+    if egress is not None:
+        refused += egress_refusals(playbook, egress)
     if not refused:
         return
     ctx = _scan_context(playbook, scan_id, drill_id)
@@ -114,6 +120,20 @@ def refuse_out_of_scope(
     first = refused[0]
     more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
     raise ScopeRefused(f"{first.what} {first.target}", f"{first.reason}{more}")
+
+
+def egress_refusals(playbook: Playbook, egress: EgressGuard) -> list[Refusal]:
+    """A segment whose traffic would leave elsewhere than its ``egress`` says, refused whole."""
+    out = []
+    for segment in playbook.segments:
+        if segment.egress is None:
+            continue
+        samples = list(segment.hosts[:4]) or [
+            str(next(iter(n.hosts()), n.network_address)) for n in segment.networks]
+        for address, reason in egress.first_refusals(samples):
+            out.append(Refusal(f"egress of segment {segment.id}", address, reason))
+            break
+    return out
 
 
 @dataclass
@@ -191,6 +211,7 @@ async def run_scan(
     sink: ElasticSink | None = None,
     plans: Iterable[AssetPlan] | None = None,
     allow_public: bool = False,
+    egress: EgressGuard | None = None,
 ) -> ScanRecord:
     """Run a playbook against its scope and store everything; returns the scan record.
 
@@ -199,10 +220,13 @@ async def run_scan(
     they are stored, from a worker thread; the caller flushes and closes the sink.
     ``plans`` replaces the playbook's own plan (an import of existing results uses it).
     ``allow_public`` is the person's ``--allow-public-scope``: an authorised scope reaching
-    into public address space is refused without it.
+    into public address space is refused without it. ``egress`` pins where segments' traffic
+    leaves (default: the playbook's own ``egress`` declarations).
     """
     scan_id = scan_id or uuid.uuid4().hex[:16]
-    refuse_out_of_scope(playbook, store, scan_id, drill_id, sink, allow_public=allow_public)
+    egress = egress if egress is not None else EgressGuard.for_playbook(playbook)
+    refuse_out_of_scope(playbook, store, scan_id, drill_id, sink, allow_public=allow_public,
+                        egress=egress if plans is None else None)
     record = ScanRecord(id=scan_id, playbook=playbook_name, started=now())
     store.save_scan(record)
     ctx = _scan_context(playbook, scan_id, drill_id)
@@ -223,6 +247,7 @@ async def run_scan(
         policy_for(playbook),
         playbook.rate,
         audit=lambda address, reason: runtime_refusals.append((address, reason)),
+        egress=egress,
     )
     previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
     for key, state in store.states().items():
@@ -250,6 +275,9 @@ async def run_scan(
         record.status, record.finished = "interrupted", now()
         store.save_scan(record)
         raise
+    finally:
+        if egress is not None:
+            egress.close()
     await _audit_trail(
         store,
         sink,
