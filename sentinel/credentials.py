@@ -42,7 +42,7 @@ Passphrase = Annotated[SecretStr, Field(min_length=8, max_length=256)]  # RFC 34
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FileV3Credential(_Strict):

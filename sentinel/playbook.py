@@ -30,7 +30,7 @@ MAX_V4_DISCOVERY = 1 << 20  # a sweep is batched, so larger CIDRs are fine with 
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _network(value: object) -> IPNetwork:

@@ -15,13 +15,13 @@ from sentinel.yamlio import load_yaml, validate
 class ProbeKind(BaseModel):
     """One planned probe kind: its name and its module under ``sentinel/probes/``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     module: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 class ProbeKindFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     kinds: tuple[ProbeKind, ...]
 
     @field_validator("kinds")

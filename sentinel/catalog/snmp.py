@@ -17,7 +17,7 @@ _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*)){1,127}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Community(_Strict):

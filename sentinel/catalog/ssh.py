@@ -22,7 +22,7 @@ UNKNOWN = "unknown"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SshAlgorithm(_Strict):

@@ -26,7 +26,8 @@ MinVersion = Literal["ssl3", "tls1.2", "tls1.3", "tlcp1.1"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False,
+                              allow_inf_nan=False)
 
 
 class CipherSuite(_Strict):

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from sentinel.cli.output import fail, say
+from sentinel.cli.output import fail, finite, say
 from sentinel.errors import SentinelError, UsageError
 from sentinel.playbook import load_playbook
 from sentinel.store.sqlite import SqliteStore, default_path
@@ -31,7 +31,8 @@ def discover(
     playbook: Annotated[Path, typer.Option("--playbook", "-p", help="The scan playbook.")],
     segment: Annotated[str, typer.Option("--segment", "-s", help="The segment we sit in.")],
     iface: Annotated[str, typer.Option("--iface", "-i", help="Our interface on it.")] = "eth0",
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for replies.")
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60, callback=finite,
+                                            help="Seconds to wait for replies.")
                        ] = 2.0,
     store: Annotated[Path | None, typer.Option("--store", help="SQLite store.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw result as JSON.")

@@ -11,6 +11,7 @@ real message.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
@@ -61,3 +62,11 @@ def reported(prefix: str = "") -> Iterator[None]:
         yield
     except SentinelError as exc:
         fail(exc, prefix)
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: a number must be finite (click's ranges let ``nan`` through, and a
+    NaN rate or timeout switches the limit off)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value!r} is not a finite number")
+    return value

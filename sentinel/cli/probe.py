@@ -24,7 +24,7 @@ import typer
 
 from sentinel.catalog.scope_lists import global_deny, probe_scope
 from sentinel.cli import aio
-from sentinel.cli.output import fail
+from sentinel.cli.output import fail, finite
 from sentinel.errors import ErrorReason, ProbeError, ScopeRefused, SentinelError, UsageError
 from sentinel.probes.base import Network
 from sentinel.scope import Gate, ProbeLimits, ScopePolicy
@@ -128,10 +128,10 @@ def tls(
     *,
     sni: Annotated[str | None, typer.Option("--sni", help="server name to send")] = None,
     as_json: JsonOption = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60, callback=finite)] = 5.0,
     scope: ScopeOption = None,
     rate: Annotated[float, typer.Option(
-        "--rate", min=1, max=100_000,
+        "--rate", min=1, max=100_000, callback=finite,
         help="new connections per second, all targets together")] = ProbeLimits.packets_per_second,
     connections: Annotated[int, typer.Option(
         "--connections", min=1, max=64,
@@ -262,7 +262,7 @@ def _emit(document: dict[str, Any], as_json: bool, summary: Any) -> None:
 def ssh(
     target: TargetArgument,
     as_json: JsonOption = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60)] = 5.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60, callback=finite)] = 5.0,
     scope: ScopeOption = None,
 ) -> None:
     """SSH identification and offered algorithms (KEXINIT only; never logs in)."""
@@ -278,7 +278,7 @@ def snmp(
     target: Annotated[str, typer.Argument(help="ADDRESS, ADDRESS:PORT or [IPV6]:PORT")],
     *,
     as_json: JsonOption = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=30)] = 1.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=30, callback=finite)] = 1.0,
     v3_user: Annotated[str | None, typer.Option("--v3-user", help="SNMPv3 user")] = None,
     v3_auth_env: Annotated[str | None, typer.Option(
         "--v3-auth-env", help="environment variable holding the auth passphrase")] = None,
