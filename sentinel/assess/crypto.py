@@ -27,6 +27,9 @@ APPROVED_TLCP = frozenset({0xE011, 0xE051, 0xE013, 0xE053, 0xE015, 0xE055, 0xE01
 SHA1_TLCP = frozenset({0xE00A, 0xE01A})
 SM1_TLCP = frozenset({0xE001, 0xE003, 0xE005, 0xE007, 0xE009})
 RFC8998 = frozenset({0x00C6, 0x00C7})
+# Key exchanges of national (SM2/SM9) TLCP suites, by the ``kx`` of probes/tls.yml: an RSA
+# TLCP suite (RSA_SM4_*) is not national crypto whatever its record protection.
+SM_KEY_EXCHANGES = frozenset({"ECC_SM2", "ECDHE_SM2", "IBC_SM9", "IBSDH_SM9"})
 OID_SM3_WITH_SM2 = "1.2.156.10197.1.501"
 OLD_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0")
 
@@ -71,6 +74,16 @@ class Facts:
 
     def tlcp_codes(self) -> list[int]:
         return [code for _p, code, _n in self.suites(("TLCPv1.1",))]
+
+    def incomplete(self, tlcp: bool) -> list[dict[str, Any]]:
+        """Suites the server selected and then abandoned (TLCP ones, or all the others)."""
+        return [i for i in self.raw.get("incomplete", [])
+                if (i["protocol"] == "TLCPv1.1") == tlcp]
+
+    def sm_key_exchange(self, code: int) -> bool:
+        """Whether a suite's key exchange is SM2/SM9 (probes/tls.yml ``kx``)."""
+        spec = self.spec(code)
+        return spec is not None and spec.kx in SM_KEY_EXCHANGES
 
     def chains(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(protocol, chain) for every chain seen, TLS 1.3 ones included."""
@@ -163,6 +176,13 @@ def cipher_nopfs(f: Facts) -> Verdict:
 
 def cipher_cbc(f: Facts) -> Verdict:
     return Verdict(bool(found := _suite_names(f, lambda s: s.mode == "CBC")), {"suites": found})
+
+
+def tls_suite_incomplete(f: Facts) -> Verdict:
+    """TLS-SUITE-INCOMPLETE: a standard TLS suite selected in the ServerHello, then an
+    alert or a close (the TLCP ones are GM-SUITE-INCOMPLETE)."""
+    found = f.incomplete(False)
+    return Verdict(bool(found), {"incomplete": found})
 
 
 def key_rsa(f: Facts) -> Verdict:
@@ -267,6 +287,19 @@ def suite_legacy(f: Facts) -> Verdict:
         return Verdict(True, {"sm1_suites": sorted(f"0x{c:04X}" for c in codes & SM1_TLCP)},
                        Severity.INFO)
     return _pass(applicable=bool(codes))
+
+
+def suite_incomplete(f: Facts) -> Verdict:
+    """GM-SUITE-INCOMPLETE: a TLCP suite selected in the ServerHello, then an alert or a
+    close. Medium when it is not an SM2/SM9 key exchange (RSA_SM4_*: the TLCP configuration
+    enables non-national crypto), Low when only national suites fail that way."""
+    found = [{**i, "key_exchange": spec.kx if (spec := f.spec(int(i["code"], 16))) else None,
+              "national": f.sm_key_exchange(int(i["code"], 16))} for i in f.incomplete(True)]
+    if not found:
+        return _pass(applicable="TLCPv1.1" in f.versions, incomplete=[])
+    foreign = sorted(i["code"] for i in found if not i["national"])
+    return Verdict(True, {"incomplete": found, "not_national": foreign},
+                   Severity.MEDIUM if foreign else Severity.LOW)
 
 
 def cert_pair(f: Facts) -> Verdict:
@@ -385,9 +418,10 @@ CHECKS: tuple[tuple[str, Callable[[Facts], Verdict]], ...] = (
     ("TLS-PROTO-12-13", proto_12_13), ("TLS-CIPHER-BROKEN", cipher_broken),
     ("TLS-CIPHER-NOPFS", cipher_nopfs), ("TLS-CIPHER-CBC", cipher_cbc),
     ("TLS-KEY-RSA", key_rsa), ("TLS-CERT-HASH", cert_hash), ("TLS-CERT-LIFE", cert_life),
-    ("TLS-DHE", dhe), ("TLS-KEY-EC", key_ec),
+    ("TLS-DHE", dhe), ("TLS-KEY-EC", key_ec), ("TLS-SUITE-INCOMPLETE", tls_suite_incomplete),
     ("GM-TLCP-ABSENT", tlcp_absent), ("GM-SUITE-APPROVED", suite_approved),
-    ("GM-SUITE-LEGACY", suite_legacy), ("GM-CERT-PAIR", cert_pair),
+    ("GM-SUITE-LEGACY", suite_legacy), ("GM-SUITE-INCOMPLETE", suite_incomplete),
+    ("GM-CERT-PAIR", cert_pair),
     ("GM-CERT-SIGALG", cert_sigalg), ("GM-SKE-VERIFY", ske_verify), ("GM-TLS13-SM", tls13_sm),
     ("GM-ECDHE-CURVE", ecdhe_curve), ("GM-CLIENTAUTH", client_auth),
     ("MP-GEN-ALG", gen_alg), ("MP-GEN-TECH", gen_tech), ("MP-N1-AUTH", n1_auth),
@@ -396,8 +430,9 @@ CHECKS: tuple[tuple[str, Callable[[Facts], Verdict]], ...] = (
 
 
 def _speaks_tls(obs: Observation) -> bool:
+    """TLS or TLCP answered: a version completed, or a suite was at least selected."""
     return (obs.status is AttemptStatus.COMPLETED and obs.facts.get("port_state") == "open"
-            and bool(obs.facts.get("versions")))
+            and bool(obs.facts.get("versions") or obs.facts.get("incomplete")))
 
 
 @assessor(
@@ -407,6 +442,7 @@ def _speaks_tls(obs: Observation) -> bool:
     "GM-ECDHE-CURVE",
     "GM-SKE-VERIFY",
     "GM-SUITE-APPROVED",
+    "GM-SUITE-INCOMPLETE",
     "GM-SUITE-LEGACY",
     "GM-TLCP-ABSENT",
     "GM-TLS13-SM",
@@ -426,6 +462,7 @@ def _speaks_tls(obs: Observation) -> bool:
     "TLS-PROTO-11",
     "TLS-PROTO-12-13",
     "TLS-PROTO-SSL",
+    "TLS-SUITE-INCOMPLETE",
 )
 def assess_crypto(view: AssetView) -> list[Finding]:
     """Every TLS-, GM- and MP- check for every endpoint where TLS or TLCP answered."""

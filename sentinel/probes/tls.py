@@ -127,6 +127,8 @@ def enumeration_facts(enum: TlsEnumeration, registry: TlsRegistry) -> dict[str, 
         "alerts": list(enum.alerts_seen),
         "rejected_abruptly": [{"protocol": r.protocol, "code": hex_code(r.code), "name": r.name}
                               for r in enum.rejected_abruptly],
+        "incomplete": [{"protocol": i.protocol, "code": hex_code(i.code), "name": i.name,
+                        "reason": i.reason} for i in enum.incomplete],
         "dhe": None if enum.dhe is None else {
             "protocol": enum.dhe.protocol, "suite": hex_code(enum.dhe.suite),
             "suite_name": registry.suite_name(enum.dhe.suite),

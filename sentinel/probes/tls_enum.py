@@ -26,6 +26,7 @@ from sentinel.errors import DecodeError
 from sentinel.probes.tls_exchange import STOP_AT_HELLO_DONE, Connect, ServerFlight
 from sentinel.probes.tls_offer import (
     Probe,
+    abandon_reason,
     chosen_suite,
     probe_version,
     version_accepted,
@@ -35,6 +36,7 @@ from sentinel.probes.tls_results import (
     AcceptedSuite,
     CertificateChain,
     DhExchange,
+    IncompleteSuite,
     Personality,
     SuiteOrder,
     TlcpKeyExchange,
@@ -54,9 +56,10 @@ from sentinel.wire.profiles import tls_hello
 from sentinel.wire.sslv2 import SSL2_CIPHER_NAMES as SSL2_NAMES
 
 __all__ = [
-    "AcceptedGroup", "AcceptedSuite", "CertificateChain", "DhExchange", "Personality", "Probe",
-    "SuiteOrder", "TlcpKeyExchange", "TlsEnumeration", "chosen_suite", "detect_personality",
-    "enumerate_groups_tls12", "enumerate_groups_tls13", "enumerate_suites", "enumerate_tls",
+    "AcceptedGroup", "AcceptedSuite", "CertificateChain", "DhExchange", "IncompleteSuite",
+    "Personality", "Probe", "SuiteOrder", "TlcpKeyExchange", "TlsEnumeration", "chosen_suite",
+    "detect_personality", "enumerate_groups_tls12", "enumerate_groups_tls13",
+    "enumerate_suites", "enumerate_tls",
     "fetch_certificate_chain", "fetch_dhe_parameters", "fetch_tlcp_key_exchange",
     "probe_version", "probe_versions", "server_preference", "version_accepted",
 ]
@@ -104,9 +107,10 @@ async def enumerate_suites(probe: Probe, version: int,
 async def _drain(probe: Probe, version: int, offer: list[int], accepted: list[int]) -> None:
     """Offer, record the choice, remove it, repeat until refused. A silent drop by a server
     that answers hellos it cannot accept is bisected (``tls_offer``): the suites that kill
-    the connection are isolated and every other one is still enumerated."""
+    the connection are isolated and every other one is still enumerated. A suite selected
+    and then abandoned never ends the drain: ``Probe.offer`` records it and offers again."""
     offer = list(offer)
-    while offer:  # each pass removes one suite or stops
+    while offer := list(probe.completable(version, offer)):  # each pass removes one or stops
         flight = await probe.offer(version, offer)
         choice = chosen_suite(flight, version)
         if choice is None:
@@ -458,6 +462,10 @@ async def enumerate_tls(connect: Connect, *, timeout: float = 5.0,
             AcceptedSuite(version_name(version), code, probe.registry.suite_name(code))
             for version, codes in probe.rejected_abruptly.items() for code in codes),
         dhe=dhe,
+        incomplete=tuple(
+            IncompleteSuite(version_name(version), code, probe.registry.suite_name(code),
+                            abandon_reason(flight))
+            for version, found in probe.incomplete.items() for code, flight in found.items()),
     )
 
 

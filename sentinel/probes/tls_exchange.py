@@ -37,6 +37,9 @@ class Outcome(StrEnum):
     """How a hello ended."""
 
     SERVER_HELLO = "server_hello"
+    # A ServerHello, then an alert or a close before the flight's stop message: the server
+    # selected a suite and then gave up on it (``server_hello`` and ``alert`` say which, why).
+    ABORTED = "aborted"
     ALERT = "alert"
     CLOSED = "closed"  # the peer closed without a word (OpenSSL's answer to TLCP, DOMAIN §1.2)
     TIMEOUT = "timeout"
@@ -92,8 +95,10 @@ class FlightParser:
         except DecodeError as exc:
             return ServerFlight(Outcome.MALFORMED, None, tuple(self.messages), alert, self.first,
                                 error=str(exc))
-        if hello is not None and outcome in (Outcome.CLOSED, Outcome.TIMEOUT):
+        if hello is not None and outcome is Outcome.TIMEOUT:
             outcome = Outcome.SERVER_HELLO  # got what matters before the peer went quiet
+        elif hello is not None and outcome in (Outcome.CLOSED, Outcome.ALERT):
+            outcome = Outcome.ABORTED  # it chose, then ended the handshake itself
         return ServerFlight(outcome, hello, tuple(self.messages), alert, self.first)
 
     def feed(self, data: bytes) -> ServerFlight | None:

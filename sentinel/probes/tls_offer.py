@@ -9,6 +9,13 @@ with an alert, so its silence on a real offer means a suite in the offer killed 
 connection. Then the offer is bisected until the killers stand alone; they are recorded as
 ``rejected_abruptly`` and the rest of the offer is enumerated as usual. A server that is
 silent to the canary too costs one extra connection and is not bisected.
+
+Other stacks *say* which suite they picked before they fail: Tongsuo with an RSA certificate
+but no RSA encryption pair answers a TLCP hello that lists RSA_SM4_CBC_SM3 (0xE019) first
+with ServerHello(0xE019), an empty Certificate and internal_error(80). Such a choice is
+recorded as **incomplete** (selected, handshake not completed, and why), dropped from the
+offer, and the same offer is made again without it, so the suites the server really
+completes are still found. A server that never does this pays nothing for it.
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ class Probe:
     full_flights: frozenset[int] = frozenset()
     # (version, suite) -> the first flight that carried a Certificate for that choice.
     certified: dict[tuple[int, int], ServerFlight] = field(default_factory=dict)
+    # version -> {suite: the flight in which the server selected it and then gave up}.
+    incomplete: dict[int, dict[int, ServerFlight]] = field(default_factory=dict)
 
     async def send(self, label: str, data: bytes, stop_at: frozenset[int] | None = None,
                    sslv2: bool = False) -> ServerFlight:
@@ -67,7 +76,8 @@ class Probe:
             self.errors.append(f"{label}: {exc.__class__.__name__}: {exc}")
             return ServerFlight(Outcome.CLOSED, error=str(exc))
         hello = flight.server_hello
-        if hello is not None and flight.message(HandshakeType.CERTIFICATE) is not None:
+        if (hello is not None and flight.outcome is Outcome.SERVER_HELLO
+                and flight.message(HandshakeType.CERTIFICATE) is not None):
             self.certified.setdefault((hello.version, hello.cipher_suite), flight)
         if flight.alert is not None:
             self.alerts.append(f"{label}: {flight.alert.name}")
@@ -94,18 +104,40 @@ class Probe:
         return self.registry.tls13_groups()
 
     def candidates(self, version: int) -> tuple[int, ...]:
-        """Registry suites that can exist under a version, minus known connection killers."""
+        """Registry suites that can exist under a version, minus known connection killers
+        and suites the server selects but cannot complete."""
         codes = self.registry.candidate_suites(version)
         killers = self.rejected_abruptly.get(version)
-        return tuple(c for c in codes if c not in killers) if killers else codes
+        codes = tuple(c for c in codes if c not in killers) if killers else codes
+        return self.completable(version, codes)
+
+    def completable(self, version: int, suites: Sequence[int]) -> tuple[int, ...]:
+        """``suites`` without those already seen selected and then abandoned."""
+        dropped = self.incomplete.get(version)
+        return tuple(c for c in suites if c not in dropped) if dropped else tuple(suites)
 
     async def offer(self, version: int, suites: Sequence[int],
                     label: str | None = None) -> ServerFlight:
-        """One hello offering ``suites`` under ``version`` (read to ServerHelloDone for the
-        versions in ``full_flights``)."""
+        """A hello offering ``suites`` under ``version`` (read to ServerHelloDone for the
+        versions in ``full_flights``). When the server selects a suite and then gives up on
+        it, the choice is recorded as incomplete and the offer is made again without it
+        (one more connection each), so the flight returned either completed its choice or
+        chose nothing. Suites already known to be abandoned are never offered again."""
         stop = STOP_AT_HELLO_DONE if version in self.full_flights else None
-        return await self.send(label or version_name(version),
-                               client_hello_record(self.hello(version, suites)), stop)
+        offer = self.completable(version, suites)
+        if suites and not offer:  # only abandoned suites: what the server said last time
+            known = self.incomplete[version]
+            return next(known[c] for c in suites if c in known)
+        while True:
+            flight = await self.send(label or version_name(version),
+                                     client_hello_record(self.hello(version, offer)), stop)
+            code = abandoned_suite(flight, version)
+            if code is None or code not in offer:
+                return flight
+            self.incomplete.setdefault(version, {}).setdefault(code, flight)
+            offer = self.completable(version, offer)
+            if not offer:
+                return flight
 
     def certified_flight(self, version: int, suites: Sequence[int]) -> ServerFlight | None:
         """A flight already received under ``version`` whose choice is one of ``suites`` and
@@ -133,6 +165,24 @@ def chosen_suite(flight: ServerFlight, version: int) -> int | None:
     if flight.outcome is not Outcome.SERVER_HELLO or hello is None or hello.version != version:
         return None
     return hello.cipher_suite
+
+
+def abandoned_suite(flight: ServerFlight, version: int) -> int | None:
+    """The suite a server selected under exactly ``version`` before it sent an alert or
+    closed instead of finishing its flight (None when the flight is anything else)."""
+    hello = flight.server_hello
+    if flight.outcome is not Outcome.ABORTED or hello is None or hello.version != version:
+        return None
+    return hello.cipher_suite
+
+
+def abandon_reason(flight: ServerFlight) -> str:
+    """Why a selected suite was not completed: ``alert NAME(CODE)`` or ``closed``."""
+    alert = flight.alert
+    if alert is None:
+        return "closed"
+    level = "" if alert.fatal else " (warning)"
+    return f"alert {alert.name}({alert.description}){level}"
 
 
 async def isolate_first(probe: Probe, version: int,

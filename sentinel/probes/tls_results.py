@@ -23,6 +23,17 @@ class AcceptedSuite(NamedTuple):
     name: str
 
 
+class IncompleteSuite(NamedTuple):
+    """A suite the server selected in its ServerHello and then abandoned: an alert or a close
+    came before its first flight ended (ServerHelloDone; TLS 1.3 is read only to the
+    ServerHello). ``reason``: ``alert NAME(CODE)`` or ``closed``."""
+
+    protocol: str
+    code: int
+    name: str
+    reason: str
+
+
 class SuiteOrder(NamedTuple):
     """Server preference per protocol; ``server_order`` None means the client's order wins."""
 
@@ -86,3 +97,5 @@ class TlsEnumeration(NamedTuple):
     # Suites whose offer made the server drop the connection silently (tls_offer).
     rejected_abruptly: tuple[AcceptedSuite, ...] = ()
     dhe: DhExchange | None = None
+    # Suites selected and then abandoned (not in ``accepted``), in discovery order.
+    incomplete: tuple[IncompleteSuite, ...] = ()

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Callable
 from sentinel.probes.tls_enum import enumerate_tls
 from sentinel.probes.tls_exchange import Streams
 from sentinel.probes.tls_results import TlsEnumeration
-from sentinel.wire.constants import ContentType
+from sentinel.wire.constants import ContentType, HandshakeType
 from sentinel.wire.hello import ServerHello, build_server_hello, parse_client_hello
-from sentinel.wire.records import build_record
+from sentinel.wire.records import build_handshake, build_record
 
 TLCP = 0x0101
 HANDSHAKE_FAILURE = bytes.fromhex("15010100020228")
@@ -32,7 +32,10 @@ def tjfoc_like(suites: tuple[int, ...]) -> bytes | None:
     if choice == 0xE011:
         return None
     hello = ServerHello(TLCP, secrets.token_bytes(32), b"", choice, 0, None, None, None)
-    return build_record(ContentType.HANDSHAKE, TLCP, build_server_hello(hello))
+    # A whole first flight (ServerHello..ServerHelloDone): a ServerHello followed by a close
+    # would be a choice the server abandoned (``incomplete``), not an accepted suite.
+    done = build_handshake(HandshakeType.SERVER_HELLO_DONE, b"")
+    return build_record(ContentType.HANDSHAKE, TLCP, build_server_hello(hello) + done)
 
 
 def openssl_like(_suites: tuple[int, ...]) -> bytes | None:

@@ -205,3 +205,47 @@ def test_missing_client_certificate_request_matters_at_level_4_only() -> None:
     assert run(_ecdhe_tlcp("0x0029", True), mipin=4)["GM-CLIENTAUTH"].evaluation is \
         Evaluation.PASSED
     assert run(MODERN)["GM-CLIENTAUTH"].evidence == {"applicable": False}
+
+
+def _incomplete(protocol: str, code: int, name: str) -> dict[str, str]:
+    return {"protocol": protocol, "code": f"0x{code:04X}", "name": name,
+            "reason": "alert internal_error(80)"}
+
+
+def test_tlcp_suite_selected_then_abandoned_is_a_finding() -> None:
+    """Tongsuo's dual RSA+SM2 server: it completes SM2 suites and abandons RSA_SM4_CBC_SM3
+    (0xE019), an RSA key exchange, so not national crypto: Medium. The completed SM2 suites
+    keep their verdicts."""
+    dual = {**TLCP, "incomplete": [_incomplete("TLCPv1.1", 0xE019, "RSA_SM4_CBC_SM3")]}
+    found = run(dual)
+    rsa = found["GM-SUITE-INCOMPLETE"]
+    assert (rsa.evaluation, rsa.severity) == (Evaluation.FAILED, Severity.MEDIUM)
+    assert rsa.evidence["not_national"] == ["0xE019"]
+    assert rsa.evidence["incomplete"][0]["key_exchange"] == "RSA"
+    assert failed(found) == {"GM-SUITE-INCOMPLETE"}  # GM-SUITE-APPROVED judges accepted only
+    sm2 = run({**TLCP, "incomplete": [_incomplete("TLCPv1.1", 0xE053, "ECC_SM4_GCM_SM3")]})
+    assert (sm2["GM-SUITE-INCOMPLETE"].evaluation, sm2["GM-SUITE-INCOMPLETE"].severity) == (
+        Evaluation.FAILED, Severity.LOW)
+    assert run(TLCP)["GM-SUITE-INCOMPLETE"].evaluation is Evaluation.PASSED
+    assert run(MODERN)["GM-SUITE-INCOMPLETE"].evidence == {"applicable": False,
+                                                          "incomplete": []}
+
+
+def test_a_port_that_only_abandons_tlcp_is_still_judged() -> None:
+    """No version completes (Tongsuo with an RSA certificate only under TLCP), yet the
+    selections are facts: the port is judged, and it has no national crypto."""
+    only = facts([], personality="none",
+                 incomplete=[_incomplete("TLCPv1.1", 0xE019, "RSA_SM4_CBC_SM3")])
+    found = run(only)
+    assert {"GM-SUITE-INCOMPLETE", "GM-TLCP-ABSENT", "MP-N1-AUTH"} <= failed(found)
+
+
+def test_tls_suite_selected_then_abandoned_is_low() -> None:
+    closed = {**_incomplete("TLSv1.2", 0xC02B, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+              "reason": "closed"}
+    found = run({**MODERN, "incomplete": [closed]})
+    verdict = found["TLS-SUITE-INCOMPLETE"]
+    assert (verdict.evaluation, verdict.severity) == (Evaluation.FAILED, Severity.LOW)
+    assert verdict.evidence == {"incomplete": [closed]}
+    assert found["GM-SUITE-INCOMPLETE"].evaluation is Evaluation.PASSED
+    assert run(MODERN)["TLS-SUITE-INCOMPLETE"].evaluation is Evaluation.PASSED
