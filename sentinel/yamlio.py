@@ -4,10 +4,17 @@ PyYAML's constructors forget where a value came from and silently keep the last 
 duplicate keys. Here the node tree is walked by hand: duplicate keys are an error, and every
 path into the document (``("segments", 0, "cidrs")``) remembers its line and column so a
 validation error can name them.
+
+Every file is bounded before it is believed: a regular file (a FIFO or a device is refused
+before it is opened, so nothing blocks or reads forever), at most ``MAX_BYTES``, nesting at
+most ``MAX_DEPTH`` (counted on the parser's events, before libyaml's recursive composer could
+overflow the stack), at most ``MAX_ALIASES`` aliases and ``MAX_VALUES`` values once aliases are
+expanded (a 519-byte "billion laughs" would otherwise grow without end).
 """
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,6 +26,11 @@ from pydantic import BaseModel, ValidationError
 from sentinel.errors import InputError, SourceLocation
 
 PathKey = tuple[str | int, ...]
+
+MAX_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 1_000
+MAX_VALUES = 500_000
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -29,6 +41,7 @@ class LocatedDocument:
     file: str
     data: Any
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    values: int = 0
 
     def locate(self, path: PathKey, field_name: str | None = None) -> SourceLocation:
         """The nearest known location of a path (walking up to its parents)."""
@@ -50,6 +63,11 @@ def _scalar(node: yaml.ScalarNode, constructor: yaml.constructor.SafeConstructor
 
 def _walk(node: yaml.Node, path: PathKey, doc: LocatedDocument, error: type[InputError],
           constructor: yaml.constructor.SafeConstructor) -> Any:
+    doc.values += 1
+    if doc.values > MAX_VALUES or len(path) > MAX_DEPTH:
+        where = SourceLocation(doc.file, node.start_mark.line + 1, node.start_mark.column + 1)
+        raise error(f"too large once its aliases are expanded (more than {MAX_VALUES} values "
+                    f"or {MAX_DEPTH} levels)", where)
     doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -71,29 +89,107 @@ def _walk(node: yaml.Node, path: PathKey, doc: LocatedDocument, error: type[Inpu
     return _scalar(node, constructor)  # type: ignore[arg-type]  # a ScalarNode by elimination
 
 
+def read_bounded(source: Path | Traversable, error: type[InputError],
+                 limit: int = MAX_BYTES) -> str:
+    """The text of a person's file: a regular file of at most ``limit`` bytes, UTF-8."""
+    name = str(source)
+    try:
+        if isinstance(source, Path):
+            info = source.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise error("not a regular file", SourceLocation(name))
+            with source.open("rb") as handle:
+                raw = handle.read(limit + 1)
+        else:
+            raw = source.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read file: {exc.strerror or exc}", SourceLocation(name)) from None
+    if len(raw) > limit:
+        raise error(f"larger than {limit} bytes", SourceLocation(name))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text (byte {exc.start})", SourceLocation(name)) from None
+
+
+def _at(name: str, event: yaml.Event) -> SourceLocation:
+    mark = event.start_mark
+    return SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
+
+
+def _check_shape(content: str, name: str, error: type[InputError]) -> None:
+    """Depth and aliases counted on the event stream (libyaml's parser keeps its own stack;
+    its composer recurses, and 100k nested brackets would overflow the C stack)."""
+    depth = aliases = 0
+    for event in yaml.parse(content, Loader=_Composer):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise error(f"nested more than {MAX_DEPTH} levels deep", _at(name, event))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise error(f"more than {MAX_ALIASES} aliases", _at(name, event))
+
+
 def load_yaml(
     source: Path | Traversable, error: type[InputError] = InputError, text: str | None = None
 ) -> LocatedDocument:
-    """Read one YAML file strictly: syntax errors and duplicate keys carry the location."""
+    """Read one YAML file strictly and within bounds: syntax errors, duplicate keys, size,
+    depth and alias expansion carry the location."""
     name = str(source)
+    content = text if text is not None else read_bounded(source, error)
+    if len(content) > MAX_BYTES:
+        raise error(f"larger than {MAX_BYTES} bytes", SourceLocation(name))
     try:
-        content = text if text is not None else source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read file: {exc}", SourceLocation(name)) from exc
-    try:
+        _check_shape(content, name, error)
         node = yaml.compose(content, Loader=_Composer)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = (
             SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
         )
-        raise error(f"not valid YAML: {exc.problem}", where) from exc
+        raise error(f"not valid YAML: {exc.problem}", where) from None
     except yaml.YAMLError as exc:
-        raise error(f"not valid YAML: {exc}", SourceLocation(name)) from exc
+        raise error(f"not valid YAML: {type(exc).__name__}", SourceLocation(name)) from None
     doc = LocatedDocument(name, None)
     if node is not None:
+        if _expanded(node, {}, set(), error, name) > MAX_VALUES:
+            raise error(f"more than {MAX_VALUES} values once its aliases are expanded",
+                        SourceLocation(name))
         doc.data = _walk(node, (), doc, error, yaml.constructor.SafeConstructor())
     return doc
+
+
+def _expanded(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int],
+              error: type[InputError], name: str) -> int:
+    """How many values the node stands for with every alias expanded (each node is counted
+    once; a node that contains itself is refused)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        mark = node.start_mark
+        raise error("an alias refers to a value that contains it",
+                    SourceLocation(name, mark.line + 1, mark.column + 1))
+    open_nodes.add(key)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            total += _expanded(key_node, sizes, open_nodes, error, name)
+            total += _expanded(value_node, sizes, open_nodes, error, name)
+            if total > MAX_VALUES:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            total += _expanded(item, sizes, open_nodes, error, name)
+            if total > MAX_VALUES:
+                break
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
 
 
 def validate(doc: LocatedDocument, model: type[M], error: type[InputError]) -> M:
