@@ -113,6 +113,7 @@ class ErrorReason(StrEnum):
     WINDOW = "window"
     UNSUPPORTED = "unsupported"
     INTERNAL = "internal"
+    UNFINISHED = "unfinished"  # a scan through agents: the job's work unit never ran to the end
 
 
 class ProbeError(SentinelError):

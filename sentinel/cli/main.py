@@ -40,6 +40,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "drill": ("sentinel.cli.drill", "app"),
     "lab": ("sentinel.cli.lab", "app"),
     "discover": ("sentinel.cli.discover", "app"),
+    "agent": ("sentinel.cli.agent", "app"),
+    "agents": ("sentinel.cli.agent", "agents_command"),
 }
 
 
@@ -142,6 +144,16 @@ def scan(
     es_url: Annotated[
         str | None, typer.Option("--es-url", help="Also stream documents to Elasticsearch.")
     ] = None,
+    broker: Annotated[str | None, typer.Option(
+        "--broker", help="Scan through agents on this broker (default: $SENTINEL_BROKER; "
+        "docs/agents.md).")] = None,
+    deadline: Annotated[float | None, typer.Option(
+        "--deadline", help="With a broker: seconds before unfinished units make the scan "
+        "partial.")] = None,
+    unit_timeout: Annotated[float | None, typer.Option(
+        "--unit-timeout", help="With a broker: seconds an agent may spend on one unit.")] = None,
+    shard_size: Annotated[int, typer.Option(
+        "--shard-size", help="With a broker: assets per work unit.", min=1)] = 32,
     allow_public: Annotated[
         bool, typer.Option("--allow-public-scope",
                            help="Let the playbook's authorised scope reach public space.")
@@ -159,6 +171,13 @@ def scan(
         book = load_playbook(playbook)
         if dry_run:
             _dry_run(book, allow_public)
+            return
+        if broker or os.environ.get("SENTINEL_BROKER"):  # the coordinator of agents
+            from sentinel.cli.agent import scan_through_agents
+
+            scan_through_agents(playbook, broker or os.environ["SENTINEL_BROKER"], store=store,
+                                es_url=es_url, deadline=deadline, shard_size=shard_size,
+                                unit_timeout=unit_timeout, allow_public=allow_public)
             return
         with (
             _store(store) as db,

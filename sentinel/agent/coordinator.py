@@ -1,0 +1,551 @@
+"""The coordinator: one scan through agents, recorded exactly like an in-process scan.
+
+It plans with the scan's own planner (:func:`~sentinel.scan.plan.asset_plans`), cuts the plan
+into work units (segment × shard of ``shard_size`` assets × probe kind), signs them and
+publishes each on its segment's queue. A segment whose queue has no consumer has no live
+agent: that is reported at once and its units are not waited on. Then it follows the scan's
+results queue, its dead-letter queue and the heartbeats until every unit has ended or the
+deadline has passed.
+
+Every result is checked (signature, version, the unit it answers, one attempt per job) and
+turned back into observations whose identity (context, asset, endpoint) comes from the
+coordinator's own plan. An asset is assessed, its lifecycle updated and its documents stored
+(SQLite, then the Elasticsearch sink) as soon as every unit holding one of its jobs has
+ended, by the same code an in-process scan uses, so finding keys and documents are the same.
+A job whose unit did not finish ends as an ``error`` attempt with reason ``unfinished``, and
+the scan is recorded ``partial`` with the unit, its segment, probe kind and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import socket
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sentinel.agent.broker import (
+    connect,
+    dead_exchange,
+    heartbeats,
+    make_app,
+    redacted,
+    scan_dead,
+    scan_results,
+    segment_units,
+    units_exchange,
+    why,
+)
+from sentinel.agent.protocol import (
+    DELIVERY_LIMIT,
+    SCAN_ID,
+    TASK,
+    JobSpec,
+    UnitResult,
+    WorkUnit,
+    read_heartbeat,
+    read_result,
+    seal,
+    to_body,
+    unit_routing_key,
+)
+from sentinel.errors import BrokerError, ErrorReason, UnitRefused, UsageError
+from sentinel.model import (
+    AgentHeartbeat,
+    AttemptStatus,
+    KeyState,
+    Observation,
+    ScanRecord,
+    Text,
+    UnfinishedUnit,
+    heartbeat_to_ecs,
+    now,
+)
+from sentinel.playbook import Playbook, RateLimits
+from sentinel.scan.engine import AssetPlan, Job
+from sentinel.scan.plan import asset_plans, probes_for
+from sentinel.scan.run import (
+    Progress,
+    _audit,
+    _audit_trail,
+    _Run,
+    _scan_context,
+    refuse_out_of_scope,
+)
+from sentinel.severity import Severity
+from sentinel.store.elastic import ElasticSink
+from sentinel.store.sqlite import SqliteStore, document_id
+
+log = logging.getLogger("sentinel.coordinator")
+Notify = Callable[[str], None]
+LIVENESS_CHECK_S = 5.0  # how often the segments' consumers are counted while following
+
+
+@dataclass
+class Cut:
+    """One work unit and, for each of its jobs, where it sits in the plan."""
+
+    unit: WorkUnit
+    refs: tuple[tuple[int, int], ...]  # (plan index, job index), in the unit's job order
+
+
+def unit_budget(rate: RateLimits, jobs: Sequence[Job]) -> float:
+    """An upper bound of the time an agent needs for these jobs under the playbook's caps:
+    the longest job, times the waves of jobs per address and of assets per host cap."""
+    longest = max(max(rate.probe_timeout_s, j.probe.budget_s) for j in jobs)
+    per_address = Counter(j.target.endpoint.address for j in jobs)
+    assets = {j.target.asset.id for j in jobs}
+    waves = math.ceil(max(per_address.values()) / rate.connections_per_host)
+    asset_waves = math.ceil(len(assets) / rate.concurrent_hosts)
+    return round(longest * waves * asset_waves + 10.0, 3)
+
+
+def cut_units(plans: Sequence[AssetPlan], scan_id: str, drill_id: str | None, rate: RateLimits,
+              *, shard_size: int, budget_s: float | None = None) -> list[Cut]:
+    """Segment × shard of ``shard_size`` assets × probe kind, in plan order."""
+    by_segment: dict[str, list[int]] = defaultdict(list)
+    for index, plan in enumerate(plans):
+        if plan.jobs:
+            by_segment[plan.jobs[0].target.segment.id].append(index)
+    cuts: list[Cut] = []
+    for segment, indices in by_segment.items():
+        for shard, chunk in enumerate(_chunks(indices, shard_size)):
+            kinds: dict[str, list[tuple[int, int]]] = {}
+            for p in chunk:
+                for j, job in enumerate(plans[p].jobs):
+                    kinds.setdefault(job.probe.kind, []).append((p, j))
+            for kind, refs in kinds.items():
+                jobs = [plans[p].jobs[j] for p, j in refs]
+                unit = WorkUnit(
+                    id=f"{scan_id}-u{len(cuts)}", scan=scan_id, drill=drill_id,
+                    segment=segment, probe=kind, shard=shard,
+                    budget_s=budget_s or unit_budget(rate, jobs),
+                    jobs=tuple(
+                        JobSpec(asset=j.target.asset, address=j.target.endpoint.address,
+                                port=j.target.endpoint.port, server_name=j.target.server_name)
+                        for j in jobs
+                    ),
+                )
+                cuts.append(Cut(unit, tuple(refs)))
+    return cuts
+
+
+@dataclass
+class _Follow:
+    """What the coordinator knows while it follows a scan."""
+
+    plans: list[AssetPlan]
+    pending: dict[str, Cut]
+    units_left: dict[int, int]  # plan index -> units holding one of its jobs, not yet ended
+    observed: dict[int, dict[int, Observation]] = field(default_factory=lambda: defaultdict(dict))
+    unfinished: list[UnfinishedUnit] = field(default_factory=list)
+    missing: dict[tuple[int, int], UnfinishedUnit] = field(default_factory=dict)
+    assessed: set[int] = field(default_factory=set)
+    connections: int = 0
+    refusals: list[tuple[str, str]] = field(default_factory=list)
+    agents: set[str] = field(default_factory=set)
+    reported_empty: set[str] = field(default_factory=set)
+
+
+class Coordinator:
+    """One scan of ``playbook`` through the agents on the broker at ``url``."""
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        store: SqliteStore,
+        *,
+        playbook_name: str,
+        url: str,
+        key: bytes,
+        sink: ElasticSink | None = None,
+        deadline_s: float | None = None,
+        shard_size: int = 32,
+        unit_timeout_s: float | None = None,
+        drill_id: str | None = None,
+        scan_id: str | None = None,
+        progress: Progress | None = None,
+        notify: Notify | None = None,
+        allow_public: bool = False,
+    ) -> None:
+        if shard_size < 1:
+            raise UsageError(f"--shard-size {shard_size}: at least 1 asset per unit")
+        if deadline_s is not None and deadline_s <= 0:
+            raise UsageError(f"--deadline {deadline_s:g}: a positive number of seconds")
+        if unit_timeout_s is not None and unit_timeout_s <= 0:
+            raise UsageError(f"--unit-timeout {unit_timeout_s:g}: a positive number of seconds")
+        self.scan_id = scan_id or uuid.uuid4().hex[:16]
+        if not SCAN_ID.match(self.scan_id):
+            raise UsageError(f"scan id {self.scan_id!r}: letters, digits, '-' and '_' only")
+        self.playbook = playbook
+        self.store = store
+        self.playbook_name = playbook_name
+        self.url = url
+        self.key = key
+        self.sink = sink
+        self.deadline_s = deadline_s
+        self.shard_size = shard_size
+        self.unit_timeout_s = unit_timeout_s
+        self.drill_id = drill_id
+        self.progress = progress
+        self.allow_public = allow_public
+        self.notify = notify or (lambda text: log.warning("%s", text))
+
+    async def run(self) -> ScanRecord:
+        """Plan, publish, follow, record; returns the scan record (completed or partial)."""
+        playbook, store, scan_id = self.playbook, self.store, self.scan_id
+        # Scope and public space as an in-process scan; not the egress, which is each
+        # agent's to check from where it stands.
+        refuse_out_of_scope(playbook, store, scan_id, self.drill_id, self.sink,
+                            allow_public=self.allow_public)
+        if playbook.probes.discovery is not None:
+            raise UsageError("probes.discovery does not run through agents yet: scan without "
+                             "a broker, or leave discovery out of this playbook")
+        kinds = await asyncio.to_thread(probes_for, playbook)
+        plans = list(asset_plans(playbook, scan_id, self.drill_id, None, kinds))
+        cuts = cut_units(plans, scan_id, self.drill_id, playbook.rate,
+                         shard_size=self.shard_size, budget_s=self.unit_timeout_s)
+        deadline_s = self.deadline_s or _default_deadline(cuts)
+        conn = await asyncio.to_thread(connect, self.url)
+        try:
+            await asyncio.to_thread(_declare, conn, scan_id, {c.unit.segment for c in cuts})
+        except Exception as exc:
+            conn.release()
+            raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+
+        record = ScanRecord(id=scan_id, playbook=self.playbook_name, started=now(),
+                            units=len(cuts))
+        store.save_scan(record)
+        ctx = _scan_context(playbook, scan_id, self.drill_id)
+        await _audit_trail(store, self.sink, [_audit(
+            "scan-started", Text(zh="扫描开始", en="scan started"), ctx,
+            after={"playbook": self.playbook_name, "units": len(cuts),
+                   "deadline_s": deadline_s, "broker": redacted(self.url)})])
+        previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
+        for key, state in store.states().items():
+            previous[state.asset_id][key] = state
+        last = store.latest_scan()
+        run = _Run(playbook, store, record, previous, self.progress, self.sink,
+                   last.id if last else None)
+        units_left: dict[int, int] = defaultdict(int)
+        for cut in cuts:
+            for p in {p for p, _ in cut.refs}:
+                units_left[p] += 1
+        follow = _Follow(plans, {c.unit.id: c for c in cuts}, units_left)
+        try:
+            await self._publish_and_follow(conn, run, follow, cuts, deadline_s)
+        except BaseException:
+            record.status, record.finished = "interrupted", now()
+            store.save_scan(record)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(_cleanup, conn, scan_id)
+            conn.release()
+        return await self._finish(run, follow, ctx)
+
+    async def _publish_and_follow(self, conn: Any, run: _Run, follow: _Follow,
+                                  cuts: list[Cut], deadline_s: float) -> None:
+        ctx = _scan_context(self.playbook, self.scan_id, self.drill_id)
+        consumers = await asyncio.to_thread(_consumers, conn, {c.unit.segment for c in cuts})
+        empty = sorted(s for s, n in consumers.items() if n == 0)
+        for segment in empty:
+            await self._no_agent(run, ctx, follow, segment, at_start=True)
+        live = [c for c in cuts if c.unit.id in follow.pending]
+        expires = now() + timedelta(seconds=deadline_s)
+        try:
+            await asyncio.to_thread(self._send, live, expires)
+        except Exception as exc:
+            raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+        started = time.monotonic()
+        give_up_at = started + deadline_s
+        next_check = started + LIVENESS_CHECK_S
+        inbox: list[tuple[str, Any, Any]] = []
+        stop = await asyncio.to_thread(_consume, conn, self.scan_id, inbox)
+        try:
+            while follow.pending:
+                left = give_up_at - time.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.to_thread(_drain, conn, min(0.5, left))
+                batch, inbox[:] = list(inbox), []
+                for kind, body, message in batch:
+                    await self._handle(run, follow, kind, body, message)
+                    message.ack()
+                if time.monotonic() >= next_check and follow.pending:
+                    next_check = time.monotonic() + LIVENESS_CHECK_S
+                    waiting = {c.unit.segment for c in follow.pending.values()}
+                    counts = await asyncio.to_thread(_consumers, conn, waiting)
+                    for segment in sorted(s for s, n in counts.items() if n == 0):
+                        await self._no_agent(run, ctx, follow, segment, at_start=False)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(stop)
+        for cut in list(follow.pending.values()):
+            await self._close(run, follow, cut, UnfinishedUnit(
+                unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
+                reason="deadline", detail=f"not finished {deadline_s:g} s after publication"))
+
+    def _send(self, cuts: list[Cut], expires: Any) -> None:
+        app = make_app(self.url)
+        try:
+            with app.producer_or_acquire() as producer:
+                for cut in cuts:
+                    unit = cut.unit
+                    app.send_task(TASK, args=[seal(to_body(unit), self.key)], task_id=unit.id,
+                                  exchange=units_exchange().name,
+                                  routing_key=unit_routing_key(unit.segment, unit.scan),
+                                  expires=expires, producer=producer, delivery_mode=2)
+        finally:
+            app.close()
+
+    async def _no_agent(self, run: _Run, ctx: Any, follow: _Follow, segment: str, *,
+                        at_start: bool) -> None:
+        """Report a segment without a live agent (once); at the start its units are not
+        published and end at once as ``no-agent``."""
+        if segment not in follow.reported_empty:
+            follow.reported_empty.add(segment)
+            units = sum(c.unit.segment == segment for c in follow.pending.values())
+            self.notify(f"segment {segment}: no live agent consumes its queue "
+                        f"({units} work units {'not published' if at_start else 'waiting'})")
+            await _audit_trail(self.store, self.sink, [_audit(
+                "agent-missing", Text(zh="网段无在线代理", en="no live agent for the segment"),
+                ctx.model_copy(update={"segment_id": segment}), Severity.HIGH,
+                {"segment": segment, "units": units, "at_start": at_start})])
+        if at_start:
+            for cut in [c for c in follow.pending.values() if c.unit.segment == segment]:
+                await self._close(run, follow, cut, UnfinishedUnit(
+                    unit=cut.unit.id, segment=segment, probe=cut.unit.probe, reason="no-agent",
+                    detail="no agent consumed the segment's queue when the scan started"))
+
+    async def _handle(self, run: _Run, follow: _Follow, kind: str, body: Any,
+                      message: Any) -> None:
+        if kind == "beat":
+            await self._heartbeat(run, body)
+        elif kind == "dead":
+            headers = message.headers or {}
+            cut = follow.pending.get(str(headers.get("id")))
+            if cut is None:
+                return
+            deaths = headers.get("x-death") or [{}]
+            why = str(deaths[0].get("reason", "unknown"))
+            if why == "rejected":
+                outcome = UnfinishedUnit(
+                    unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
+                    reason="refused", detail="an agent refused it (its log and heartbeat "
+                    "say why: signature, protocol version, segment, scope); nothing was sent")
+            else:
+                outcome = UnfinishedUnit(
+                    unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
+                    reason="dead-letter",
+                    detail=f"dead-lettered ({why}) after {DELIVERY_LIMIT + 1} deliveries")
+            self.notify(f"work unit {cut.unit.id} ({cut.unit.segment}, {cut.unit.probe}): "
+                        f"{outcome.reason}")
+            await self._close(run, follow, cut, outcome)
+        else:
+            try:
+                result = read_result(body, self.key)
+            except UnitRefused as exc:
+                self.notify(f"a result was ignored: {exc.reason}")
+                return
+            cut = follow.pending.get(result.unit)
+            if cut is None or result.scan != self.scan_id:
+                return  # a second delivery of a unit already answered: counted once
+            if len(result.results) != len(cut.unit.jobs):
+                self.notify(f"work unit {cut.unit.id}: agent {result.agent} returned "
+                            f"{len(result.results)} results for {len(cut.unit.jobs)} jobs; "
+                            "ignored")
+                return
+            self._observe(follow, cut, result)
+            await self._close(run, follow, cut, None)
+
+    def _observe(self, follow: _Follow, cut: Cut, result: UnitResult) -> None:
+        for (p, j), answer in zip(cut.refs, result.results, strict=True):
+            job = follow.plans[p].jobs[j]
+            follow.observed[p][j] = Observation(
+                probe=job.probe.kind, context=job.target.context, asset=job.target.asset,
+                endpoint=job.target.endpoint, status=answer.status, reason=answer.reason,
+                detail=answer.detail, facts=answer.facts, started=answer.started,
+                duration_ms=answer.duration_ms, traceback=answer.traceback)
+        follow.connections += result.connections
+        follow.refusals.extend(result.refusals)
+        follow.agents.add(result.agent)
+
+    async def _close(self, run: _Run, follow: _Follow, cut: Cut,
+                     outcome: UnfinishedUnit | None) -> None:
+        """A unit has ended (answered, or ``outcome`` says why not); assess every asset whose
+        units have all ended."""
+        follow.pending.pop(cut.unit.id, None)
+        if outcome is not None:
+            follow.unfinished.append(outcome)
+            for ref in cut.refs:
+                follow.missing[ref] = outcome
+        for p in sorted({p for p, _ in cut.refs}):
+            follow.units_left[p] -= 1
+            if follow.units_left[p] == 0:
+                await self._assess(run, follow, p)
+
+    async def _assess(self, run: _Run, follow: _Follow, p: int) -> None:
+        if p in follow.assessed:
+            return
+        follow.assessed.add(p)
+        plan = follow.plans[p]
+        observations = [follow.observed[p].get(j) or _unfinished(job, follow.missing[(p, j)])
+                        for j, job in enumerate(plan.jobs)]
+        await run.on_asset(plan, observations)
+
+    async def _heartbeat(self, run: _Run, body: Any) -> None:
+        try:
+            beat = read_heartbeat(body, self.key)
+        except UnitRefused as exc:
+            self.notify(f"a heartbeat was ignored: {exc.reason}")
+            return
+        await record_heartbeats(self.store, self.sink, [beat], run.sink_turn)
+
+    async def _finish(self, run: _Run, follow: _Follow, ctx: Any) -> ScanRecord:
+        record, store = run.record, self.store
+        await _audit_trail(store, self.sink, [
+            _audit("scope-refused", Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+                   ctx, Severity.HIGH, {"target": address, "reason": reason})
+            for address, reason in follow.refusals
+        ])
+        record.status = "partial" if follow.unfinished else "completed"
+        record.finished = now()
+        record.attempts, record.findings = dict(run.attempts), run.failed
+        record.unfinished = sorted(follow.unfinished, key=lambda u: u.unit)
+        store.save_scan(record)
+        await _audit_trail(store, self.sink, [_audit(
+            "scan-finished", Text(zh="扫描完成", en="scan finished"), ctx,
+            after={"attempts": dict(run.attempts), "failed": run.failed,
+                   "connections": follow.connections, "status": record.status,
+                   "units": record.units, "agents": sorted(follow.agents),
+                   "unfinished": [u.unit for u in record.unfinished]})])
+        return record
+
+
+async def record_heartbeats(store: SqliteStore, sink: ElasticSink | None,
+                            beats: list[AgentHeartbeat], turn: asyncio.Lock | None = None
+                            ) -> None:
+    """Heartbeats into the store (the newest per agent) and, with a sink, ``sentinel-agents``
+    (one document per heartbeat)."""
+    store.save_heartbeats(beats)
+    if sink is None:
+        return
+
+    def write() -> None:
+        for beat in beats:
+            sink.write("agents", document_id(beat.agent_id, beat.seen.isoformat()),
+                       heartbeat_to_ecs(beat))
+
+    async with turn or asyncio.Lock():
+        await asyncio.to_thread(write)
+
+
+def drain_heartbeats(url: str, key: bytes, *, limit: int = 100_000
+                     ) -> tuple[list[AgentHeartbeat], int]:
+    """Take the heartbeats waiting on the broker (``sentinel agents``): the valid ones and
+    the number of messages ignored (bad signature, malformed)."""
+    beats: list[AgentHeartbeat] = []
+    ignored = 0
+    try:
+        with connect(url) as conn:
+            queue = heartbeats()(conn.default_channel)
+            queue.declare()
+            for _ in range(limit):
+                message = queue.get(no_ack=False, accept=["json"])
+                if message is None:
+                    break
+                try:
+                    beats.append(read_heartbeat(message.decode(), key))
+                except (UnitRefused, ValueError):
+                    ignored += 1
+                message.ack()
+    except BrokerError:
+        raise
+    except Exception as exc:
+        raise BrokerError(f"broker {redacted(url)}: {why(exc)}") from None
+    return beats, ignored
+
+
+# -- broker operations (run in a worker thread; one at a time on the connection) -----------
+
+
+def _declare(conn: Any, scan_id: str, segments: set[str]) -> None:
+    channel = conn.default_channel
+    units_exchange()(channel).declare()
+    dead_exchange()(channel).declare()
+    for queue in (scan_results(scan_id), scan_dead(scan_id), heartbeats(),
+                  *(segment_units(s) for s in sorted(segments))):
+        queue(channel).declare()
+
+
+def _consumers(conn: Any, segments: set[str]) -> dict[str, int]:
+    """Consumers of each segment's queue, as the broker counts them."""
+    channel = conn.default_channel
+    out: dict[str, int] = {}
+    for segment in sorted(segments):
+        declared = channel.queue_declare(queue=segment_units(segment).name, passive=True)
+        out[segment] = int(declared.consumer_count)
+    return out
+
+
+def _consume(conn: Any, scan_id: str, inbox: list[tuple[str, Any, Any]]) -> Callable[[], None]:
+    def collect(kind: str) -> Callable[[Any, Any], None]:
+        return lambda body, message: inbox.append((kind, body, message))
+
+    def drop(message: Any, exc: Exception) -> None:
+        log.warning("undecodable message dropped: %s", type(exc).__name__)
+        message.reject()
+
+    consumers = []
+    for kind, queue in (("result", scan_results(scan_id)), ("dead", scan_dead(scan_id)),
+                        ("beat", heartbeats())):
+        consumer = conn.Consumer([queue], callbacks=[collect(kind)], accept=["json"],
+                                 on_decode_error=drop, prefetch_count=64)
+        consumer.consume()
+        consumers.append(consumer)
+
+    def stop() -> None:
+        for consumer in consumers:
+            consumer.cancel()
+
+    return stop
+
+
+def _drain(conn: Any, timeout: float) -> None:
+    with contextlib.suppress(socket.timeout, TimeoutError):
+        conn.drain_events(timeout=timeout)
+
+
+def _cleanup(conn: Any, scan_id: str) -> None:
+    channel = conn.default_channel
+    for queue in (scan_results(scan_id), scan_dead(scan_id)):
+        channel.queue_delete(queue.name)
+
+
+def _default_deadline(cuts: Sequence[Cut]) -> float:
+    """Every unit of the busiest segment one after another on one agent, plus a minute."""
+    per_segment: dict[str, float] = defaultdict(float)
+    for cut in cuts:
+        per_segment[cut.unit.segment] += cut.unit.budget_s
+    return max(per_segment.values(), default=0.0) + 60.0
+
+
+def _unfinished(job: Job, outcome: UnfinishedUnit) -> Observation:
+    target = job.target
+    return Observation(
+        probe=job.probe.kind, context=target.context, asset=target.asset,
+        endpoint=target.endpoint, status=AttemptStatus.ERROR, reason=ErrorReason.UNFINISHED,
+        detail=f"work unit {outcome.unit} {outcome.reason}: {outcome.detail}", started=now())
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
