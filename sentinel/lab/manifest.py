@@ -55,6 +55,7 @@ class ServiceKind(StrEnum):
     GM_TLS13 = "gm-tls13"
     GM_DUAL = "gm-dual"
     GO_PQ = "go-pq"
+    TONGSUO = "tongsuo"
 
 
 class _Strict(BaseModel):
@@ -66,6 +67,8 @@ class Properties(_Strict):
 
     tls_versions: list[str] | None = None
     suites: list[str] | None = None
+    # Suites the server selects in its ServerHello and then cannot complete (it aborts).
+    incomplete_suites: list[str] | None = None
     groups: list[str] | None = None
     signature_algorithms: list[str] | None = None
     forward_secrecy: bool | None = None

@@ -15,6 +15,7 @@ from sentinel.lab.servers import (
     snmpd,
     sshd,
     telnetd,
+    tongsuo,
     vsftpd,
 )
 from sentinel.lab.servers.base import ServerContext
@@ -35,6 +36,7 @@ STARTERS: dict[ServiceKind, Starter] = {
     ServiceKind.GM_TLS13: national.start,
     ServiceKind.GM_DUAL: national.start,
     ServiceKind.GO_PQ: national.start,
+    ServiceKind.TONGSUO: tongsuo.start,
 }
 
 __all__ = ["STARTERS", "ServerContext", "Starter"]

@@ -21,8 +21,10 @@ from sentinel.lab.procs import run, spawn
 from sentinel.lab.servers.base import ServerContext
 from sentinel.lab.state import LabPaths, ProcessRecord
 
-KINDS = {ServiceKind.GM_TLCP, ServiceKind.GM_DUAL, ServiceKind.GM_TLS13, ServiceKind.GO_PQ}
-BINARIES = ("gmtls-lab", "pqtls-lab", "bcsm-lab-server.jar")
+# What lab/servers/build.sh must have built for each kind (Tongsuo's starter is tongsuo.py).
+BINARIES = {ServiceKind.GM_TLCP: "gmtls-lab", ServiceKind.GM_DUAL: "gmtls-lab",
+            ServiceKind.GM_TLS13: "bcsm-lab-server.jar", ServiceKind.GO_PQ: "pqtls-lab",
+            ServiceKind.TONGSUO: "tongsuo-openssl"}
 SOURCE_ENV = "SENTINEL_LAB_SERVERS"
 BUILD_TIMEOUT = 900.0  # a cold Maven/Go build fetches dependencies
 TLCP_SUITE_IDS = {"ECC_SM4_CBC_SM3": "e013", "ECDHE_SM4_CBC_SM3": "e011"}
@@ -38,7 +40,9 @@ def source_dir() -> Path | None:
 def prepare(manifest: Manifest, paths: LabPaths) -> Path:
     """Build (or find cached) binaries when the manifest has national-crypto services."""
     bin_dir = paths.cache / "bin"
-    if not any(s.kind in KINDS for h in manifest.hosts for s in h.services):
+    needed = sorted({BINARIES[s.kind] for h in manifest.hosts for s in h.services
+                     if s.kind in BINARIES})
+    if not needed:
         return bin_dir
     source = source_dir()
     output = ""
@@ -47,7 +51,7 @@ def prepare(manifest: Manifest, paths: LabPaths) -> Path:
         done = run(["bash", str(source / "build.sh")], check=False, timeout=BUILD_TIMEOUT,
                    env={"SENTINEL_LAB_CACHE": str(paths.cache)})
         output = (done.stderr + done.stdout)[-2000:]
-    missing = [name for name in BINARIES if not (bin_dir / name).is_file()]
+    missing = [name for name in needed if not (bin_dir / name).is_file()]
     if missing:
         raise LabError(f"national-crypto servers not built ({', '.join(missing)} missing in "
                        f"{bin_dir}); lab/servers/build.sh said:\n{output or '(not found)'}")

@@ -85,6 +85,12 @@ def test_national_crypto_findings_match_the_manifest(scanned: tuple[Results, Pat
         assert judged["GM-SKE-VERIFY"][0] == "passed"
     if service.kind is ServiceKind.GM_TLS13:
         assert judged["GM-TLS13-SM"][0] == "passed"
+    # A TLCP suite selected and then abandoned: the lab's are all RSA_SM4_*, which is not
+    # national crypto (an RSA key exchange), so Medium; no lab server abandons a TLS suite.
+    abandoned = bool(service.properties.incomplete_suites)
+    assert judged["GM-SUITE-INCOMPLETE"] == (("failed", "medium") if abandoned
+                                             else ("passed", "medium"))
+    assert judged["TLS-SUITE-INCOMPLETE"][0] == "passed"
     national = tlcp or service.kind is ServiceKind.GM_TLS13
     segment = next(s for s in MANIFEST.segments if s.id == host.segment)
     # The lab playbook leaves every segment at 密评 level 3, where an SM channel is required.

@@ -63,6 +63,9 @@ def test_enumeration_matches_manifest(lab: LabStatus, host: Host, service: Servi
     assert set(facts["versions"]) == _versions(props.tls_versions or [])
     if props.suites:
         assert {a["name"] for a in facts["accepted"]} == {_iana(s) for s in props.suites}
+    # Selected, then abandoned: exactly the suites the server was built to fail on.
+    assert {i["name"] for i in facts["incomplete"]} == {
+        _iana(s) for s in props.incomplete_suites or []}
     if props.groups:
         tls13 = {g["name"].lower() for g in facts["groups"] if g["protocol"] == "TLSv1.3"}
         assert tls13 == {g.lower() for g in props.groups}
@@ -110,6 +113,38 @@ def test_fragile_dual_server_isolates_the_suite_that_kills_it(lab: LabStatus) ->
         {"protocol": "TLCPv1.1", "code": "0xE011", "name": "ECDHE_SM4_CBC_SM3"}]
     assert facts["tlcp_key_exchange"]["signature_valid"] is True
     assert not facts["tlcp_needs_bare_hello"]
+
+
+def test_tongsuo_dual_server_selects_rsa_tlcp_suites_then_aborts(lab: LabStatus) -> None:
+    """Tongsuo with an RSA certificate for TLS and an SM2 pair for TLCP picks RSA_SM4_*
+    when a TLCP hello lists it first, sends an empty Certificate and internal_error(80): the
+    enumeration records each such choice and still finds the GCM suites it completes."""
+    host = MANIFEST.host("tongsuo")
+    for address in (str(host.v4), str(host.v6)):
+        facts = _probe(address, 8443, host.hostname)
+        assert facts["personality"] == "dual"
+        tlcp = {a["code"] for a in facts["accepted"] if a["protocol"] == "TLCPv1.1"}
+        assert tlcp == {"0xE053", "0xE051", "0xE013", "0xE011"}
+        assert facts["incomplete"] == [
+            {"protocol": "TLCPv1.1", "code": "0xE019", "name": "RSA_SM4_CBC_SM3",
+             "reason": "alert internal_error(80)"},
+            {"protocol": "TLCPv1.1", "code": "0xE059", "name": "RSA_SM4_GCM_SM3",
+             "reason": "alert internal_error(80)"}]
+        assert facts["rejected_abruptly"] == [] and facts["errors"] == []
+        assert facts["tlcp_key_exchange"]["signature_valid"] is True
+        tlcp_chain = next(c for c in facts["certificates"] if c["protocol"] == "TLCPv1.1")
+        assert tlcp_chain["tlcp_pair"]["ok"], tlcp_chain["tlcp_pair"]
+        # Two more connections than the drain needs without them: one per abandoned suite.
+        assert facts["connections_used"] < 45
+
+
+def test_tongsuo_tlcp_server_with_gcm_suites(lab: LabStatus) -> None:
+    host = MANIFEST.host("tongsuo")
+    facts = _probe(str(host.v4), 443, host.hostname)
+    assert facts["personality"] == "tlcp-only" and facts["versions"] == ["TLCPv1.1"]
+    assert [a["code"] for a in facts["accepted"]] == ["0xE011", "0xE013", "0xE051", "0xE053"]
+    assert facts["incomplete"] == [] and facts["rejected_abruptly"] == []
+    assert facts["posture"] == {"key_exchange": ["sm2"], "authentication": ["sm2"]}
 
 
 def test_pqc_server_reports_hybrid_key_exchange(lab: LabStatus) -> None:
