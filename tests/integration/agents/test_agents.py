@@ -35,13 +35,15 @@ AGENCY = "{id: dsj, name: {zh: 省大数据局, en: Provincial Data Bureau}}"
 
 
 def playbook(env: Env, name: str, segments: dict[str, list[str]], *, ports: list[int],
-             banner_wait: float = 0.5, authorised: str = "127.0.0.0/8") -> Path:
-    """A playbook of loopback segments (one /24 each, listed hosts), TCP probes on ``ports``."""
+             banner_wait: float = 0.5, authorised: str = "127.0.0.0/8",
+             cidr: str | None = None) -> Path:
+    """A playbook of loopback segments (a /24 each unless ``cidr``, listed hosts), TCP probes
+    on ``ports``."""
     lines = [f"name: {name}", f"agencies: [{AGENCY}]",
              f'scope: {{authorised: ["{authorised}"]}}', "segments:"]
     for segment, hosts in segments.items():
         env.segments.append(segment)
-        net = ".".join(hosts[0].split(".")[:3]) + ".0/24"
+        net = cidr or ".".join(hosts[0].split(".")[:3]) + ".0/24"
         lines.append(f'  - {{id: {segment}, agency: dsj, cidrs: ["{net}"], '
                      f"hosts: {json.dumps(hosts)}, zone: extranet}}")
     lines.append("rate: {packets_per_second: 500, probe_timeout_s: 3}")
@@ -152,9 +154,14 @@ def test_forged_units_are_refused_and_nothing_is_sent(env: Env, tag: str, server
     seg = f"{tag}-f"
     inside = servers("127.0.4.1", 23, b"login: ")
     outside = servers("127.0.4.2", 23, b"login: ")
+    # An agent whose own playbook reaches outside its scope does not start.
+    wide = playbook(env, "wide", {seg: ["127.0.4.1"]}, ports=[23], authorised="127.0.4.1/32")
+    refusing = env.agent(wide, seg, f"{tag}-wide", wait=False)
+    assert refusing.process.wait(timeout=60) == 2
+    assert "outside the authorised scope" in refusing.output()
     # The agent's own playbook authorises 127.0.4.1 only.
     book = playbook(env, "forged", {seg: ["127.0.4.1"]}, ports=[23],
-                    authorised="127.0.4.1/32")
+                    authorised="127.0.4.1/32", cidr="127.0.4.1/32")
     agent = env.agent(book, seg, f"{tag}-agent")
     scan_id = f"forged{tag}"
     key = env.key.encode()
