@@ -223,7 +223,8 @@ def findings(
     agency: Annotated[str | None, typer.Option("--agency", help="Only this agency.")] = None,
     check: Annotated[str | None, typer.Option("--check", help="Only this check id.")] = None,
     severity: Annotated[
-        Severity | None, typer.Option("--severity", help="At least this severe.")
+        Severity | None,
+        typer.Option("--severity", case_sensitive=False, help="At least this severe."),
     ] = None,
     include_passed: Annotated[
         bool, typer.Option("--all-results", help="Include passed checks.")
@@ -231,13 +232,12 @@ def findings(
     store: StoreOption = None,
 ) -> None:
     """List findings of a scan (default: the latest completed scan)."""
+    from sentinel.report.html import find_scan
+
     try:
         with _store(store, create=False) as db:
-            if scan_id is None:
-                latest = db.latest_scan()
-                if latest is None:
-                    raise UsageError(f"no completed scan in {db.path}: run 'sentinel scan' first")
-                scan_id = latest.id
+            scan_id = find_scan(db, scan_id).id
+            _known_filters(db, scan_id, agency, check)
             evaluations = ("failed", "error", "passed") if include_passed else ("failed", "error")
             docs = db.findings(
                 scan_id=scan_id,
@@ -260,6 +260,45 @@ def findings(
             f"{doc['rule']['id']:<22} {doc['organization']['id']:<12} {endpoint:<28} "
             f"{doc['sentinel']['title']['zh']}"
         )
+
+
+def _known_filters(db: SqliteStore, scan_id: str, agency: str | None, check: str | None) -> None:
+    """An unknown agency or check id is a mistake to say, not an empty answer."""
+    if agency is not None:
+        known = db.agencies(scan_id)
+        if agency not in known:
+            raise UsageError(f"--agency {agency!r}: not an agency of scan {scan_id} "
+                             f"(known: {', '.join(known[:20]) or 'none'})")
+    if check is not None:
+        from sentinel.catalog.checks import checks
+
+        if check not in checks():
+            raise UsageError(f"--check {check!r}: no such check (see playbooks/remediation/)")
+
+
+@app.command()
+def scans(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of scan records.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """List the scans in the store, oldest first: id, status, times, attempts, failed checks."""
+    try:
+        with _store(store, create=False) as db:
+            records = db.scans()
+    except SentinelError as exc:
+        fail(exc)
+    if as_json:
+        json.dump([r.model_dump(mode="json") for r in records], sys.stdout, ensure_ascii=False,
+                  indent=1)
+        print()
+        return
+    print(f"{'scan':<17} {'status':<11} {'started':<20} {'finished':<20} {'attempts':>8} "
+          f"{'failed':>6}  playbook")
+    for r in records:
+        started = r.started.strftime("%Y-%m-%d %H:%M:%S")
+        finished = r.finished.strftime("%Y-%m-%d %H:%M:%S") if r.finished else "-"
+        print(f"{r.id:<17} {r.status:<11} {started:<20} {finished:<20} "
+              f"{sum(r.attempts.values()):>8} {r.findings:>6}  {r.playbook}")
 
 
 @app.command()

@@ -10,6 +10,7 @@ markup built by :mod:`sentinel.report.charts`, which escapes its own labels.
 from __future__ import annotations
 
 import functools
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
@@ -126,11 +127,29 @@ def render_agency(
     lang: str = "zh",
     fmt: Format = "html",
 ) -> Path:
-    """Write ``<agency>.<fmt>`` for one agency; returns its path."""
+    """Write ``<agency>.<fmt>`` for one agency; returns its path. An agency the scan did not
+    see is an error (a report of nothing would read as "no problems found")."""
     scan = find_scan(store, scan_id)
+    known = store.agencies(scan.id)
+    if agency_id not in known:
+        shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
+        raise UsageError(f"--agency {agency_id!r}: not an agency of scan {scan.id} "
+                         f"(known: {shown or 'none'})")
     agency = _agency(playbook, agency_id)
     view = agency_view(store, agency_id, scan, agency)
-    return write_atomic(out_dir / f"{agency_id}.{fmt}", agency_document(view, fmt, lang))
+    return write_atomic(report_path(out_dir, agency_id, fmt), agency_document(view, fmt, lang))
+
+
+# Report files are named after agency ids; an id that is not a plain name (a store written by
+# someone else may hold anything) must not choose where a file is written.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def report_path(out_dir: Path, agency_id: str, fmt: str) -> Path:
+    """``out_dir/<agency>.<fmt>``, refusing an id that could leave ``out_dir``."""
+    if not _SAFE_NAME.fullmatch(agency_id) or ".." in agency_id:
+        raise UsageError(f"agency id {agency_id!r} cannot name a report file")
+    return out_dir / f"{agency_id}.{fmt}"
 
 
 def _agency(playbook: Playbook | None, agency_id: str) -> Agency | None:
@@ -141,19 +160,17 @@ def _agency(playbook: Playbook | None, agency_id: str) -> Agency | None:
 
 def agencies_in(store: SqliteStore, scan_id: str | None = None) -> list[str]:
     """Every agency that has findings or observations in the scan."""
-    scan = find_scan(store, scan_id)
-    found = {d["organization"]["id"]
-             for d in store.findings(scan_id=scan.id, evaluations=("failed", "error", "passed"))}
-    return sorted(found)
+    return store.agencies(find_scan(store, scan_id).id)
 
 
 def find_scan(store: SqliteStore, scan_id: str | None) -> ScanRecord:
     """The scan with this id, or the latest completed scan; a usage error if none."""
     if scan_id is not None:
-        match = [s for s in store.scans() if s.id == scan_id]
-        if not match:
-            raise UsageError(f"no scan {scan_id!r} in {store.path}")
-        return match[0]
+        found = store.scan(scan_id)
+        if found is None:
+            raise UsageError(f"--scan {scan_id!r}: no such scan in {store.path} "
+                             "(sentinel scans lists them)")
+        return found
     latest = store.latest_scan()
     if latest is None:
         raise UsageError(f"no completed scan in {store.path}: run 'sentinel scan' first")
@@ -180,7 +197,8 @@ def render_all(
     views = [agency_view(store, agency_id, scan, _agency(playbook, agency_id),
                          observations=observations[agency_id])
              for agency_id in agencies_in(store, scan.id)]
-    written = [write_atomic(out_dir / f"{v.agency['id']}.{fmt}", agency_document(v, fmt, lang))
+    written = [write_atomic(report_path(out_dir, v.agency["id"], fmt),
+                            agency_document(v, fmt, lang))
                for v in views]
     rows = coordinator.leaderboard(views, coordinator.progress(store))
     history = coordinator.trend(store)

@@ -340,6 +340,18 @@ class SqliteStore:
             )
         return out
 
+    def agencies(self, scan_id: str) -> list[str]:
+        """The agencies a scan observed or judged anything of, sorted."""
+        rows = self._db.execute(
+            "SELECT agency_id FROM observations WHERE scan_id = ? UNION "
+            "SELECT agency_id FROM findings WHERE scan_id = ? ORDER BY 1", (scan_id, scan_id))
+        return [r[0] for r in rows]
+
+    def scan(self, scan_id: str) -> ScanRecord | None:
+        """One scan record by id (None: no such scan)."""
+        row = self._db.execute("SELECT doc FROM scans WHERE id = ?", (scan_id,)).fetchone()
+        return ScanRecord.model_validate_json(row[0]) if row else None
+
     def scans(self) -> list[ScanRecord]:
         rows = self._db.execute("SELECT doc FROM scans ORDER BY started")
         return [ScanRecord.model_validate_json(r[0]) for r in rows]
