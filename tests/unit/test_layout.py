@@ -165,9 +165,12 @@ def test_no_command_chooses_an_exit_status_for_an_error_itself() -> None:
 def test_outside_sentinel_cli_nothing_prints_or_exits() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
-        if relative.startswith(("cli/", "lab/inject_server.py")):
+        text = path.read_text(encoding="utf-8")
+        # The lab's helper programs run as processes of their own inside lab namespaces.
+        standalone = relative.startswith("lab/") and 'if __name__ == "__main__":' in text
+        if relative.startswith("cli/") or standalone:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = ast.parse(text)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 called = ast.unparse(node.func)
