@@ -1,0 +1,143 @@
+"""The agents' protocol without a broker: signatures, versions, keys, the cut of a plan into
+work units, and an agent's checks of a unit against its own playbook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentinel.agent.coordinator import cut_units
+from sentinel.agent.protocol import (
+    PROTOCOL,
+    JobSpec,
+    UnitResult,
+    WorkUnit,
+    canonical,
+    load_key,
+    opened,
+    read_result,
+    read_unit,
+    seal,
+    to_body,
+)
+from sentinel.agent.worker import Agent
+from sentinel.errors import ScopeRefused, UnitRefused, UsageError
+from sentinel.model import Asset
+from sentinel.playbook import Playbook, load_playbook
+from sentinel.scan.plan import asset_plans, probes_for
+
+KEY = b"0123456789abcdef0123456789abcdef"
+BOOK = """\
+name: units
+agencies: [{id: dsj, name: {zh: 数据局, en: Data Bureau}}]
+scope: {authorised: ["127.0.8.0/24", "127.0.9.0/24"]}
+segments:
+  - {id: a, agency: dsj, cidrs: ["127.0.8.0/24"], hosts: ["127.0.8.1", "127.0.8.2", "127.0.8.3"],
+     zone: extranet}
+  - {id: b, agency: dsj, cidrs: ["127.0.9.0/24"], hosts: ["127.0.9.1"], zone: extranet}
+probes: {tcp: {ports: [21, 23]}, ssh: {ports: [22]}}
+"""
+
+
+def unit(**change: object) -> dict[str, object]:
+    body = to_body(WorkUnit(id="s1-u0", scan="s1", segment="a", probe="tcp", shard=0,
+                            budget_s=10, jobs=(JobSpec(asset=Asset(id="127.0.8.1"),
+                                                       address="127.0.8.1", port=23),)))
+    body.update(change)
+    return body
+
+
+def test_sealed_unit_round_trips_and_any_change_is_refused() -> None:
+    envelope = seal(unit(), KEY)
+    assert envelope["v"] == PROTOCOL and read_unit(envelope, KEY).jobs[0].port == 23
+    altered = seal(unit(), KEY)
+    altered["body"]["jobs"][0]["address"] = "127.0.8.2"  # type: ignore[index]
+    with pytest.raises(UnitRefused, match="bad signature"):
+        read_unit(altered, KEY)
+    with pytest.raises(UnitRefused, match="bad signature"):
+        read_unit(seal(unit(), b"x" * 32), KEY)
+    with pytest.raises(UnitRefused, match="unsigned"):
+        read_unit({"v": 1, "body": unit()}, KEY)
+    with pytest.raises(UnitRefused, match="not a signed envelope"):
+        read_unit([1, 2], KEY)
+    with pytest.raises(UnitRefused, match="protocol version 2"):
+        read_unit(seal(unit(v=2), KEY), KEY)
+    with pytest.raises(UnitRefused, match="malformed WorkUnit"):
+        read_unit(seal(unit(extra=1), KEY), KEY)
+    with pytest.raises(UnitRefused, match="malformed UnitResult"):
+        read_result(seal(unit(), KEY), KEY)  # a unit is not a result
+
+
+def test_canonical_form_ignores_key_order_and_refuses_nan() -> None:
+    expected = '{"a":"é","b":1}'.encode()
+    assert canonical({"b": 1, "a": "é"}) == canonical({"a": "é", "b": 1}) == expected
+    with pytest.raises(UnitRefused, match="canonical"):
+        opened({"body": {"x": float("nan")}, "sig": "00"}, KEY)
+
+
+def test_result_carries_no_target() -> None:
+    assert "address" not in UnitResult.model_fields and "asset" not in UnitResult.model_fields
+
+
+def test_key_from_env_or_a_private_file(tmp_path: Path) -> None:
+    assert load_key({"SENTINEL_AGENT_KEY": KEY.decode()}) == KEY
+    with pytest.raises(UsageError, match="at least 32"):
+        load_key({"SENTINEL_AGENT_KEY": "short"})
+    with pytest.raises(UsageError, match="no agent key"):
+        load_key({})
+    path = tmp_path / "agent.key"
+    path.write_bytes(KEY + b"\n")
+    path.chmod(0o640)
+    with pytest.raises(UsageError, match="readable by others"):
+        load_key({"SENTINEL_AGENT_KEY_FILE": str(path)})
+    path.chmod(0o600)
+    assert load_key({"SENTINEL_AGENT_KEY_FILE": str(path)}) == KEY
+    with pytest.raises(UsageError, match="No such file"):
+        load_key({"SENTINEL_AGENT_KEY_FILE": str(tmp_path / "none")})
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Playbook:
+    path = tmp_path / "book.yml"
+    path.write_text(BOOK, encoding="utf-8")
+    return load_playbook(path)
+
+
+def test_cut_is_segment_by_shard_by_probe_kind(book: Playbook) -> None:
+    plans = list(asset_plans(book, "s1", None, None, probes_for(book)))
+    cuts = cut_units(plans, "s1", None, book.rate, shard_size=2)
+    shape = [(c.unit.segment, c.unit.shard, c.unit.probe, len(c.unit.jobs)) for c in cuts]
+    assert shape == [("a", 0, "tcp", 4), ("a", 0, "ssh", 2), ("a", 1, "tcp", 2),
+                     ("a", 1, "ssh", 1), ("b", 0, "tcp", 2), ("b", 0, "ssh", 1)]
+    # Every planned job is in exactly one unit, and the unit says where it sits.
+    refs = [r for c in cuts for r in c.refs]
+    assert sorted(refs) == sorted((p, j) for p, plan in enumerate(plans)
+                                  for j in range(len(plan.jobs)))
+    for cut in cuts:
+        for spec, (p, j) in zip(cut.unit.jobs, cut.refs, strict=True):
+            assert spec.address == plans[p].jobs[j].target.endpoint.address
+        assert len({c.unit.id for c in cuts}) == len(cuts) and cut.unit.budget_s > 0
+
+
+def test_agent_checks_a_unit_against_its_own_playbook(book: Playbook) -> None:
+    agent = Agent(book, ("a",), KEY, "amqp://x@127.0.0.1//", agent_id="t")
+    assert agent.check(seal(unit(), KEY))[0].id == "s1-u0"
+    job = {"asset": {"id": "h"}, "address": "127.0.10.1", "port": 23}
+    for change, reason in (
+        ({"jobs": [job]}, "127.0.10.1: outside the authorised scope"),
+        ({"segment": "b"}, "segment 'b' is not served"),
+        ({"probe": "snmp"}, "probe kind 'snmp' is not run"),
+        ({"jobs": [{**job, "address": "127.0.8.1", "port": 25}]}, "tcp on port 25"),
+    ):
+        with pytest.raises(UnitRefused, match=reason):
+            agent.check(seal(unit(**change), KEY))
+    with pytest.raises(UsageError, match="not a segment"):
+        Agent(book, ("c",), KEY, "amqp://x@127.0.0.1//", agent_id="t")
+
+
+def test_agent_with_a_playbook_outside_its_scope_does_not_start(tmp_path: Path) -> None:
+    path = tmp_path / "wide.yml"
+    path.write_text(BOOK.replace('"127.0.9.0/24"]}', '"127.0.9.1/32"]}'), encoding="utf-8")
+    with pytest.raises(ScopeRefused, match=r"segment b 127\.0\.9\.0/24"):
+        Agent(load_playbook(path), ("a",), KEY, "amqp://x@127.0.0.1//", agent_id="t")
