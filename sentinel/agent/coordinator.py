@@ -299,7 +299,10 @@ class Coordinator:
             with app.producer_or_acquire() as producer:
                 for cut in cuts:
                     unit = cut.unit
+                    # The queue named (not only the exchange): Celery would otherwise
+                    # declare its default queue, "celery", on the broker.
                     app.send_task(TASK, args=[seal(to_body(unit), self.key)], task_id=unit.id,
+                                  queue=segment_units(unit.segment),
                                   exchange=units_exchange().name,
                                   routing_key=unit_routing_key(unit.segment, unit.scan),
                                   expires=expires, producer=producer, delivery_mode=2)

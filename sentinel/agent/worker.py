@@ -30,10 +30,11 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from celery import bootsteps
 from celery.exceptions import Reject
+from celery.worker.consumer import Consumer
 from kombu import Connection
 
 from sentinel import __version__
@@ -247,6 +248,7 @@ class Agent:
         worker = app.Worker(
             queues=[f"sentinel.seg.{s}" for s in self.segments],
             pool="threads", concurrency=1, hostname=f"{self.agent_id}@{self.hostname}",
+            consumer_cls=_Consumer,
             without_gossip=True, without_mingle=True, without_heartbeat=True,
             quiet=True, loglevel="INFO", optimization="fair",
         )
@@ -282,6 +284,17 @@ class Agent:
         self.counters.add("done")
         log.info("unit %s done: %d jobs, %d connections", unit.id, len(unit.jobs),
                  result.connections)
+
+
+class _Consumer(Consumer):  # type: ignore[misc]
+    """Celery's consumer without native delayed delivery. Celery sets it up as soon as it
+    sees a quorum queue: 28 more quorum queues and their exchanges on the broker, for
+    countdowns and ETAs that units never use."""
+
+    class Blueprint(Consumer.Blueprint):  # type: ignore[misc]
+        default_steps: ClassVar[list[str]] = [
+            step for step in Consumer.Blueprint.default_steps
+            if not step.endswith(":DelayedDelivery")]
 
 
 class _Wakeup(bootsteps.StartStopStep):  # type: ignore[misc]

@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+from amqp.exceptions import NotFound
 from kombu import Connection
 
 from sentinel.agent.broker import dead_exchange, scan_dead, scan_results, segment_units
@@ -97,6 +99,12 @@ def test_same_finding_keys_as_in_process_and_heartbeats(env: Env, tag: str, serv
     assert "failed" in {e for _, e in local_keys}
     assert finding_keys(env, distributed, through_agents) == local_keys
     assert observations(distributed, through_agents) == observations(local, in_process)
+    # The scan's own queues are gone; Celery declared none of its defaults.
+    with Connection(env.broker["SENTINEL_BROKER"]) as conn:
+        for name in (f"sentinel.results.{through_agents}", f"sentinel.dead.{through_agents}",
+                     "celery", "celery_delayed_0"):
+            with pytest.raises(NotFound):
+                conn.channel().queue_declare(queue=name, passive=True)
 
     # Heartbeats: in the coordinator's store, and listed (live, with their counters).
     def listed() -> list[dict[str, Any]]:
