@@ -163,37 +163,37 @@ LAB0_ROUTES = ("ip route add 198.18.66.0/24 via 10.98.0.2 dev lab0",
 def test_segment_route_leaving_by_another_interface_is_refused(sandbox: Sandbox) -> None:
     """egress lab0; lab0 is up but the segment's route goes out v0 (the default)."""
     run = _scan(sandbox, _book(sandbox, {"interface": "lab0"}), (*DEFAULT_ROUTE_SETUP, *LAB0))
-    _assert_egress_refused(run, "lab0")
+    _assert_egress_refused(run, sandbox.store, "lab0")
 
 
 def test_segment_egress_interface_missing_is_refused(sandbox: Sandbox) -> None:
     run = _scan(sandbox, _book(sandbox, {"interface": "lab0"}), DEFAULT_ROUTE_SETUP)
-    _assert_egress_refused(run, "lab0")
+    _assert_egress_refused(run, sandbox.store, "lab0")
 
 
 def test_segment_without_any_route_is_refused(sandbox: Sandbox) -> None:
     """No route at all (only lo): refused up front with the egress audit, not a thousand
     'network unreachable' errors recorded as failed checks."""
     run = _scan(sandbox, _book(sandbox, {"interface": "lab0"}), LAB0)
-    _assert_egress_refused(run, "lab0")
+    _assert_egress_refused(run, sandbox.store, "lab0")
 
 
 def test_segment_v6_route_leaving_elsewhere_is_refused(sandbox: Sandbox) -> None:
     """Dual-stack segment: IPv4 leaves by lab0 as declared, IPv6 by the default route on v0."""
     setup = (*DEFAULT_ROUTE_SETUP, *LAB0, LAB0_ROUTES[0])
     run = _scan(sandbox, _book(sandbox, {"interface": "lab0"}, dual=True), setup)
-    _assert_egress_refused(run, "lab0")
+    _assert_egress_refused(run, sandbox.store, "lab0")
 
 
 def test_segment_via_other_next_hop_is_refused(sandbox: Sandbox) -> None:
     run = _scan(sandbox, _book(sandbox, {"via": "10.99.0.3"}), DEFAULT_ROUTE_SETUP)
-    _assert_egress_refused(run, "10.99.0.3")
+    _assert_egress_refused(run, sandbox.store, "10.99.0.3")
 
 
 def test_segment_netns_elsewhere_is_refused(sandbox: Sandbox) -> None:
     """egress netns: we do not run in that (absent) namespace."""
     run = _scan(sandbox, _book(sandbox, {"netns": "hostile-absent-ns"}), DEFAULT_ROUTE_SETUP)
-    _assert_egress_refused(run, "hostile-absent-ns")
+    _assert_egress_refused(run, sandbox.store, "hostile-absent-ns")
 
 
 def test_discovery_sweep_is_refused_too(sandbox: Sandbox) -> None:
@@ -201,7 +201,7 @@ def test_discovery_sweep_is_refused_too(sandbox: Sandbox) -> None:
     book = _book(sandbox, {"interface": "lab0"},
                  probes={"discovery": {"methods": ["icmp", "syn"]}, "tcp": {"ports": [443]}})
     run = _scan(sandbox, book, (*DEFAULT_ROUTE_SETUP, *LAB0))
-    _assert_egress_refused(run, "lab0")
+    _assert_egress_refused(run, sandbox.store, "lab0")
 
 
 def test_one_misrouted_segment_refuses_the_whole_scan(sandbox: Sandbox) -> None:
@@ -210,7 +210,7 @@ def test_one_misrouted_segment_refuses_the_whole_scan(sandbox: Sandbox) -> None:
     bad = segment(["198.18.77.0/24"], ["198.18.77.7"], id="bad", egress={"interface": "lab0"})
     book = sandbox.write("book.yml", playbook(authorised=list(LAB_RANGES), segments=[good, bad]))
     run = _scan(sandbox, book, (*DEFAULT_ROUTE_SETUP, *LAB0, LAB0_ROUTES[0]))
-    _assert_egress_refused(run, "bad")
+    _assert_egress_refused(run, sandbox.store, "bad")
 
 
 def test_discover_iface_other_than_the_segment_egress_is_refused(sandbox: Sandbox) -> None:
@@ -219,7 +219,7 @@ def test_discover_iface_other_than_the_segment_egress_is_refused(sandbox: Sandbo
     run = sandbox.run("discover", "--playbook", book, "--segment", "s1", "--iface", "v0",
                       "--timeout", "1", "--store", sandbox.store,
                       setup=(*DEFAULT_ROUTE_SETUP, *LAB0, *LAB0_ROUTES))
-    _assert_egress_refused(run, "lab0")
+    _assert_egress_refused(run, sandbox.store, "lab0")
 
 
 @pytest.mark.parametrize("egress,routes", [

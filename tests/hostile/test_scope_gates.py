@@ -3,11 +3,11 @@ resolvers, and authorised scopes that cover public address space.
 
 * ``discover`` judges the playbook (and its segment) BEFORE its first frame: no ARP, no
   ff02::1 echo, no Router Solicitation to ff02::2 for a playbook it will refuse.
-* ``--es-url`` (and ``SENTINEL_ES_URL``, the ``url`` of ``SENTINEL_ES_CONFIG``): proposed
-  rule — the host must be an IP literal in canonical form that is loopback, or lie inside an
-  explicit allow list (``SENTINEL_ES_ALLOW``, comma-separated CIDRs, beside the other
-  ``SENTINEL_*`` lists); anything else, a host name included, is refused before any DNS
-  query or connection, with a message that says how to allow it.
+* ``--es-url`` (and ``SENTINEL_ES_URL``, the ``url`` of ``SENTINEL_ES_CONFIG``): the host
+  must be an IP literal in canonical form that is loopback, or be listed as a sink (the
+  ``sinks`` list of probes/scope.yml, or ``SENTINEL_SINK_ALLOW``); anything else, a host name
+  included, is refused before any DNS query or connection, with a message that says how to
+  allow it. The global deny list still wins.
 * ``resolvers:`` of a playbook are judged like targets (normalised, deny lists, authorised
   scope) before the scan starts: a resolver outside scope refuses the scan (exit 2, nothing
   sent, no scan started), not a run that quietly records refusals.
@@ -157,10 +157,10 @@ def test_es_url_loopback_is_allowed(sandbox: Sandbox, url: str) -> None:
 
 
 def test_es_url_inside_the_allow_list_is_allowed(sandbox: Sandbox) -> None:
-    """SENTINEL_ES_ALLOW lets a non-loopback Elasticsearch through (here the attempt ends in
-    the empty namespace; the tripwire stops the run at it)."""
+    """SENTINEL_SINK_ALLOW lets a non-loopback Elasticsearch through (here the attempt ends
+    in the empty namespace; the tripwire stops the run at it)."""
     run = sandbox.run("es", "setup", "--es-url", "https://198.18.77.9:9200",
-                      env=sandbox.env(SENTINEL_ES_ALLOW="198.18.77.0/24"), lo_up=True)
+                      env=sandbox.env(SENTINEL_SINK_ALLOW="198.18.77.0/24"), lo_up=True)
     assert_no_crash(run)
     assert "allow" not in run.stderr.lower(), run.describe()
     assert any(a.address == "198.18.77.9" and a.port == 9200 for a in run.attempts), (
@@ -169,7 +169,7 @@ def test_es_url_inside_the_allow_list_is_allowed(sandbox: Sandbox) -> None:
 
 def test_es_allow_list_does_not_override_the_global_deny(sandbox: Sandbox) -> None:
     run = sandbox.run("es", "setup", "--es-url", "https://[::ffff:198.18.77.9]:9200",
-                      env=sandbox.env(SENTINEL_ES_ALLOW="198.18.77.0/24",
+                      env=sandbox.env(SENTINEL_SINK_ALLOW="198.18.77.0/24",
                                       SENTINEL_GLOBAL_DENY="198.18.77.9/32"), lo_up=True)
     assert_refused(run, "deny")
 
@@ -216,8 +216,10 @@ def test_resolver_in_global_deny_refused(sandbox: Sandbox) -> None:
 
 
 def test_resolver_in_mapped_form_of_denied_address_refused(sandbox: Sandbox) -> None:
+    """The resolver written as ::ffff:198.18.66.53 is 198.18.66.53: inside the authorised
+    198.18.0.0/15, and inside the deny list."""
     book = sandbox.write("book.yml", playbook(
-        authorised=["198.18.0.0/15", "::ffff:198.18.0.0/111"], deny=["198.18.66.0/24"],
+        authorised=["198.18.0.0/15"], deny=["198.18.66.0/24"],
         segments=[segment(["198.18.10.0/24"], ["198.18.10.10"])],
         resolvers=["::ffff:198.18.66.53"], sites=[SITE]))
     run = _scan(sandbox, book)
