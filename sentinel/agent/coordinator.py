@@ -196,6 +196,7 @@ class Coordinator:
         self.drill_id = drill_id
         self.progress = progress
         self.allow_public = allow_public
+        self.ignored_beats = 0
         self.notify = notify or (lambda text: log.warning("%s", text))
 
     async def run(self) -> ScanRecord:
@@ -213,12 +214,8 @@ class Coordinator:
         cuts = cut_units(plans, scan_id, self.drill_id, playbook.rate,
                          shard_size=self.shard_size, budget_s=self.unit_timeout_s)
         deadline_s = self.deadline_s or _default_deadline(cuts)
-        conn = await asyncio.to_thread(connect, self.url)
-        try:
-            await asyncio.to_thread(_declare, conn, scan_id, {c.unit.segment for c in cuts})
-        except Exception as exc:
-            conn.release()
-            raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+        link = _Link(self.url, scan_id, {c.unit.segment for c in cuts})
+        await link.open()
 
         record = ScanRecord(id=scan_id, playbook=self.playbook_name, started=now(),
                             units=len(cuts))
@@ -240,21 +237,19 @@ class Coordinator:
                 units_left[p] += 1
         follow = _Follow(plans, {c.unit.id: c for c in cuts}, units_left)
         try:
-            await self._publish_and_follow(conn, run, follow, cuts, deadline_s)
+            await self._publish_and_follow(link, run, follow, cuts, deadline_s)
         except BaseException:
             record.status, record.finished = "interrupted", now()
             store.save_scan(record)
             raise
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(_cleanup, conn, scan_id)
-            conn.release()
+            await link.close(cleanup=True)
         return await self._finish(run, follow, ctx)
 
-    async def _publish_and_follow(self, conn: Any, run: _Run, follow: _Follow,
+    async def _publish_and_follow(self, link: _Link, run: _Run, follow: _Follow,
                                   cuts: list[Cut], deadline_s: float) -> None:
         ctx = _scan_context(self.playbook, self.scan_id, self.drill_id)
-        consumers = await asyncio.to_thread(_consumers, conn, {c.unit.segment for c in cuts})
+        consumers = await link.call(_consumers, {c.unit.segment for c in cuts})
         empty = sorted(s for s, n in consumers.items() if n == 0)
         for segment in empty:
             await self._no_agent(run, ctx, follow, segment, at_start=True)
@@ -267,27 +262,28 @@ class Coordinator:
         started = time.monotonic()
         give_up_at = started + deadline_s
         next_check = started + LIVENESS_CHECK_S
-        inbox: list[tuple[str, Any, Any]] = []
-        stop = await asyncio.to_thread(_consume, conn, self.scan_id, inbox)
-        try:
-            while follow.pending:
-                left = give_up_at - time.monotonic()
-                if left <= 0:
-                    break
-                await asyncio.to_thread(_drain, conn, min(0.5, left))
-                batch, inbox[:] = list(inbox), []
-                for kind, body, message in batch:
+        await link.consume()
+        while follow.pending:
+            left = give_up_at - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                for kind, body, message in await link.drain(min(0.5, left)):
                     await self._handle(run, follow, kind, body, message)
                     message.ack()
                 if time.monotonic() >= next_check and follow.pending:
                     next_check = time.monotonic() + LIVENESS_CHECK_S
                     waiting = {c.unit.segment for c in follow.pending.values()}
-                    counts = await asyncio.to_thread(_consumers, conn, waiting)
+                    counts = await link.call(_consumers, waiting)
                     for segment in sorted(s for s, n in counts.items() if n == 0):
                         await self._no_agent(run, ctx, follow, segment, at_start=False)
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(stop)
+            except link.lost as exc:
+                # The broker went away (a restart, the network): what was not acknowledged
+                # comes again once reconnected, and a unit answered twice counts once.
+                self.notify(f"broker connection lost ({why(exc)}): reconnecting")
+                if not await link.reopen(give_up_at):
+                    break
+                self.notify("broker connection back: following the scan again")
         for cut in list(follow.pending.values()):
             await self._close(run, follow, cut, UnfinishedUnit(
                 unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
@@ -407,13 +403,17 @@ class Coordinator:
     async def _heartbeat(self, run: _Run, body: Any) -> None:
         try:
             beat = read_heartbeat(body, self.key)
-        except UnitRefused as exc:
-            self.notify(f"a heartbeat was ignored: {exc.reason}")
+        except UnitRefused as exc:  # another deployment's agent, or a forgery: said once
+            log.info("heartbeat ignored: %s", exc.reason)
+            self.ignored_beats += 1
             return
         await record_heartbeats(self.store, self.sink, [beat], run.sink_turn)
 
     async def _finish(self, run: _Run, follow: _Follow, ctx: Any) -> ScanRecord:
         record, store = run.record, self.store
+        if self.ignored_beats:
+            self.notify(f"{self.ignored_beats} heartbeat(s) ignored: bad signature (another "
+                        "key) or malformed")
         await _audit_trail(store, self.sink, [
             _audit("scope-refused", Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
                    ctx, Severity.HIGH, {"target": address, "reason": reason})
@@ -475,6 +475,72 @@ def drain_heartbeats(url: str, key: bytes, *, limit: int = 100_000
     except Exception as exc:
         raise BrokerError(f"broker {redacted(url)}: {why(exc)}") from None
     return beats, ignored
+
+
+class _Link:
+    """The coordinator's connection: declarations, the scan's consumers, and a reconnection
+    (until the deadline) when the broker goes away. Every call runs in a worker thread, one
+    at a time."""
+
+    RETRY_S = 1.0
+
+    def __init__(self, url: str, scan_id: str, segments: set[str]) -> None:
+        self.url = url
+        self.scan_id = scan_id
+        self.segments = segments
+        self.conn: Any = None
+        self.inbox: list[tuple[str, Any, Any]] = []
+        self.stop: Callable[[], None] | None = None
+        self.lost: tuple[type[BaseException], ...] = (OSError,)
+
+    async def open(self) -> None:
+        self.conn = await asyncio.to_thread(connect, self.url)
+        self.lost = (*self.conn.connection_errors, *self.conn.channel_errors, OSError)
+        try:
+            await self.call(_declare, self.scan_id, self.segments)
+        except Exception as exc:
+            await self.close()
+            raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+
+    async def call(self, operation: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(operation, self.conn, *args)
+
+    async def consume(self) -> None:
+        self.stop = await asyncio.to_thread(_consume, self.conn, self.scan_id, self.inbox)
+
+    async def drain(self, timeout: float) -> list[tuple[str, Any, Any]]:
+        await asyncio.to_thread(_drain, self.conn, timeout)
+        batch, self.inbox[:] = list(self.inbox), []
+        return batch
+
+    async def reopen(self, give_up_at: float) -> bool:
+        """Reconnect, declare and consume again; False if the deadline passed first."""
+        self.inbox.clear()  # their acknowledgements died with the channel: they come again
+        await self.close()
+        retry: tuple[type[BaseException], ...] = (BrokerError, *self.lost)
+        while time.monotonic() < give_up_at:
+            try:
+                await self.open()
+                await self.consume()
+                return True
+            except retry as exc:
+                log.info("broker still away: %s", why(exc))
+                await asyncio.sleep(min(self.RETRY_S, max(0.0, give_up_at - time.monotonic())))
+        return False
+
+    async def close(self, *, cleanup: bool = False) -> None:
+        if self.conn is None:
+            return
+        if self.stop is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.stop)
+            self.stop = None
+        if cleanup:
+            with contextlib.suppress(Exception):
+                await self.call(_cleanup, self.scan_id)
+        with contextlib.suppress(Exception):
+            self.conn.release()
+        self.conn = None
 
 
 # -- broker operations (run in a worker thread; one at a time on the connection) -----------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,14 @@ from sentinel.agent.protocol import (
     unit_routing_key,
 )
 from sentinel.model import Asset
-from tests.integration.agents.conftest import Env, wait_for
+from tests.integration.agents.conftest import ROOT, Env, wait_for
 
 AGENCY = "{id: dsj, name: {zh: 省大数据局, en: Provincial Data Bureau}}"
 
 
 def playbook(env: Env, name: str, segments: dict[str, list[str]], *, ports: list[int],
              banner_wait: float = 0.5, authorised: str = "127.0.0.0/8",
-             cidr: str | None = None) -> Path:
+             cidr: str | None = None, probe_timeout: float = 3) -> Path:
     """A playbook of loopback segments (a /24 each unless ``cidr``, listed hosts), TCP probes
     on ``ports``."""
     lines = [f"name: {name}", f"agencies: [{AGENCY}]",
@@ -48,7 +49,7 @@ def playbook(env: Env, name: str, segments: dict[str, list[str]], *, ports: list
         net = cidr or ".".join(hosts[0].split(".")[:3]) + ".0/24"
         lines.append(f'  - {{id: {segment}, agency: dsj, cidrs: ["{net}"], '
                      f"hosts: {json.dumps(hosts)}, zone: extranet}}")
-    lines.append("rate: {packets_per_second: 500, probe_timeout_s: 3}")
+    lines.append(f"rate: {{packets_per_second: 500, probe_timeout_s: {probe_timeout}}}")
     lines.append(f"probes: {{tcp: {{ports: {json.dumps(ports)}, banner_wait_s: {banner_wait}}}}}")
     path = env.tmp / f"{name}.yml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -303,3 +304,33 @@ def _publish(producer: Any, segment: str, scan_id: str, task_id: str,
                  "parent_id": None, "group": None, "retries": 0, "eta": None, "expires": None,
                  "argsrepr": "(...)", "kwargsrepr": "{}", "origin": "test"},
     )
+
+
+def test_broker_restarted_mid_scan_loses_nothing(env: Env, tag: str, servers: Any) -> None:
+    """RabbitMQ stopped and started again while a unit runs: the agent and the coordinator
+    reconnect, the unit (unacknowledged) comes again, and every job is recorded once."""
+    seg = f"{tag}-r"
+    # A unit lasts 4 s (the server answers then): the broker goes down while it runs.
+    first = servers("127.0.12.1", 23, b"login: ", delay=4.0)
+    servers("127.0.12.2", 23, b"login: ", delay=4.0)
+    book = playbook(env, "restart", {seg: ["127.0.12.1", "127.0.12.2"]}, ports=[23],
+                    banner_wait=6.0, probe_timeout=10)
+    agent = env.agent(book, seg, f"{tag}-agent")
+    store = env.tmp / "restart.db"
+    scan = env.process_scan(book, store, "--shard-size", "1", "--deadline", "150")
+    wait_for(lambda: first.connections, 30, "the first unit in progress")
+    for script in ("stop", "start"):
+        done = subprocess.run(["bash", str(ROOT / f"tools/broker/{script}.sh")],
+                              capture_output=True, text=True, timeout=180, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+    out, err = scan.communicate(timeout=170)
+    assert scan.returncode == 0, err
+    scan_id = out.strip()
+    assert "broker connection lost" in err and "following the scan again" in err
+    record = scan_record(store, scan_id)
+    assert record["status"] == "completed" and record["unfinished"] == [], err
+    assert observations(store, scan_id) == Counter({
+        ("127.0.12.1", "127.0.12.1", 23, "tcp"): 1, ("127.0.12.2", "127.0.12.2", 23, "tcp"): 1})
+    keys = finding_keys(env, store, scan_id)
+    assert keys and set(keys.values()) == {1}
+    assert not agent.died()
