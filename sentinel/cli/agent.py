@@ -88,9 +88,10 @@ def agents_command(
     from sentinel.model import now
     from sentinel.store.sqlite import SqliteStore, default_path
 
+    drain = bool(broker or os.environ.get(BROKER_ENV))
     try:
-        with SqliteStore(store or default_path()) as db:
-            if broker or os.environ.get(BROKER_ENV):
+        with SqliteStore(store or default_path(), create=drain) as db:
+            if drain:
                 beats, ignored = drain_heartbeats(broker_url(broker), load_key())
                 asyncio.run(record_heartbeats(db, None, beats))
                 if ignored:
