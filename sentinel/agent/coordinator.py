@@ -334,8 +334,8 @@ class Coordinator:
             if cut is None:
                 return
             deaths = headers.get("x-death") or [{}]
-            why = str(deaths[0].get("reason", "unknown"))
-            if why == "rejected":
+            cause = str(deaths[0].get("reason", "unknown"))
+            if cause == "rejected":
                 outcome = UnfinishedUnit(
                     unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
                     reason="refused", detail="an agent refused it (its log and heartbeat "
@@ -344,7 +344,7 @@ class Coordinator:
                 outcome = UnfinishedUnit(
                     unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
                     reason="dead-letter",
-                    detail=f"dead-lettered ({why}) after {DELIVERY_LIMIT + 1} deliveries")
+                    detail=f"dead-lettered ({cause}) after {DELIVERY_LIMIT + 1} deliveries")
             self.notify(f"work unit {cut.unit.id} ({cut.unit.segment}, {cut.unit.probe}): "
                         f"{outcome.reason}")
             await self._close(run, follow, cut, outcome)

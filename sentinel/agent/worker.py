@@ -132,8 +132,8 @@ class Agent:
 
     # -- one unit ------------------------------------------------------------------------
 
-    def check(self, envelope: object) -> tuple[WorkUnit, Segment, Probe]:
-        """The unit, its segment and the probe that runs it, or :class:`UnitRefused`."""
+    def check(self, envelope: object) -> tuple[WorkUnit, Segment, tuple[Probe, ...]]:
+        """The unit, its segment and the probe of each job, or :class:`UnitRefused`."""
         unit = read_unit(envelope, self.key)
         if unit.segment not in self.segments:
             raise UnitRefused(f"segment {unit.segment!r} is not served by this agent "
@@ -144,19 +144,23 @@ class Agent:
             if reason is not None and not (unit.probe == SiteProbe.kind
                                            and job.address == self._site_anchor()):
                 raise UnitRefused(f"{job.address}: {reason} of this agent's playbook")
-        return unit, segment, self._probe(unit)
+        return unit, segment, self._probes(unit)
 
     def _site_anchor(self) -> str:
         return self.playbook.resolvers[0] if self.playbook.resolvers else "::"
 
-    def _probe(self, unit: WorkUnit) -> Probe:
-        if unit.probe == SiteProbe.kind:
-            names = {j.asset.name for j in unit.jobs}
-            sites = [s for s in self.playbook.sites if s.hostname in names]
-            if len(names) != 1 or len(sites) != 1:
-                raise UnitRefused(f"site unit for {sorted(n or '' for n in names)}: not one "
-                                  "site of this agent's playbook")
-            return SiteProbe(sites[0], self.playbook.resolvers, self.playbook.probes.web)
+    def _probes(self, unit: WorkUnit) -> tuple[Probe, ...]:
+        """The probe of each job, as this agent's playbook configures its kind."""
+        if unit.probe == SiteProbe.kind:  # one probe per site, each from this playbook
+            sites = {s.hostname: s for s in self.playbook.sites}
+            probes: list[Probe] = []
+            for job in unit.jobs:
+                site = sites.get(job.asset.name or "")
+                if site is None or job.asset.id != f"site:{site.hostname}":
+                    raise UnitRefused(f"site {job.asset.name!r}: not a site of this agent's "
+                                      "playbook")
+                probes.append(SiteProbe(site, self.playbook.resolvers, self.playbook.probes.web))
+            return tuple(probes)
         planned: dict[str, Planned] = {p.probe.kind: p for p in probes_for(self.playbook)}
         chosen = planned.get(unit.probe)
         if chosen is None:
@@ -166,13 +170,15 @@ class Agent:
             if not allowed:
                 raise UnitRefused(f"{unit.probe} on port {job.port}: not planned by this "
                                   "agent's playbook")
-        return chosen.probe
+        return (chosen.probe,) * len(unit.jobs)
 
-    def execute(self, unit: WorkUnit, segment: Segment, probe: Probe) -> UnitResult:
+    def execute(self, unit: WorkUnit, segment: Segment,
+                probes: tuple[Probe, ...]) -> UnitResult:
         """Run every job of the unit within its budget; one result per job, in order."""
-        return asyncio.run(self._execute(unit, segment, probe))
+        return asyncio.run(self._execute(unit, segment, probes))
 
-    async def _execute(self, unit: WorkUnit, segment: Segment, probe: Probe) -> UnitResult:
+    async def _execute(self, unit: WorkUnit, segment: Segment,
+                       probes: tuple[Probe, ...]) -> UnitResult:
         refused: list[tuple[str, str]] = []
         rate = self.playbook.rate
         gate = Gate(self.policy, rate, audit=lambda a, r: refused.append((a, r)),
@@ -186,7 +192,7 @@ class Agent:
         # The unit's jobs grouped by asset (the engine's unit of concurrency), each job
         # remembering its place in the unit.
         grouped: dict[str, list[tuple[int, Job]]] = {}
-        for index, spec in enumerate(unit.jobs):
+        for index, (spec, probe) in enumerate(zip(unit.jobs, probes, strict=True)):
             endpoint = Endpoint(address=spec.address, port=spec.port,
                                 transport=probe.transport)
             target = Target(endpoint, spec.asset, context, segment, spec.server_name)
@@ -263,13 +269,13 @@ class Agent:
     def run_unit(self, app: Any, envelope: object, message_id: str) -> None:
         """The task body: check, run, publish the result; refuse or fail by rejecting."""
         try:
-            unit, segment, probe = self.check(envelope)
+            unit, segment, probes = self.check(envelope)
         except UnitRefused as exc:
             self.counters.add("refused")
             log.warning("unit %s refused, nothing sent: %s", message_id, exc.reason)
             raise Reject(exc.reason, requeue=False) from None
         try:
-            result = self.execute(unit, segment, probe)
+            result = self.execute(unit, segment, probes)
             with app.producer_or_acquire() as producer:
                 producer.publish(seal(to_body(result), self.key), exchange="",
                                  routing_key=results_queue(unit.scan), serializer="json",

@@ -141,3 +141,23 @@ def test_agent_with_a_playbook_outside_its_scope_does_not_start(tmp_path: Path) 
     path.write_text(BOOK.replace('"127.0.9.0/24"]}', '"127.0.9.1/32"]}'), encoding="utf-8")
     with pytest.raises(ScopeRefused, match=r"segment b 127\.0\.9\.0/24"):
         Agent(load_playbook(path), ("a",), KEY, "amqp://x@127.0.0.1//", agent_id="t")
+
+
+def test_site_units_carry_one_probe_per_site_of_the_agents_playbook(tmp_path: Path) -> None:
+    path = tmp_path / "sites.yml"
+    path.write_text(BOOK + "sites:\n  - {agency: dsj, hostname: www.example.gov.cn}\n"
+                    "  - {agency: dsj, hostname: gov.example.cn}\n", encoding="utf-8")
+    sites = load_playbook(path)
+    plans = list(asset_plans(sites, "s1", None, None, probes_for(sites)))
+    [cut] = [c for c in cut_units(plans, "s1", None, sites.rate, shard_size=8)
+             if c.unit.probe == "site"]
+    assert [j.asset.name for j in cut.unit.jobs] == ["www.example.gov.cn", "gov.example.cn"]
+    agent = Agent(sites, ("a",), KEY, "amqp://x@127.0.0.1//", agent_id="t")
+    _, _, probes = agent.check(seal(to_body(cut.unit), KEY))
+    hostnames = [getattr(p, "site").hostname for p in probes]  # noqa: B009
+    assert hostnames == ["www.example.gov.cn", "gov.example.cn"]
+    body = to_body(cut.unit)
+    body["jobs"][0]["asset"] = {"id": "site:evil.example",  # type: ignore[index]
+                                "name": "evil.example"}
+    with pytest.raises(UnitRefused, match=r"'evil\.example': not a site"):
+        agent.check(seal(body, KEY))
