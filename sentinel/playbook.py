@@ -96,6 +96,9 @@ class Egress(Strict):
 
     interface: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:@-]{1,15}$")] | None = None
     via: str | None = None
+    # A named network namespace (/run/netns/NAME) Sentinel must be running in: the segment is
+    # reached only from there (a VRF-like namespace that holds the extranet tunnel).
+    netns: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
 
     @field_validator("via")
     @classmethod
@@ -104,8 +107,8 @@ class Egress(Strict):
 
     @model_validator(mode="after")
     def _something(self) -> Egress:
-        if self.interface is None and self.via is None:
-            raise ValueError("egress needs an interface, a via (next hop), or both")
+        if self.interface is None and self.via is None and self.netns is None:
+            raise ValueError("egress needs an interface, a via (next hop) or a netns")
         return self
 
 

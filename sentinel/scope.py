@@ -181,6 +181,10 @@ class ScopePolicy:
         """None when a whole network lies inside scope and touches no deny list (nor does
         any IPv4 space it leads to through 6to4 or NAT64)."""
         network = canonical_network(network)
+        if (isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_COMPATIBLE)
+                and network.prefixlen < 127):
+            return (f"{network} holds IPv4-compatible IPv6 addresses (deprecated, destination "
+                    "undefined): give the IPv4 or IPv6 network itself")
         reason = self._network_verdict(network)
         if reason is not None:
             return reason

@@ -27,7 +27,7 @@ from sentinel.cli import aio
 from sentinel.cli.output import fail, finite
 from sentinel.errors import ErrorReason, ProbeError, ScopeRefused, SentinelError, UsageError
 from sentinel.probes.base import Network
-from sentinel.scope import Gate, ProbeLimits, ScopePolicy
+from sentinel.scope import Gate, ProbeLimits, ScopePolicy, canonical_address
 
 T = TypeVar("T")
 
@@ -76,7 +76,10 @@ def targets_gate(addresses: Sequence[str], scope: tuple[str, ...] = (),
     allowed = [ipaddress.ip_network(c) for c in (*probe_scope(), *scope)]
     authorised = []
     for address in addresses:
-        ip = ipaddress.ip_address(address)
+        try:
+            ip = canonical_address(address)
+        except ValueError:  # the policy's verdict names it (IPv4-compatible, not an address)
+            continue
         if any(ip.version == net.version and ip in net for net in allowed):
             authorised.append(ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}"))
     policy = ScopePolicy(

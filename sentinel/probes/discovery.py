@@ -210,6 +210,8 @@ async def discover_segment(gate: Gate, segment: Segment, iface: str,
     whose networks lies outside scope."""
     for network in segment.networks:
         reason = gate.policy.network_verdict(network)
+        if reason is None and gate.egress is not None:  # the kernel's route, before any frame
+            reason = gate.egress(str(next(iter(network.hosts()), network.network_address)))
         if reason is not None:
             gate.refuse(f"segment {segment.id} ({network})", reason)
     hosts: list[dict[str, Any]] = []

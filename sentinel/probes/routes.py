@@ -14,6 +14,7 @@ each send), so one check covers both.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,6 +82,16 @@ class KernelRoutes:
         self._worker.shutdown(wait=True)
 
 
+def in_namespace(name: str) -> bool:
+    """Whether this process runs in the named network namespace (``/run/netns/NAME``)."""
+    try:
+        ours = os.stat("/proc/self/ns/net")
+        named = os.stat(f"/run/netns/{name}")
+    except OSError:
+        return False
+    return (ours.st_dev, ours.st_ino) == (named.st_dev, named.st_ino)
+
+
 class EgressGuard:
     """Callable for the gate: ``guard(address)`` is None when the kernel's route to the
     address leaves where its segment says, else the reason it may not be sent."""
@@ -110,6 +121,11 @@ class EgressGuard:
         return None
 
     def _judge(self, address: str, egress: Egress, segment: str) -> str | None:
+        if egress.netns is not None and not in_namespace(egress.netns):
+            return (f"segment {segment} is reached only from network namespace "
+                    f"{egress.netns}, and Sentinel is not running in it")
+        if egress.interface is None and egress.via is None:
+            return None
         route = self.routes.route(address)
         wanted = " via ".join(x for x in (egress.interface, egress.via) if x)
         if route is None:

@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from sentinel.errors import ScopeRefused
 from sentinel.model import Asset, Context, Endpoint, ScanRecord
 from sentinel.playbook import Egress, Playbook, Segment
 from sentinel.probes.base import Target
 from sentinel.probes.routes import EgressGuard
 from sentinel.scan.engine import AssetPlan, Job
 from sentinel.scan.liveness import SweepResult
-from sentinel.scan.run import policy_for, run_scan
+from sentinel.scan.run import policy_for, refusal_event, refuse_out_of_scope, run_scan
 from sentinel.scope import Gate
 from sentinel.store.sqlite import SqliteStore
 
@@ -75,16 +76,27 @@ async def discover_and_store(playbook: Playbook, segment: Segment, store: Sqlite
     """Run local-link discovery in ``segment`` and store it as one scan."""
     from sentinel.probes.discovery import discover_segment  # scapy: only when run
 
-    # From inside the segment, its traffic leaves through our own interface on its link.
-    egress = EgressGuard.for_playbook(playbook, override={segment.id: Egress(interface=iface)})
-    gate = Gate(policy_for(playbook), playbook.rate, egress=egress)
+    scan_id = uuid.uuid4().hex[:16]
+    # The whole playbook is judged first, with its audit events, as a scan would be.
+    refuse_out_of_scope(playbook, store, scan_id)
+    # From inside the segment its traffic leaves through our own interface on its link (the
+    # segment's declared egress is the central scanner's path); only this segment is pinned.
+    egress = EgressGuard.for_playbook(
+        playbook.model_copy(update={"segments": (segment,)}),
+        override={segment.id: Egress(interface=iface)})
+    refused: list[tuple[str, str]] = []
+    gate = Gate(policy_for(playbook), playbook.rate, egress=egress,
+                audit=lambda target, reason: refused.append((target, reason)))
     try:
         result = await discover_segment(gate, segment, iface, timeout)
+    except ScopeRefused:
+        store.add_events([refusal_event(playbook, scan_id, target, reason)
+                          for target, reason in refused])
+        raise
     finally:
         if egress is not None:
             egress.close()
     result["packets"] = gate.bucket.spent
-    scan_id = uuid.uuid4().hex[:16]
     record = await run_scan(playbook, store, playbook_name=playbook_name, scan_id=scan_id,
                             plans=local_plans(playbook, segment, result, scan_id))
     return record, result

@@ -25,7 +25,7 @@ from sentinel.probes.base import Planned, Target
 from sentinel.probes.site import SiteProbe
 from sentinel.scan.engine import AssetPlan, Job
 from sentinel.scan.liveness import Liveness
-from sentinel.scope import ScopePolicy
+from sentinel.scope import ScopePolicy, canonical_network
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def refusals(playbook: Playbook, policy: ScopePolicy, *,
     out: list[Refusal] = []
     if not allow_public:
         private = not_public()
-        for network in playbook.scope.authorised_networks:
+        for network in map(canonical_network, playbook.scope.authorised_networks):
             if not any(network.version == p.version and network.subnet_of(p)  # type: ignore[arg-type]
                        for p in private):
                 out.append(Refusal("scope", str(network), "reaches into public address space "

@@ -122,6 +122,13 @@ def refuse_out_of_scope(
     raise ScopeRefused(f"{first.what} {first.target}", f"{first.reason}{more}")
 
 
+def refusal_event(playbook: Playbook, scan_id: str, target: str, reason: str) -> Event:
+    """The audit event of one refusal."""
+    return _audit("scope-refused", Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+                  _scan_context(playbook, scan_id, None), Severity.HIGH,
+                  {"target": target, "reason": reason})
+
+
 def egress_refusals(playbook: Playbook, egress: EgressGuard) -> list[Refusal]:
     """A segment whose traffic would leave elsewhere than its ``egress`` says, refused whole."""
     out = []

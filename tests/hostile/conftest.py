@@ -420,9 +420,9 @@ DEFAULT_ROUTE_SETUP = (
     "ip link add v0 type veth peer name v1",
     "ip link set v1 up",
     "ip link set v0 up",
-    "ip addr add 10.99.0.1/24 dev v0",
+    "ip addr add 198.19.99.1/24 dev v0",
     "ip -6 addr add fd00:99::1/64 dev v0 nodad",
-    "ip route add default via 10.99.0.2 dev v0",
+    "ip route add default via 198.19.99.2 dev v0",
     "ip -6 route add default via fd00:99::2 dev v0",
 )
 

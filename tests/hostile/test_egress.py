@@ -93,7 +93,7 @@ def test_lab_playbook_declares_its_egress() -> None:
     DEFAULT_ROUTE_SETUP,
     # A more specific route for the lab ranges, out of the wrong link (a VPN gone, its
     # routes replaced by a misconfigured static one).
-    (*DEFAULT_ROUTE_SETUP, "ip route add 198.18.0.0/15 via 10.99.0.2 dev v0",
+    (*DEFAULT_ROUTE_SETUP, "ip route add 198.18.0.0/15 via 198.19.99.2 dev v0",
      "ip -6 route add 2001:db8::/32 via fd00:99::2 dev v0"),
 ], ids=["default-route", "lab-ranges-via-wrong-link"])
 def test_lab_scan_with_the_lab_down_is_refused_before_the_first_packet(
@@ -155,8 +155,8 @@ def _book(sandbox: Sandbox, egress: dict[str, str] | None = None, *,
                                               **extra))
 
 
-LAB0 = _link("lab0", "10.98.0.1/30", "fd00:98::1/64")
-LAB0_ROUTES = ("ip route add 198.18.66.0/24 via 10.98.0.2 dev lab0",
+LAB0 = _link("lab0", "198.19.98.1/30", "fd00:98::1/64")
+LAB0_ROUTES = ("ip route add 198.18.66.0/24 via 198.19.98.2 dev lab0",
                "ip -6 route add 2001:db8:66::/64 via fd00:98::2 dev lab0")
 
 
@@ -186,8 +186,8 @@ def test_segment_v6_route_leaving_elsewhere_is_refused(sandbox: Sandbox) -> None
 
 
 def test_segment_via_other_next_hop_is_refused(sandbox: Sandbox) -> None:
-    run = _scan(sandbox, _book(sandbox, {"via": "10.99.0.3"}), DEFAULT_ROUTE_SETUP)
-    _assert_egress_refused(run, sandbox.store, "10.99.0.3")
+    run = _scan(sandbox, _book(sandbox, {"via": "198.19.99.3"}), DEFAULT_ROUTE_SETUP)
+    _assert_egress_refused(run, sandbox.store, "198.19.99.3")
 
 
 def test_segment_netns_elsewhere_is_refused(sandbox: Sandbox) -> None:
@@ -225,7 +225,7 @@ def test_discover_iface_other_than_the_segment_egress_is_refused(sandbox: Sandbo
 @pytest.mark.parametrize("egress,routes", [
     ({"interface": "lab0"}, (*DEFAULT_ROUTE_SETUP, *LAB0, *LAB0_ROUTES)),
     ({"interface": "v0"}, DEFAULT_ROUTE_SETUP),
-    ({"via": "10.98.0.2"}, (*DEFAULT_ROUTE_SETUP, *LAB0, *LAB0_ROUTES)),
+    ({"via": "198.19.98.2"}, (*DEFAULT_ROUTE_SETUP, *LAB0, *LAB0_ROUTES)),
 ], ids=["interface-lab0", "interface-v0", "via"])
 def test_segment_routed_as_declared_is_scanned(sandbox: Sandbox, egress: dict[str, str],
                                                routes: tuple[str, ...]) -> None:
