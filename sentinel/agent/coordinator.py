@@ -48,6 +48,7 @@ from sentinel.agent.protocol import (
     SCAN_ID,
     TASK,
     JobSpec,
+    Share,
     UnitResult,
     WorkUnit,
     read_heartbeat,
@@ -60,7 +61,6 @@ from sentinel.errors import BrokerError, ErrorReason, UnitRefused, UsageError
 from sentinel.model import (
     AgentHeartbeat,
     AttemptStatus,
-    KeyState,
     Observation,
     ScanRecord,
     Text,
@@ -73,11 +73,11 @@ from sentinel.scan.engine import AssetPlan, Job
 from sentinel.scan.plan import asset_plans, probes_for
 from sentinel.scan.run import (
     Progress,
-    _audit,
-    _audit_trail,
-    _Run,
-    _scan_context,
+    ScanRecorder,
+    audit_event,
+    audit_trail,
     refuse_out_of_scope,
+    scan_context,
 )
 from sentinel.severity import Severity
 from sentinel.store.elastic import ElasticSink
@@ -135,6 +135,59 @@ def cut_units(plans: Sequence[AssetPlan], scan_id: str, drill_id: str | None, ra
                 )
                 cuts.append(Cut(unit, tuple(refs)))
     return cuts
+
+
+def share_budget(plans: Sequence[AssetPlan], cuts: Sequence[Cut], consumers: dict[str, int],
+                 rate: RateLimits, *, budget_s: float | None = None
+                 ) -> tuple[list[Cut], list[str]]:
+    """Each unit with its share of the playbook's rate budget (and, unless ``budget_s`` is
+    given, a time budget under that share), and what to tell people about the division.
+
+    Every live agent of the scan may run a unit at the same moment, so the scan-wide limits
+    (``packets_per_second``, ``concurrent_hosts``) are divided by the number of live agents of
+    all the scan's segments (an agent serving two segments counts twice: a smaller share,
+    never a larger total). A host is reached only by the agents of its segment, and only by
+    those running a unit that holds it: ``connections_per_host`` is divided by the smaller
+    of the segment's live agents and the number of units holding the unit's busiest
+    address. An integer limit smaller than the agents sharing it gives each agent 1: the
+    limit then cannot hold, and the returned notes say so."""
+    live = {s: n for s, n in consumers.items() if n > 0}
+    agents = sum(live.values())
+    if agents == 0:
+        return list(cuts), []
+    notes: list[str] = []
+    holders: dict[tuple[str, str], int] = Counter(
+        (c.unit.segment, address) for c in cuts for address in {j.address for j in c.unit.jobs})
+    pps = rate.packets_per_second / agents
+    hosts = max(1, rate.concurrent_hosts // agents)
+    if rate.concurrent_hosts < agents:
+        notes.append(f"concurrent_hosts {rate.concurrent_hosts} is less than the {agents} live "
+                     "agents sharing it: each gets 1")
+    out: list[Cut] = []
+    for cut in cuts:
+        unit = cut.unit
+        if unit.segment not in live:
+            out.append(cut)
+            continue
+        busiest = max((holders[(unit.segment, j.address)] for j in unit.jobs), default=1)
+        sharing = min(live[unit.segment], busiest)
+        per_host = max(1, rate.connections_per_host // sharing)
+        if rate.connections_per_host < sharing:
+            note = (f"segment {unit.segment}: connections_per_host {rate.connections_per_host}"
+                    f" is less than the {sharing} agents that may reach one host at once: "
+                    "each gets 1")
+            if note not in notes:
+                notes.append(note)
+        share = Share(packets_per_second=pps, connections_per_host=per_host,
+                      concurrent_hosts=hosts, agents=agents)
+        shared = rate.model_copy(update={"packets_per_second": pps,
+                                         "connections_per_host": per_host,
+                                         "concurrent_hosts": hosts})
+        jobs = [plans[p].jobs[j] for p, j in cut.refs]
+        # The caps' waves under the share, and at least one token per job at its rate.
+        seconds = budget_s or round(unit_budget(shared, jobs) + len(jobs) / pps, 3)
+        out.append(Cut(unit.model_copy(update={"share": share, "budget_s": seconds}), cut.refs))
+    return out, notes
 
 
 @dataclass
@@ -213,31 +266,40 @@ class Coordinator:
         plans = list(asset_plans(playbook, scan_id, self.drill_id, None, kinds))
         cuts = cut_units(plans, scan_id, self.drill_id, playbook.rate,
                          shard_size=self.shard_size, budget_s=self.unit_timeout_s)
-        deadline_s = self.deadline_s or _default_deadline(cuts)
         link = _Link(self.url, scan_id, {c.unit.segment for c in cuts})
         await link.open()
+        try:
+            consumers = await link.call(_consumers, {c.unit.segment for c in cuts})
+        except Exception as exc:
+            await link.close(cleanup=True)
+            raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+        # One budget across agents: the playbook's limits divided among the live agents.
+        cuts, notes = share_budget(plans, cuts, consumers, playbook.rate,
+                                   budget_s=self.unit_timeout_s)
+        for note in notes:
+            self.notify(f"rate budget: {note}")
+        deadline_s = self.deadline_s or _default_deadline(cuts)
 
         record = ScanRecord(id=scan_id, playbook=self.playbook_name, started=now(),
                             units=len(cuts))
         store.save_scan(record)
-        ctx = _scan_context(playbook, scan_id, self.drill_id)
-        await _audit_trail(store, self.sink, [_audit(
+        ctx = scan_context(playbook, scan_id, self.drill_id)
+        await audit_trail(store, self.sink, [audit_event(
             "scan-started", Text(zh="扫描开始", en="scan started"), ctx,
             after={"playbook": self.playbook_name, "units": len(cuts),
-                   "deadline_s": deadline_s, "broker": redacted(self.url)})])
-        previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
-        for key, state in store.states().items():
-            previous[state.asset_id][key] = state
-        last = store.latest_scan()
-        run = _Run(playbook, store, record, previous, self.progress, self.sink,
-                   last.id if last else None)
+                   "deadline_s": deadline_s, "broker": redacted(self.url),
+                   "agents": dict(sorted(consumers.items())),
+                   "share": next((c.unit.share.model_dump() for c in cuts
+                                  if c.unit.share is not None), None)})])
+        run = ScanRecorder.start(playbook, store, record, self.progress, self.sink)
         units_left: dict[int, int] = defaultdict(int)
         for cut in cuts:
             for p in {p for p, _ in cut.refs}:
                 units_left[p] += 1
         follow = _Follow(plans, {c.unit.id: c for c in cuts}, units_left)
         try:
-            await self._publish_and_follow(link, run, follow, cuts, deadline_s)
+            await self._publish_and_follow(link, run, follow, cuts, consumers,
+                                           deadline_s=deadline_s)
         except BaseException:
             record.status, record.finished = "interrupted", now()
             store.save_scan(record)
@@ -246,10 +308,10 @@ class Coordinator:
             await link.close(cleanup=True)
         return await self._finish(run, follow, ctx)
 
-    async def _publish_and_follow(self, link: _Link, run: _Run, follow: _Follow,
-                                  cuts: list[Cut], deadline_s: float) -> None:
-        ctx = _scan_context(self.playbook, self.scan_id, self.drill_id)
-        consumers = await link.call(_consumers, {c.unit.segment for c in cuts})
+    async def _publish_and_follow(self, link: _Link, run: ScanRecorder, follow: _Follow,
+                                  cuts: list[Cut], consumers: dict[str, int], *,
+                                  deadline_s: float) -> None:
+        ctx = scan_context(self.playbook, self.scan_id, self.drill_id)
         empty = sorted(s for s, n in consumers.items() if n == 0)
         for segment in empty:
             await self._no_agent(run, ctx, follow, segment, at_start=True)
@@ -305,7 +367,7 @@ class Coordinator:
         finally:
             app.close()
 
-    async def _no_agent(self, run: _Run, ctx: Any, follow: _Follow, segment: str, *,
+    async def _no_agent(self, run: ScanRecorder, ctx: Any, follow: _Follow, segment: str, *,
                         at_start: bool) -> None:
         """Report a segment without a live agent (once); at the start its units are not
         published and end at once as ``no-agent``."""
@@ -314,7 +376,7 @@ class Coordinator:
             units = sum(c.unit.segment == segment for c in follow.pending.values())
             self.notify(f"segment {segment}: no live agent consumes its queue "
                         f"({units} work units {'not published' if at_start else 'waiting'})")
-            await _audit_trail(self.store, self.sink, [_audit(
+            await audit_trail(self.store, self.sink, [audit_event(
                 "agent-missing", Text(zh="网段无在线代理", en="no live agent for the segment"),
                 ctx.model_copy(update={"segment_id": segment}), Severity.HIGH,
                 {"segment": segment, "units": units, "at_start": at_start})])
@@ -324,7 +386,7 @@ class Coordinator:
                     unit=cut.unit.id, segment=segment, probe=cut.unit.probe, reason="no-agent",
                     detail="no agent consumed the segment's queue when the scan started"))
 
-    async def _handle(self, run: _Run, follow: _Follow, kind: str, body: Any,
+    async def _handle(self, run: ScanRecorder, follow: _Follow, kind: str, body: Any,
                       message: Any) -> None:
         if kind == "beat":
             await self._heartbeat(run, body)
@@ -377,7 +439,7 @@ class Coordinator:
         follow.refusals.extend(result.refusals)
         follow.agents.add(result.agent)
 
-    async def _close(self, run: _Run, follow: _Follow, cut: Cut,
+    async def _close(self, run: ScanRecorder, follow: _Follow, cut: Cut,
                      outcome: UnfinishedUnit | None) -> None:
         """A unit has ended (answered, or ``outcome`` says why not); assess every asset whose
         units have all ended."""
@@ -391,7 +453,7 @@ class Coordinator:
             if follow.units_left[p] == 0:
                 await self._assess(run, follow, p)
 
-    async def _assess(self, run: _Run, follow: _Follow, p: int) -> None:
+    async def _assess(self, run: ScanRecorder, follow: _Follow, p: int) -> None:
         if p in follow.assessed:
             return
         follow.assessed.add(p)
@@ -400,7 +462,7 @@ class Coordinator:
                         for j, job in enumerate(plan.jobs)]
         await run.on_asset(plan, observations)
 
-    async def _heartbeat(self, run: _Run, body: Any) -> None:
+    async def _heartbeat(self, run: ScanRecorder, body: Any) -> None:
         try:
             beat = read_heartbeat(body, self.key)
         except UnitRefused as exc:  # another deployment's agent, or a forgery: said once
@@ -409,14 +471,15 @@ class Coordinator:
             return
         await record_heartbeats(self.store, self.sink, [beat], run.sink_turn)
 
-    async def _finish(self, run: _Run, follow: _Follow, ctx: Any) -> ScanRecord:
+    async def _finish(self, run: ScanRecorder, follow: _Follow, ctx: Any) -> ScanRecord:
         record, store = run.record, self.store
         if self.ignored_beats:
             self.notify(f"{self.ignored_beats} heartbeat(s) ignored: bad signature (another "
                         "key) or malformed")
-        await _audit_trail(store, self.sink, [
-            _audit("scope-refused", Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
-                   ctx, Severity.HIGH, {"target": address, "reason": reason})
+        await audit_trail(store, self.sink, [
+            audit_event("scope-refused",
+                        Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+                        ctx, Severity.HIGH, {"target": address, "reason": reason})
             for address, reason in follow.refusals
         ])
         record.status = "partial" if follow.unfinished else "completed"
@@ -424,7 +487,7 @@ class Coordinator:
         record.attempts, record.findings = dict(run.attempts), run.failed
         record.unfinished = sorted(follow.unfinished, key=lambda u: u.unit)
         store.save_scan(record)
-        await _audit_trail(store, self.sink, [_audit(
+        await audit_trail(store, self.sink, [audit_event(
             "scan-finished", Text(zh="扫描完成", en="scan finished"), ctx,
             after={"attempts": dict(run.attempts), "failed": run.failed,
                    "connections": follow.connections, "status": record.status,

@@ -153,6 +153,18 @@ class JobSpec(_Strict):
     server_name: str | None = None
 
 
+class Share(_Strict):
+    """The unit's share of the scan's rate budget: the coordinator divides the playbook's
+    limits among the live agents (counted as the consumers of the segments' queues when it
+    publishes), so that every agent together stays within them; the agent enforces the
+    lower of its share and its own playbook's limits."""
+
+    packets_per_second: Annotated[float, Field(gt=0, le=100_000)]
+    connections_per_host: Annotated[int, Field(ge=1, le=64)]
+    concurrent_hosts: Annotated[int, Field(ge=1, le=1024)]
+    agents: Annotated[int, Field(ge=1)]  # the live agents the scan's budget was divided among
+
+
 class WorkUnit(_Strict):
     """Segment × address shard × probe family: the jobs of one probe kind on the assets of
     one shard of one segment, within ``budget_s`` seconds."""
@@ -167,6 +179,9 @@ class WorkUnit(_Strict):
     shard: Annotated[int, Field(ge=0)]
     budget_s: Annotated[float, Field(gt=0, le=86_400)]
     jobs: tuple[JobSpec, ...]
+    # None (a coordinator before shares): the agent applies its own playbook's limits. An
+    # older agent refuses a unit with a share (an unknown field), it never ignores it.
+    share: Share | None = None
 
 
 class JobResult(_Strict):

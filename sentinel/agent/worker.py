@@ -44,6 +44,7 @@ from sentinel.agent.protocol import (
     TASK,
     HeartbeatBody,
     JobResult,
+    Share,
     UnitResult,
     WorkUnit,
     read_unit,
@@ -53,14 +54,14 @@ from sentinel.agent.protocol import (
 )
 from sentinel.errors import ScopeRefused, UnitRefused, UsageError
 from sentinel.model import AgentHeartbeat, Context, Endpoint, Observation, now
-from sentinel.playbook import Playbook, Segment
+from sentinel.playbook import Playbook, RateLimits, Segment
 from sentinel.probes.base import Network, Planned, Probe, Target
 from sentinel.probes.routes import EgressGuard
 from sentinel.probes.site import SiteProbe
 from sentinel.scan.engine import AssetPlan, Engine, Job
 from sentinel.scan.plan import probes_for, refusals
 from sentinel.scan.run import policy_for
-from sentinel.scope import Gate
+from sentinel.scope import Gate, TokenBucket
 
 log = logging.getLogger("sentinel.agent")
 
@@ -98,6 +99,36 @@ def vantage_addresses(playbook: Playbook, segments: tuple[str, ...]) -> tuple[st
     return tuple(found)
 
 
+def limits_for(own: RateLimits, share: Share | None) -> RateLimits:
+    """The limits a unit runs under: the lower of this agent's playbook and the unit's share
+    of the scan's budget (a coordinator cannot raise what the agent's playbook allows)."""
+    if share is None:
+        return own
+    return own.model_copy(update={
+        "packets_per_second": min(own.packets_per_second, share.packets_per_second),
+        "connections_per_host": min(own.connections_per_host, share.connections_per_host),
+        "concurrent_hosts": min(own.concurrent_hosts, share.concurrent_hosts),
+    })
+
+
+@dataclass
+class CarriedBucket:
+    """The token bucket's level carried from one unit to the next (each unit runs in its own
+    event loop, with its own gate): a new unit starts with the tokens the previous one left,
+    not with a fresh second of burst, so the agent's rate holds across units."""
+
+    rate: float | None = None
+    tokens: float = 0.0
+    stamp: float = 0.0
+
+    def resume(self, bucket: TokenBucket) -> None:
+        if self.rate == bucket.rate:
+            bucket._tokens, bucket._stamp = self.tokens, self.stamp
+
+    def keep(self, bucket: TokenBucket) -> None:
+        self.rate, self.tokens, self.stamp = bucket.rate, bucket._tokens, bucket._stamp
+
+
 class Agent:
     """One agent process: its playbook, its segments, its key and its counters."""
 
@@ -129,6 +160,7 @@ class Agent:
         # Where this host's traffic toward each segment must leave (the segment's egress in
         # this agent's playbook), asked of this host's kernel at every connection.
         self.egress = EgressGuard.for_playbook(playbook)
+        self.bucket = CarriedBucket()
 
     # -- one unit ------------------------------------------------------------------------
 
@@ -180,9 +212,10 @@ class Agent:
     async def _execute(self, unit: WorkUnit, segment: Segment,
                        probes: tuple[Probe, ...]) -> UnitResult:
         refused: list[tuple[str, str]] = []
-        rate = self.playbook.rate
+        rate = limits_for(self.playbook.rate, unit.share)
         gate = Gate(self.policy, rate, audit=lambda a, r: refused.append((a, r)),
                     egress=self.egress)
+        self.bucket.resume(gate.bucket)
         engine = Engine(Network(gate, rate.probe_timeout_s), probe_timeout=rate.probe_timeout_s,
                         windows=self.playbook.windows)
         agency = self.playbook.agency(segment.agency)
@@ -209,8 +242,11 @@ class Agent:
             for index, observation in zip(places[id(plan)], observations, strict=True):
                 results[index] = observation
 
-        async with asyncio.timeout(unit.budget_s):
-            await engine.run(plans, done)
+        try:
+            async with asyncio.timeout(unit.budget_s):
+                await engine.run(plans, done)
+        finally:
+            self.bucket.keep(gate.bucket)
         return UnitResult(
             unit=unit.id, scan=unit.scan, agent=self.agent_id,
             results=tuple(

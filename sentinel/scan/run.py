@@ -60,13 +60,14 @@ def policy_for(playbook: Playbook) -> ScopePolicy:
     )
 
 
-def _audit(
+def audit_event(
     action: str,
     words: Text,
     ctx: Context,
     severity: Severity = Severity.INFO,
     after: dict[str, object] | None = None,
 ) -> Event:
+    """An audit event (``event.category: audit``) of the scan ``ctx`` names."""
     return Event(
         action=action,
         category="audit",
@@ -78,7 +79,8 @@ def _audit(
     )
 
 
-def _scan_context(playbook: Playbook, scan_id: str, drill_id: str | None) -> Context:
+def scan_context(playbook: Playbook, scan_id: str, drill_id: str | None) -> Context:
+    """The context of a scan's own audit events (segment ``*``: the whole scan)."""
     first = playbook.segments[0]
     return Context(
         scan_id=scan_id, agency_id=first.agency, segment_id="*", zone=first.zone, drill_id=drill_id
@@ -103,9 +105,9 @@ def refuse_out_of_scope(
         refused += egress_refusals(playbook, egress)
     if not refused:
         return
-    ctx = _scan_context(playbook, scan_id, drill_id)
+    ctx = scan_context(playbook, scan_id, drill_id)
     audit = [
-        _audit(
+        audit_event(
             "scope-refused",
             Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
             ctx,
@@ -124,9 +126,10 @@ def refuse_out_of_scope(
 
 def refusal_event(playbook: Playbook, scan_id: str, target: str, reason: str) -> Event:
     """The audit event of one refusal."""
-    return _audit("scope-refused", Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
-                  _scan_context(playbook, scan_id, None), Severity.HIGH,
-                  {"target": target, "reason": reason})
+    return audit_event("scope-refused",
+                       Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
+                       scan_context(playbook, scan_id, None), Severity.HIGH,
+                       {"target": target, "reason": reason})
 
 
 def egress_refusals(playbook: Playbook, egress: EgressGuard) -> list[Refusal]:
@@ -144,7 +147,12 @@ def egress_refusals(playbook: Playbook, egress: EgressGuard) -> list[Refusal]:
 
 
 @dataclass
-class _Run:
+class ScanRecorder:
+    """What a scan records, one whole asset at a time (:meth:`on_asset`): observations,
+    findings, lifecycle states and change events into the store, then the sink; the
+    counters of the scan record. An in-process scan and the agents' coordinator both use it,
+    so their documents and finding keys are the same."""
+
     playbook: Playbook
     store: SqliteStore
     record: ScanRecord
@@ -155,6 +163,18 @@ class _Run:
     sink_turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # one asset at a time
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failed: int = 0
+
+    @classmethod
+    def start(cls, playbook: Playbook, store: SqliteStore, record: ScanRecord,
+              progress: Progress | None = None, sink: ElasticSink | None = None
+              ) -> ScanRecorder:
+        """A recorder for ``record``: the findings' previous states and the last completed
+        scan (the baseline of change events) read from ``store``."""
+        previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
+        for key, state in store.states().items():
+            previous[state.asset_id][key] = state
+        last = store.latest_scan()
+        return cls(playbook, store, record, previous, progress, sink, last.id if last else None)
 
     async def on_asset(self, plan: AssetPlan, observations: list[Observation]) -> None:
         if not plan.jobs:
@@ -200,7 +220,7 @@ def _stream(
     sink.add_events(events)
 
 
-async def _audit_trail(store: SqliteStore, sink: ElasticSink | None, events: list[Event]) -> None:
+async def audit_trail(store: SqliteStore, sink: ElasticSink | None, events: list[Event]) -> None:
     """Audit events to the store and, off the event loop, to the sink."""
     store.add_events(events)
     if sink is not None:
@@ -236,12 +256,12 @@ async def run_scan(
                         egress=egress if plans is None else None)
     record = ScanRecord(id=scan_id, playbook=playbook_name, started=now())
     store.save_scan(record)
-    ctx = _scan_context(playbook, scan_id, drill_id)
-    await _audit_trail(
+    ctx = scan_context(playbook, scan_id, drill_id)
+    await audit_trail(
         store,
         sink,
         [
-            _audit(
+            audit_event(
                 "scan-started",
                 Text(zh="扫描开始", en="scan started"),
                 ctx,
@@ -256,11 +276,7 @@ async def run_scan(
         audit=lambda address, reason: runtime_refusals.append((address, reason)),
         egress=egress,
     )
-    previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
-    for key, state in store.states().items():
-        previous[state.asset_id][key] = state
-    last = store.latest_scan()
-    run = _Run(playbook, store, record, previous, progress, sink, last.id if last else None)
+    run = ScanRecorder.start(playbook, store, record, progress, sink)
     engine = Engine(
         Network(gate, playbook.rate.probe_timeout_s),
         probe_timeout=playbook.rate.probe_timeout_s,
@@ -285,11 +301,11 @@ async def run_scan(
     finally:
         if egress is not None:
             egress.close()
-    await _audit_trail(
+    await audit_trail(
         store,
         sink,
         [
-            _audit(
+            audit_event(
                 "scope-refused",
                 Text(zh="超出授权范围，已拒绝", en="refused: out of scope"),
                 ctx,
@@ -302,11 +318,11 @@ async def run_scan(
     record.status, record.finished = "completed", now()
     record.attempts, record.findings = dict(run.attempts), run.failed
     store.save_scan(record)
-    await _audit_trail(
+    await audit_trail(
         store,
         sink,
         [
-            _audit(
+            audit_event(
                 "scan-finished",
                 Text(zh="扫描完成", en="scan finished"),
                 ctx,

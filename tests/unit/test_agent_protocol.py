@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.agent.coordinator import cut_units
+from sentinel.agent.coordinator import cut_units, share_budget
 from sentinel.agent.protocol import (
     PROTOCOL,
     JobSpec,
@@ -21,10 +21,10 @@ from sentinel.agent.protocol import (
     seal,
     to_body,
 )
-from sentinel.agent.worker import Agent
+from sentinel.agent.worker import Agent, limits_for
 from sentinel.errors import ScopeRefused, UnitRefused, UsageError
 from sentinel.model import Asset
-from sentinel.playbook import Playbook, load_playbook
+from sentinel.playbook import Playbook, RateLimits, load_playbook
 from sentinel.scan.plan import asset_plans, probes_for
 
 KEY = b"0123456789abcdef0123456789abcdef"
@@ -161,3 +161,44 @@ def test_site_units_carry_one_probe_per_site_of_the_agents_playbook(tmp_path: Pa
                                 "name": "evil.example"}
     with pytest.raises(UnitRefused, match=r"'evil\.example': not a site"):
         agent.check(seal(body, KEY))
+
+
+def test_the_budget_is_divided_among_the_live_agents(book: Playbook) -> None:
+    plans = list(asset_plans(book, "s1", None, None, probes_for(book)))
+    cuts = cut_units(plans, "s1", None, book.rate, shard_size=2)
+    shared, notes = share_budget(plans, cuts, {"a": 2, "b": 1}, book.rate)
+    assert notes == [] and [c.refs for c in shared] == [c.refs for c in cuts]
+    shares = {(c.unit.segment, c.unit.shard, c.unit.probe): c.unit.share for c in shared}
+    rate = book.rate  # 200 packets/s, 4 connections per host, 32 hosts at once
+    for share in shares.values():
+        assert share is not None and share.agents == 3
+        assert share.packets_per_second == pytest.approx(rate.packets_per_second / 3)
+        assert share.concurrent_hosts == rate.concurrent_hosts // 3
+    # A host of segment a sits in a tcp and an ssh unit, which its 2 agents may run at once;
+    # segment b's host has one agent: nobody shares its connections.
+    assert shares[("a", 0, "tcp")].connections_per_host == 2  # type: ignore[union-attr]
+    assert shares[("b", 0, "ssh")].connections_per_host == 4  # type: ignore[union-attr]
+    # A unit's time budget follows its share; a segment without a live agent gets no share.
+    assert all(s.unit.budget_s >= c.unit.budget_s for s, c in zip(shared, cuts, strict=True))
+    alone, _ = share_budget(plans, cuts, {"a": 0, "b": 1}, book.rate)
+    assert {c.unit.segment for c in alone if c.unit.share is None} == {"a"}
+    # More agents than a limit: each gets 1, and people are told the limit cannot hold.
+    tight = book.rate.model_copy(update={"concurrent_hosts": 2, "connections_per_host": 1})
+    _, notes = share_budget(plans, cuts, {"a": 2, "b": 1}, tight)
+    assert any("concurrent_hosts 2 is less than the 3 live agents" in n for n in notes)
+    assert any("segment a: connections_per_host 1" in n for n in notes)
+
+
+def test_an_agent_runs_a_unit_under_the_lower_of_its_limits_and_its_share() -> None:
+    own = RateLimits(packets_per_second=50, connections_per_host=2, concurrent_hosts=8)
+    assert limits_for(own, None) == own
+    body = unit(share={"packets_per_second": 100, "connections_per_host": 1,
+                       "concurrent_hosts": 4, "agents": 2})
+    share = read_unit(seal(body, KEY), KEY).share
+    lowered = limits_for(own, share)
+    assert (lowered.packets_per_second, lowered.connections_per_host,
+            lowered.concurrent_hosts) == (50, 1, 4)
+    assert lowered.probe_timeout_s == own.probe_timeout_s
+    with pytest.raises(UnitRefused, match="malformed"):
+        read_unit(seal(unit(share={"packets_per_second": 0, "connections_per_host": 1,
+                                   "concurrent_hosts": 1, "agents": 1}), KEY), KEY)
