@@ -144,7 +144,32 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def wildcard_regex(value: SigmaString) -> re.Pattern[str]:
+class LinearPattern:
+    """A regular expression run by RE2 (google-re2): time linear in the text, whatever the
+    pattern, so a rule such as ``|re: '(a+)+$'`` cannot be hung by a server's banner.
+    Patterns RE2 cannot run in linear time (backreferences, lookaround) are refused when the
+    rule loads."""
+
+    def __init__(self, pattern: str, flags: str = "") -> None:
+        import re2
+
+        options = re2.Options()
+        options.log_errors = False
+        options.max_mem = 16 << 20  # a pathological pattern's automaton stays small too
+        try:
+            self._compiled = re2.compile(f"(?{flags}){pattern}" if flags else pattern, options)
+        except re2.error as exc:
+            detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(
+                exc.args[0], bytes) else str(exc)
+            raise InputError(f"regular expression {pattern!r} cannot run in linear time "
+                             f"(RE2: {detail}); rewrite it without backreferences or "
+                             "lookaround") from None
+
+    def fullmatch(self, text: str) -> bool:
+        return self._compiled.fullmatch(text) is not None
+
+
+def wildcard_regex(value: SigmaString) -> LinearPattern:
     """A Sigma string with wildcards as an anchored, lower-case regular expression."""
     parts = []
     for part in value.s:
@@ -156,7 +181,7 @@ def wildcard_regex(value: SigmaString) -> re.Pattern[str]:
             parts.append(re.escape(part.lower()))
         else:
             raise InputError(f"placeholders are not supported: {value}")
-    return re.compile("".join(parts), re.DOTALL)
+    return LinearPattern("".join(parts), "s")
 
 
 def _string(value: SigmaString) -> Values:
@@ -169,12 +194,12 @@ def _string(value: SigmaString) -> Values:
 
 
 def _regex(value: SigmaRegularExpression) -> Values:
-    flags = re.DOTALL if SigmaRegularExpressionFlag.DOTALL in value.flags else 0
+    flags = "s" if SigmaRegularExpressionFlag.DOTALL in value.flags else ""
     if SigmaRegularExpressionFlag.IGNORECASE in value.flags:
-        flags |= re.IGNORECASE
+        flags += "i"
     if SigmaRegularExpressionFlag.MULTILINE in value.flags:
-        flags |= re.MULTILINE
-    pattern = re.compile(str(value.regexp), flags)
+        flags += "m"
+    pattern = LinearPattern(str(value.regexp), flags)
     return lambda values: any(pattern.fullmatch(_text(v)) for v in values)
 
 
