@@ -218,15 +218,17 @@ async def robust_offer(probe: Probe, version: int, offer: Sequence[int],
 
 async def probe_version(probe: Probe, version: int) -> ServerFlight:
     """One hello offering only ``version`` with every candidate suite (SSLv2 framing for 2);
-    a silent drop is retried bare (TLCP) and then bisected (see the module docstring)."""
+    a silent drop, or under TLCP an alert against the hello's form, is retried bare (TLCP)
+    and then bisected (see the module docstring)."""
     if version == V.SSL2:
         return await probe.send("SSLv2", build_sslv2_client_hello(), sslv2=True)
     offer = probe.candidates(version)
     flight = await probe.offer(version, offer)
-    if version != V.TLCP1_1 or not flight.silent:
+    if version != V.TLCP1_1 or not (flight.silent or _refuses_hello_form(flight)):
         return await robust_offer(probe, version, offer, flight)
-    # TLCP: GmSSL-style servers drop unknown extensions silently, so the retry, the canary
-    # and the bisection use the bare hello every TLCP stack takes.
+    # TLCP: some stacks refuse a hello with extensions they do not know, silently or (GmSSL
+    # 3.1) with unexpected_message, so the retry, the canary and the bisection use the bare
+    # hello every TLCP stack takes.
     probe.tlcp_extensions = False
     bare = await probe.offer(version, offer, f"{version_name(version)} (no extensions)")
     flight = await robust_offer(probe, version, offer, bare)
@@ -235,6 +237,16 @@ async def probe_version(probe: Probe, version: int) -> ServerFlight:
         probe.tlcp_extensions = suite is None  # nothing answered: keep the default
         return flight
     return await _tlcp_extensions_back(probe, version, suite, flight)
+
+
+# Alerts that object to the form of a hello rather than to what it offers (a refused version
+# or suite set is protocol_version, handshake_failure or insufficient_security): 10
+# unexpected_message, 47 illegal_parameter, 50 decode_error, 110 unsupported_extension.
+HELLO_FORM_ALERTS = frozenset({10, 47, 50, 110})
+
+
+def _refuses_hello_form(flight: ServerFlight) -> bool:
+    return flight.alert is not None and flight.alert.description in HELLO_FORM_ALERTS
 
 
 async def _tlcp_extensions_back(probe: Probe, version: int, suite: int,

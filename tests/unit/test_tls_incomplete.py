@@ -5,7 +5,8 @@ No network: the flights are fed to the parser, or answered by an in-memory serve
 ``connect`` whose writer parses the ClientHello and feeds the reader the scripted answer).
 The select-then-abort bytes were captured from Tongsuo 8.5.0 (`s_server -enable_ntls` with
 an RSA certificate and an SM2 sign/enc pair, lab/servers/README.md) for a bare TLCP hello
-offering 0xE019, 0xE013.
+offering 0xE019, 0xE013. At the end: GmSSL 3.1's refusal of a TLCP hello with extensions
+(unexpected_message), which is retried bare.
 """
 
 from __future__ import annotations
@@ -192,3 +193,62 @@ def test_a_server_that_behaves_costs_no_extra_hello() -> None:
     assert asyncio.run(enumerate_suites(probe, TLCP, [0xE011, 0xE013, 0xE019, 0xE053])) == (
         0xE013, 0xE053)
     assert len(server.offers) == 3 and not probe.incomplete
+
+
+# ---- GmSSL 3.1: a TLCP hello with extensions is refused with unexpected_message ----------
+
+UNEXPECTED_MESSAGE_TLCP = bytes.fromhex("1501010002020a")  # captured from gmssl tlcp_server
+
+
+def gmssl_like(version: int, suites: tuple[int, ...], extensions: bool) -> bytes:
+    if version != TLCP:
+        return bytes.fromhex("15010100020246")  # protocol_version in a 0x0101 record
+    if extensions:
+        return UNEXPECTED_MESSAGE_TLCP
+    if 0xE013 not in suites:
+        return bytes.fromhex("15010100020247")  # insufficient_security
+    return _hello_flight(TLCP, 0xE013)
+
+
+class _ExtensionAwareServer(_Server):
+    """Like ``_Server``, but the answer also sees whether the hello carried extensions."""
+
+    def __init__(self, answer: Callable[[int, tuple[int, ...], bool], bytes]) -> None:
+        super().__init__(lambda v, s: b"")
+        self.answer3 = answer
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[Streams]:
+        reader = asyncio.StreamReader()
+        server = self
+
+        class Writer:
+            def write(self, data: bytes) -> None:
+                if data[0] == ContentType.HANDSHAKE:
+                    hello = parse_client_hello(data[9:])
+                    server.offers.append(hello.cipher_suites)
+                    reader.feed_data(server.answer3(hello.client_version, hello.cipher_suites,
+                                                    bool(hello.extensions)))
+                reader.feed_eof()
+
+            async def drain(self) -> None:
+                return None
+
+        yield reader, Writer()  # type: ignore[misc]
+
+
+def test_tlcp_hello_refused_for_its_extensions_is_retried_bare() -> None:
+    result = asyncio.run(enumerate_tls(_ExtensionAwareServer(gmssl_like).connect, timeout=2.0))
+    assert result.versions == ("TLCPv1.1",)
+    assert [a.code for a in result.accepted] == [0xE013]
+    assert result.tlcp_needs_bare_hello
+    assert "TLCPv1.1: unexpected_message" in result.alerts_seen
+
+
+def test_tlcp_refusal_of_the_offer_is_not_retried() -> None:
+    """handshake_failure (nothing acceptable offered) says nothing about extensions: one
+    TLCP hello, no bare retry."""
+    server = _Server(lambda v, s: HANDSHAKE_FAILURE_TLCP if v == TLCP else HANDSHAKE_FAILURE_TLS)
+    result = asyncio.run(enumerate_tls(server.connect, timeout=2.0))
+    assert result.versions == () and not result.tlcp_needs_bare_hello
+    assert len([o for o in server.offers if 0xE013 in o]) == 1
