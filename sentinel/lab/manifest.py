@@ -56,6 +56,7 @@ class ServiceKind(StrEnum):
     GM_DUAL = "gm-dual"
     GO_PQ = "go-pq"
     TONGSUO = "tongsuo"
+    GMSSL = "gmssl"
 
 
 class _Strict(BaseModel):

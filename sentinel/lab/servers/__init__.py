@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sentinel.lab.manifest import Host, Service, ServiceKind
 from sentinel.lab.servers import (
     dnsmasq,
+    gmssl,
     gnutls,
     national,
     nginx,
@@ -37,6 +38,7 @@ STARTERS: dict[ServiceKind, Starter] = {
     ServiceKind.GM_DUAL: national.start,
     ServiceKind.GO_PQ: national.start,
     ServiceKind.TONGSUO: tongsuo.start,
+    ServiceKind.GMSSL: gmssl.start,
 }
 
 __all__ = ["STARTERS", "ServerContext", "Starter"]

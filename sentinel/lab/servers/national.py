@@ -21,10 +21,12 @@ from sentinel.lab.procs import run, spawn
 from sentinel.lab.servers.base import ServerContext
 from sentinel.lab.state import LabPaths, ProcessRecord
 
-# What lab/servers/build.sh must have built for each kind (Tongsuo's starter is tongsuo.py).
-BINARIES = {ServiceKind.GM_TLCP: "gmtls-lab", ServiceKind.GM_DUAL: "gmtls-lab",
-            ServiceKind.GM_TLS13: "bcsm-lab-server.jar", ServiceKind.GO_PQ: "pqtls-lab",
-            ServiceKind.TONGSUO: "tongsuo-openssl"}
+# What lab/servers/build.sh must have built for each kind (Tongsuo's and GmSSL's starters
+# are tongsuo.py and gmssl.py; GmSSL's certificates are made with Tongsuo).
+BINARIES = {ServiceKind.GM_TLCP: ("gmtls-lab",), ServiceKind.GM_DUAL: ("gmtls-lab",),
+            ServiceKind.GM_TLS13: ("bcsm-lab-server.jar",), ServiceKind.GO_PQ: ("pqtls-lab",),
+            ServiceKind.TONGSUO: ("tongsuo-openssl",),
+            ServiceKind.GMSSL: ("gmssl", "tongsuo-openssl")}
 SOURCE_ENV = "SENTINEL_LAB_SERVERS"
 BUILD_TIMEOUT = 900.0  # a cold Maven/Go build fetches dependencies
 TLCP_SUITE_IDS = {"ECC_SM4_CBC_SM3": "e013", "ECDHE_SM4_CBC_SM3": "e011"}
@@ -40,8 +42,8 @@ def source_dir() -> Path | None:
 def prepare(manifest: Manifest, paths: LabPaths) -> Path:
     """Build (or find cached) binaries when the manifest has national-crypto services."""
     bin_dir = paths.cache / "bin"
-    needed = sorted({BINARIES[s.kind] for h in manifest.hosts for s in h.services
-                     if s.kind in BINARIES})
+    needed = sorted({name for h in manifest.hosts for s in h.services
+                     for name in BINARIES.get(s.kind, ())})
     if not needed:
         return bin_dir
     source = source_dir()

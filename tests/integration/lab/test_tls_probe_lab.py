@@ -147,6 +147,21 @@ def test_tongsuo_tlcp_server_with_gcm_suites(lab: LabStatus) -> None:
     assert facts["posture"] == {"key_exchange": ["sm2"], "authentication": ["sm2"]}
 
 
+def test_gmssl_server_is_enumerated_with_the_bare_hello(lab: LabStatus) -> None:
+    """GmSSL 3.1 refuses a TLCP hello with extensions (unexpected_message): the probe retries
+    bare and enumerates it like any other TLCP server, behind the lab's relay that gives
+    every connection a fresh one-shot tlcp_server."""
+    host = MANIFEST.host("gmssl")
+    for address in (str(host.v4), str(host.v6)):
+        facts = _probe(address, 443, host.hostname)
+        assert facts["personality"] == "tlcp-only" and facts["tlcp_needs_bare_hello"]
+        assert [a["code"] for a in facts["accepted"]] == ["0xE013"]
+        assert "TLCPv1.1: unexpected_message" in facts["alerts"]
+        assert facts["tlcp_key_exchange"]["signature_valid"] is True
+        assert facts["certificates"][0]["tlcp_pair"]["ok"]
+        assert facts["incomplete"] == [] and facts["errors"] == []
+
+
 def test_pqc_server_reports_hybrid_key_exchange(lab: LabStatus) -> None:
     facts = _probe("198.18.20.34", 443, "pqc.cloud.test")
     assert "pqc-hybrid" in facts["posture"]["key_exchange"]
