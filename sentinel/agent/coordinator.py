@@ -26,9 +26,9 @@ import socket
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sentinel.agent.broker import (
@@ -61,6 +61,8 @@ from sentinel.errors import BrokerError, ErrorReason, UnitRefused, UsageError
 from sentinel.model import (
     AgentHeartbeat,
     AttemptStatus,
+    Context,
+    Event,
     Observation,
     ScanRecord,
     Text,
@@ -86,6 +88,32 @@ from sentinel.store.sqlite import SqliteStore, document_id
 log = logging.getLogger("sentinel.coordinator")
 Notify = Callable[[str], None]
 LIVENESS_CHECK_S = 5.0  # how often the segments' consumers are counted while following
+# An agent is silent once its expected heartbeat is more than one interval late: nothing
+# heard for two intervals (``agent-silent``, rules/event/agent-silent.yml).
+SILENT_INTERVALS = 2.0
+
+
+def silent_agents(beats: Iterable[AgentHeartbeat], segments: set[str], moment: datetime
+                  ) -> list[AgentHeartbeat]:
+    """The running agents of ``segments`` whose newest heartbeat is older than
+    ``SILENT_INTERVALS`` of their own intervals at ``moment`` (a cleanly stopped agent says
+    so in its last heartbeat and is not silent)."""
+    return [b for b in beats
+            if b.state == "running" and set(b.segments) & segments
+            and (moment - b.seen).total_seconds() > SILENT_INTERVALS * b.interval_s]
+
+
+def silence_event(beat: AgentHeartbeat, ctx: Context, segments: set[str], moment: datetime
+                  ) -> Event:
+    """The ``agent-silent`` audit event of one silent agent, in the first of its segments
+    the scan covers."""
+    mine = sorted(set(beat.segments) & segments)
+    return audit_event(
+        "agent-silent", Text(zh="代理心跳中断", en="agent silent"),
+        ctx.model_copy(update={"segment_id": mine[0] if mine else "*"}), Severity.HIGH,
+        {"agent": beat.agent_id, "segments": list(beat.segments), "seen": beat.seen.isoformat(),
+         "interval_s": beat.interval_s,
+         "silent_s": round((moment - beat.seen).total_seconds(), 1)})
 
 
 @dataclass
@@ -205,6 +233,7 @@ class _Follow:
     refusals: list[tuple[str, str]] = field(default_factory=list)
     agents: set[str] = field(default_factory=set)
     reported_empty: set[str] = field(default_factory=set)
+    silent: set[tuple[str, str]] = field(default_factory=set)  # (agent, last seen) said
 
 
 class Coordinator:
@@ -339,6 +368,7 @@ class Coordinator:
                     counts = await link.call(_consumers, waiting)
                     for segment in sorted(s for s, n in counts.items() if n == 0):
                         await self._no_agent(run, ctx, follow, segment, at_start=False)
+                    await self._silences(ctx, follow, set(consumers))
             except link.lost as exc:
                 # The broker went away (a restart, the network): what was not acknowledged
                 # comes again once reconnected, and a unit answered twice counts once.
@@ -346,6 +376,8 @@ class Coordinator:
                 if not await link.reopen(give_up_at):
                     break
                 self.notify("broker connection back: following the scan again")
+        # Once more at the end: the heartbeats drained while following are the freshest.
+        await self._silences(ctx, follow, set(consumers))
         for cut in list(follow.pending.values()):
             await self._close(run, follow, cut, UnfinishedUnit(
                 unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
@@ -385,6 +417,23 @@ class Coordinator:
                 await self._close(run, follow, cut, UnfinishedUnit(
                     unit=cut.unit.id, segment=segment, probe=cut.unit.probe, reason="no-agent",
                     detail="no agent consumed the segment's queue when the scan started"))
+
+    async def _silences(self, ctx: Context, follow: _Follow, segments: set[str]) -> None:
+        """An ``agent-silent`` audit event (once per agent and last heartbeat) for each agent
+        of the scan's segments that has fallen silent, from the heartbeats in the store."""
+        moment = now()
+        events = []
+        for beat in silent_agents(self.store.agents(), segments, moment):
+            said = (beat.agent_id, beat.seen.isoformat())
+            if said in follow.silent:
+                continue
+            follow.silent.add(said)
+            self.notify(f"agent {beat.agent_id} ({', '.join(beat.segments)}) silent: last "
+                        f"heartbeat {(moment - beat.seen).total_seconds():.0f} s ago, every "
+                        f"{beat.interval_s:g} s expected")
+            events.append(silence_event(beat, ctx, segments, moment))
+        if events:
+            await audit_trail(self.store, self.sink, events)
 
     async def _handle(self, run: ScanRecorder, follow: _Follow, kind: str, body: Any,
                       message: Any) -> None:
