@@ -361,8 +361,18 @@ def schema(
 FAST_EXIT = frozenset({"probe"})
 
 
+def _any_terminal() -> None:
+    """Findings and reports are Chinese; a terminal that is not UTF-8 (LANG=C, an ASCII
+    pipe) gets what it cannot show as escapes instead of a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """Console-script entry point."""
+    _any_terminal()
     try:
         app()
     except SystemExit as exc:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 from sigma.backends.elasticsearch.elasticsearch_lucene import LuceneBackend
 from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
@@ -22,8 +22,9 @@ from sigma.rule import SigmaRule
 
 from sentinel.detect.correlate import Hit, alerts_from
 from sentinel.detect.sigma import Category, Rule, RuleSet, load_collection, pipeline_text
-from sentinel.errors import InputError
+from sentinel.errors import InputError, SinkError
 from sentinel.model import Alert
+from sentinel.store.elastic_templates import describe_error
 
 INDEX_KIND: dict[Category, str] = {"finding": "findings", "event": "events"}
 
@@ -73,8 +74,12 @@ class ElasticEngine:
             }
         }
         index = f"{self.prefix}-{INDEX_KIND[rule.category]}-*"
-        for hit in helpers.scan(self.client, index=index, query=body, size=1000):
-            yield Hit(rule.id, str(hit["_id"]), hit["_source"])
+        try:
+            for hit in helpers.scan(self.client, index=index, query=body, size=1000):
+                yield Hit(rule.id, str(hit["_id"]), hit["_source"])
+        except (ApiError, TransportError) as exc:  # translated here; the reason is redacted
+            raise SinkError(f"Elasticsearch refused rule {rule.id}'s search: "
+                            f"{describe_error(exc)}") from None
 
     def run(
         self,

@@ -10,6 +10,7 @@ so a later rollover (by ILM, where the cluster has it) needs no change in the wr
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, Literal
@@ -173,5 +174,15 @@ def describe_error(exc: Exception) -> str:
         error = info.get("error") if isinstance(info.get("error"), dict) else {}
         kind = error.get("type", "") if isinstance(error, dict) else ""
         reason = error.get("reason", "") if isinstance(error, dict) else ""
-        return f"HTTP {exc.meta.status} {kind}: {reason}".strip(": ")
+        return f"HTTP {exc.meta.status} {redact(str(kind))}: {redact(str(reason))}".strip(": ")
     return type(exc).__name__
+
+
+# A server may echo the request (its Authorization header) in an error reason.
+_CREDENTIAL = re.compile(r"(?i)(authorization|api[-_ ]?key|apikey|basic|bearer|password|"
+                         r"token)([\s\"':=]+)([^\s\"',;}]+)")
+
+
+def redact(text: str, limit: int = 300) -> str:
+    """An error text from Elasticsearch, short and with anything credential-like masked."""
+    return _CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)[:limit]
