@@ -4,7 +4,8 @@
 taken down at its end, where the teardown is itself checked (nothing may remain); if the lab
 was up before the session it is brought up again afterwards. Every test that uses it, and
 every test under ``tests/lab`` (the lab's self-checks: its servers are what the manifest
-says) or ``tests/integration/lab`` (Sentinel against the lab), carries the ``lab`` marker.
+says), ``tests/integration/lab`` (Sentinel against the lab) or ``tests/hostile`` (hostile input
+in empty namespaces), carries the ``lab`` marker: they all need root and namespaces.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from tests.lab.clients import MANIFEST
 from tests.lab.teardown_check import down_leaves_nothing_behind
 
 HERE = Path(__file__).parent
-LAB_FOLDERS = (HERE / "lab", HERE / "integration" / "lab")
+# Folders whose tests need root and network namespaces: the lab's, Sentinel against the lab,
+# and the hostile-input suite (an empty namespace per run, strace, private mounts).
+LAB_FOLDERS = (HERE / "lab", HERE / "integration" / "lab", HERE / "hostile")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
