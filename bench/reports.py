@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests import samples as sample
 from sentinel.report.html import agency_document, find_scan, render_all
 from sentinel.report.pdf import html_to_pdf
 from sentinel.report.view import agency_view
 from sentinel.store.sqlite import SqliteStore
+from tests import samples as sample
 
 
 def main() -> None:
