@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from amqp.exceptions import ResourceLocked
+
 from sentinel.agent.broker import (
     connect,
     dead_exchange,
@@ -234,6 +236,41 @@ class _Follow:
     agents: set[str] = field(default_factory=set)
     reported_empty: set[str] = field(default_factory=set)
     silent: set[tuple[str, str]] = field(default_factory=set)  # (agent, last seen) said
+    cuts: dict[str, Cut] = field(default_factory=dict)  # every unit of the scan, by id
+    held: dict[str, tuple[Any, set[int]]] = field(default_factory=dict)  # unacknowledged
+    held_by_plan: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    @classmethod
+    def of(cls, plans: list[AssetPlan], cuts: Sequence[Cut], stored: set[int]) -> _Follow:
+        """The follow of ``cuts``; a unit whose assets are all ``stored`` has ended (a
+        resumed scan: its result was acknowledged once they were)."""
+        pending = {c.unit.id: c for c in cuts if not {p for p, _ in c.refs} <= stored}
+        units_left: dict[int, int] = defaultdict(int)
+        for cut in pending.values():
+            for p in {p for p, _ in cut.refs}:
+                units_left[p] += 1
+        return cls(plans, pending, units_left, assessed=set(stored),
+                   cuts={c.unit.id: c for c in cuts})
+
+    def hold(self, cut: Cut, message: Any) -> bool:
+        """Keep ``message`` unacknowledged until every asset of ``cut`` is stored; False
+        when there is nothing to wait for (or a copy is already held)."""
+        waiting = {p for p, _ in cut.refs} - self.assessed
+        if not waiting or cut.unit.id in self.held:
+            return False
+        self.held[cut.unit.id] = (message, waiting)
+        for p in waiting:
+            self.held_by_plan[p].add(cut.unit.id)
+        return True
+
+    def release(self, p: int) -> None:
+        """Asset ``p`` is stored: acknowledge the results that waited only for it."""
+        for unit in self.held_by_plan.pop(p, set()):
+            message, waiting = self.held[unit]
+            waiting.discard(p)
+            if not waiting:
+                del self.held[unit]
+                _ack(message)
 
 
 class Coordinator:
@@ -256,6 +293,7 @@ class Coordinator:
         progress: Progress | None = None,
         notify: Notify | None = None,
         allow_public: bool = False,
+        resume: str | None = None,
     ) -> None:
         if shard_size < 1:
             raise UsageError(f"--shard-size {shard_size}: at least 1 asset per unit")
@@ -263,7 +301,8 @@ class Coordinator:
             raise UsageError(f"--deadline {deadline_s:g}: a positive number of seconds")
         if unit_timeout_s is not None and unit_timeout_s <= 0:
             raise UsageError(f"--unit-timeout {unit_timeout_s:g}: a positive number of seconds")
-        self.scan_id = scan_id or uuid.uuid4().hex[:16]
+        self.resume = resume is not None
+        self.scan_id = resume or scan_id or uuid.uuid4().hex[:16]
         if not SCAN_ID.match(self.scan_id):
             raise UsageError(f"scan id {self.scan_id!r}: letters, digits, '-' and '_' only")
         self.playbook = playbook
@@ -282,8 +321,10 @@ class Coordinator:
         self.notify = notify or (lambda text: log.warning("%s", text))
 
     async def run(self) -> ScanRecord:
-        """Plan, publish, follow, record; returns the scan record (completed or partial)."""
+        """Plan, publish, follow, record; returns the scan record (completed or partial).
+        With ``resume``, follow a scan an earlier coordinator started (see :meth:`_resumed`)."""
         playbook, store, scan_id = self.playbook, self.store, self.scan_id
+        previous = self._resumed() if self.resume else None
         # Scope and public space as an in-process scan; not the egress, which is each
         # agent's to check from where it stands.
         refuse_out_of_scope(playbook, store, scan_id, self.drill_id, self.sink,
@@ -292,76 +333,163 @@ class Coordinator:
             raise UsageError("probes.discovery does not run through agents yet: scan without "
                              "a broker, or leave discovery out of this playbook")
         kinds = await asyncio.to_thread(probes_for, playbook)
+        # The plan and its cut are deterministic: a resumed scan finds the same unit ids.
         plans = list(asset_plans(playbook, scan_id, self.drill_id, None, kinds))
         cuts = cut_units(plans, scan_id, self.drill_id, playbook.rate,
                          shard_size=self.shard_size, budget_s=self.unit_timeout_s)
         link = _Link(self.url, scan_id, {c.unit.segment for c in cuts})
         await link.open()
         try:
+            # The scan's results are consumed by one coordinator at a time (an exclusive
+            # consumer): a second one following the same scan is refused here.
+            await link.consume()
             consumers = await link.call(_consumers, {c.unit.segment for c in cuts})
+        except UsageError:
+            await link.close()
+            raise
         except Exception as exc:
-            await link.close(cleanup=True)
+            await link.close()
             raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+        ctx = scan_context(playbook, scan_id, self.drill_id)
+        try:
+            if previous is None:
+                cuts, run, follow, deadline_s = await self._begin(plans, cuts, consumers, ctx)
+            else:
+                cuts, run, follow, deadline_s = await self._resume(plans, cuts, consumers, ctx,
+                                                                   previous)
+        except BaseException:
+            await link.close()
+            raise
+        record = run.record
+        try:
+            await self._publish_and_follow(link, run, follow, cuts, consumers,
+                                           deadline_s=deadline_s, resumed=previous is not None)
+        except BaseException:
+            # The scan's queues stay: ``sentinel scan --resume`` can follow it again.
+            record.status, record.finished = "interrupted", now()
+            store.save_scan(record)
+            await link.close()
+            raise
+        await link.close(cleanup=True)
+        return await self._finish(run, follow, ctx)
+
+    async def _begin(self, plans: list[AssetPlan], cuts: list[Cut], consumers: dict[str, int],
+                     ctx: Context) -> tuple[list[Cut], ScanRecorder, _Follow, float]:
+        """A new scan: its shares, its record and its scan-started event."""
+        playbook, store, scan_id = self.playbook, self.store, self.scan_id
         # One budget across agents: the playbook's limits divided among the live agents.
         cuts, notes = share_budget(plans, cuts, consumers, playbook.rate,
                                    budget_s=self.unit_timeout_s)
         for note in notes:
             self.notify(f"rate budget: {note}")
         deadline_s = self.deadline_s or _default_deadline(cuts)
-
         record = ScanRecord(id=scan_id, playbook=self.playbook_name, started=now(),
                             units=len(cuts))
         store.save_scan(record)
-        ctx = scan_context(playbook, scan_id, self.drill_id)
         await audit_trail(store, self.sink, [audit_event(
             "scan-started", Text(zh="扫描开始", en="scan started"), ctx,
             after={"playbook": self.playbook_name, "units": len(cuts),
                    "deadline_s": deadline_s, "broker": redacted(self.url),
+                   "shard_size": self.shard_size, "unit_timeout_s": self.unit_timeout_s,
+                   "deadline_at": (record.started + timedelta(seconds=deadline_s)
+                                   ).isoformat(),
                    "agents": dict(sorted(consumers.items())),
                    "share": next((c.unit.share.model_dump() for c in cuts
                                   if c.unit.share is not None), None)})])
         run = ScanRecorder.start(playbook, store, record, self.progress, self.sink)
-        units_left: dict[int, int] = defaultdict(int)
-        for cut in cuts:
-            for p in {p for p, _ in cut.refs}:
-                units_left[p] += 1
-        follow = _Follow(plans, {c.unit.id: c for c in cuts}, units_left)
-        try:
-            await self._publish_and_follow(link, run, follow, cuts, consumers,
-                                           deadline_s=deadline_s)
-        except BaseException:
-            record.status, record.finished = "interrupted", now()
-            store.save_scan(record)
-            raise
-        finally:
-            await link.close(cleanup=True)
-        return await self._finish(run, follow, ctx)
+        return cuts, run, _Follow.of(plans, cuts, set()), deadline_s
+
+    async def _resume(self, plans: list[AssetPlan], cuts: list[Cut], consumers: dict[str, int],
+                      ctx: Context, previous: tuple[ScanRecord, datetime, bool]
+                      ) -> tuple[list[Cut], ScanRecorder, _Follow, float]:
+        """A scan an earlier coordinator started: the assets it stored have ended, the units
+        it closed unanswered stay closed, the rest is followed again (and published again
+        if it was killed before every unit was out). Returns the units to publish."""
+        playbook, store, scan_id = self.playbook, self.store, self.scan_id
+        record, deadline_at, published = previous
+        if record.units != len(cuts):
+            raise UsageError(f"scan {scan_id}: the playbook now cuts into {len(cuts)} "
+                             f"units, the scan published {record.units}; it cannot be "
+                             "resumed with this playbook")
+        if not published:  # killed while publishing: every unit goes out (again)
+            cuts, _ = share_budget(plans, cuts, consumers, playbook.rate,
+                                   budget_s=self.unit_timeout_s)
+        # Results already waiting are taken even when the deadline has passed.
+        deadline_s = max((deadline_at - now()).total_seconds(), 2.0)
+        run = ScanRecorder.start(playbook, store, record, self.progress, self.sink)
+        run.attempts.update(store.attempt_counts(scan_id))
+        run.failed = store.failed_count(scan_id)
+        stored = store.stored_assets(scan_id)
+        follow = _Follow.of(plans, cuts, {p for p, plan in enumerate(plans)
+                                          if plan.asset_id in stored})
+        earlier, record.unfinished = list(record.unfinished), []
+        for outcome in earlier:  # units an earlier coordinator closed unanswered
+            cut = follow.pending.get(outcome.unit)
+            if cut is None:
+                follow.unfinished.append(outcome)
+            else:
+                await self._close(run, follow, cut, outcome)
+        store.save_scan(record)
+        await audit_trail(store, self.sink, [audit_event(
+            "scan-resumed", Text(zh="扫描继续", en="scan resumed"), ctx,
+            after={"playbook": self.playbook_name, "units": len(cuts),
+                   "pending": len(follow.pending), "assets_stored": len(stored),
+                   "republished": not published, "broker": redacted(self.url)})])
+        self.notify(f"resuming scan {scan_id}: {len(follow.pending)} of {len(cuts)} work "
+                    f"units to follow, {len(stored)} assets already stored")
+        return ([] if published else cuts), run, follow, deadline_s
+
+    def _resumed(self) -> tuple[ScanRecord, datetime, bool]:
+        """The scan to resume, when its deadline falls, and whether its units were all
+        published; or :class:`UsageError` when it cannot be resumed."""
+        record = self.store.scan(self.scan_id)
+        if record is None:
+            raise UsageError(f"--resume {self.scan_id}: no such scan in this store")
+        if record.status not in ("running", "interrupted") or not record.units:
+            raise UsageError(f"--resume {self.scan_id}: a {record.status} scan"
+                             f"{'' if record.units else ' run without agents'}; only a "
+                             "running or interrupted scan through agents is resumed")
+        if record.playbook != self.playbook_name:
+            raise UsageError(f"--resume {self.scan_id}: a scan of playbook {record.playbook}, "
+                             f"not {self.playbook_name}")
+        events = self.store.events(self.scan_id)
+        actions = {e.get("event", {}).get("action") for e in events}
+        started = next((e for e in events if e.get("event", {}).get("action") == "scan-started"),
+                       None)
+        after = (started or {}).get("sentinel", {}).get("after") or {}
+        if "deadline_at" not in after or "shard_size" not in after:
+            raise UsageError(f"--resume {self.scan_id}: its scan-started event does not say "
+                             "how it was cut (a scan started by an older Sentinel)")
+        self.shard_size = int(after["shard_size"])
+        self.unit_timeout_s = after.get("unit_timeout_s")
+        record.status, record.finished = "running", None
+        return (record, datetime.fromisoformat(after["deadline_at"]),
+                "units-published" in actions)
 
     async def _publish_and_follow(self, link: _Link, run: ScanRecorder, follow: _Follow,
                                   cuts: list[Cut], consumers: dict[str, int], *,
-                                  deadline_s: float) -> None:
+                                  deadline_s: float, resumed: bool = False) -> None:
+        """Publish ``cuts`` (none: already published) and follow until every unit has ended
+        or ``deadline_s`` has passed. A resumed scan's segments without an agent are reported
+        but waited on: their results may already be in the queue."""
         ctx = scan_context(self.playbook, self.scan_id, self.drill_id)
         empty = sorted(s for s, n in consumers.items() if n == 0)
         for segment in empty:
-            await self._no_agent(run, ctx, follow, segment, at_start=True)
-        live = [c for c in cuts if c.unit.id in follow.pending]
-        expires = now() + timedelta(seconds=deadline_s)
-        try:
-            await asyncio.to_thread(self._send, live, expires)
-        except Exception as exc:
-            raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+            await self._no_agent(run, ctx, follow, segment, at_start=not resumed)
+        if cuts:
+            await self._publish([c for c in cuts if c.unit.id in follow.pending], ctx,
+                                now() + timedelta(seconds=deadline_s))
         started = time.monotonic()
         give_up_at = started + deadline_s
         next_check = started + LIVENESS_CHECK_S
-        await link.consume()
         while follow.pending:
             left = give_up_at - time.monotonic()
             if left <= 0:
                 break
             try:
                 for kind, body, message in await link.drain(min(0.5, left)):
-                    await self._handle(run, follow, kind, body, message)
-                    message.ack()
+                    if await self._handle(run, follow, kind, body, message):
+                        _ack(message)
                 if time.monotonic() >= next_check and follow.pending:
                     next_check = time.monotonic() + LIVENESS_CHECK_S
                     waiting = {c.unit.segment for c in follow.pending.values()}
@@ -373,6 +501,8 @@ class Coordinator:
                 # The broker went away (a restart, the network): what was not acknowledged
                 # comes again once reconnected, and a unit answered twice counts once.
                 self.notify(f"broker connection lost ({why(exc)}): reconnecting")
+                follow.held.clear()  # their channel is gone: they come again
+                follow.held_by_plan.clear()
                 if not await link.reopen(give_up_at):
                     break
                 self.notify("broker connection back: following the scan again")
@@ -382,6 +512,17 @@ class Coordinator:
             await self._close(run, follow, cut, UnfinishedUnit(
                 unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
                 reason="deadline", detail=f"not finished {deadline_s:g} s after publication"))
+
+    async def _publish(self, live: list[Cut], ctx: Context, expires: datetime) -> None:
+        """Publish the units, then say so (a resumed scan publishes again only without it)."""
+        if live:
+            try:
+                await asyncio.to_thread(self._send, live, expires)
+            except Exception as exc:
+                raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+        await audit_trail(self.store, self.sink, [audit_event(
+            "units-published", Text(zh="任务已发布", en="work units published"), ctx,
+            after={"units": len(live)})])
 
     def _send(self, cuts: list[Cut], expires: Any) -> None:
         app = make_app(self.url)
@@ -436,45 +577,62 @@ class Coordinator:
             await audit_trail(self.store, self.sink, events)
 
     async def _handle(self, run: ScanRecorder, follow: _Follow, kind: str, body: Any,
-                      message: Any) -> None:
+                      message: Any) -> bool:
+        """Take one message; True when it can be acknowledged now. A result is acknowledged
+        only once every asset of its unit is stored (until then its observations exist only
+        in this process), so a coordinator killed meanwhile finds it in the queue again."""
         if kind == "beat":
             await self._heartbeat(run, body)
         elif kind == "dead":
-            headers = message.headers or {}
-            cut = follow.pending.get(str(headers.get("id")))
-            if cut is None:
-                return
-            deaths = headers.get("x-death") or [{}]
-            cause = str(deaths[0].get("reason", "unknown"))
-            if cause == "rejected":
-                outcome = UnfinishedUnit(
-                    unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
-                    reason="refused", detail="an agent refused it (its log and heartbeat "
-                    "say why: signature, protocol version, segment, scope); nothing was sent")
-            else:
-                outcome = UnfinishedUnit(
-                    unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
-                    reason="dead-letter",
-                    detail=f"dead-lettered ({cause}) after {DELIVERY_LIMIT + 1} deliveries")
-            self.notify(f"work unit {cut.unit.id} ({cut.unit.segment}, {cut.unit.probe}): "
-                        f"{outcome.reason}")
-            await self._close(run, follow, cut, outcome)
+            await self._dead(run, follow, message)  # the record keeps it from here
         else:
-            try:
-                result = read_result(body, self.key)
-            except UnitRefused as exc:
-                self.notify(f"a result was ignored: {exc.reason}")
-                return
-            cut = follow.pending.get(result.unit)
-            if cut is None or result.scan != self.scan_id:
-                return  # a second delivery of a unit already answered: counted once
-            if len(result.results) != len(cut.unit.jobs):
-                self.notify(f"work unit {cut.unit.id}: agent {result.agent} returned "
-                            f"{len(result.results)} results for {len(cut.unit.jobs)} jobs; "
-                            "ignored")
-                return
-            self._observe(follow, cut, result)
-            await self._close(run, follow, cut, None)
+            return await self._result(run, follow, body, message)
+        return True
+
+    async def _dead(self, run: ScanRecorder, follow: _Follow, message: Any) -> None:
+        headers = message.headers or {}
+        cut = follow.pending.get(str(headers.get("id")))
+        if cut is None:
+            return
+        deaths = headers.get("x-death") or [{}]
+        cause = str(deaths[0].get("reason", "unknown"))
+        if cause == "rejected":
+            outcome = UnfinishedUnit(
+                unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
+                reason="refused", detail="an agent refused it (its log and heartbeat "
+                "say why: signature, protocol version, segment, scope); nothing was sent")
+        else:
+            outcome = UnfinishedUnit(
+                unit=cut.unit.id, segment=cut.unit.segment, probe=cut.unit.probe,
+                reason="dead-letter",
+                detail=f"dead-lettered ({cause}) after {DELIVERY_LIMIT + 1} deliveries")
+        self.notify(f"work unit {cut.unit.id} ({cut.unit.segment}, {cut.unit.probe}): "
+                    f"{outcome.reason}")
+        await self._close(run, follow, cut, outcome)
+
+    async def _result(self, run: ScanRecorder, follow: _Follow, body: Any, message: Any
+                      ) -> bool:
+        try:
+            result = read_result(body, self.key)
+        except UnitRefused as exc:
+            self.notify(f"a result was ignored: {exc.reason}")
+            return True
+        cut = follow.cuts.get(result.unit)
+        if cut is None or result.scan != self.scan_id:
+            return True
+        if result.unit not in follow.pending:
+            # A second delivery of a unit already answered counts once; but after a
+            # reconnection it is the copy to acknowledge once its assets are stored.
+            return not follow.hold(cut, message)
+        if len(result.results) != len(cut.unit.jobs):
+            self.notify(f"work unit {cut.unit.id}: agent {result.agent} returned "
+                        f"{len(result.results)} results for {len(cut.unit.jobs)} jobs; "
+                        "ignored")
+            return True
+        self._observe(follow, cut, result)
+        held = follow.hold(cut, message)
+        await self._close(run, follow, cut, None)
+        return not held
 
     def _observe(self, follow: _Follow, cut: Cut, result: UnitResult) -> None:
         for (p, j), answer in zip(cut.refs, result.results, strict=True):
@@ -497,6 +655,9 @@ class Coordinator:
             follow.unfinished.append(outcome)
             for ref in cut.refs:
                 follow.missing[ref] = outcome
+            # Kept in the (running) record at once: a resumed coordinator knows it.
+            run.record.unfinished = sorted(follow.unfinished, key=lambda u: u.unit)
+            self.store.save_scan(run.record)
         for p in sorted({p for p, _ in cut.refs}):
             follow.units_left[p] -= 1
             if follow.units_left[p] == 0:
@@ -510,6 +671,8 @@ class Coordinator:
         observations = [follow.observed[p].get(j) or _unfinished(job, follow.missing[(p, j)])
                         for j, job in enumerate(plan.jobs)]
         await run.on_asset(plan, observations)
+        follow.observed.pop(p, None)
+        follow.release(p)
 
     async def _heartbeat(self, run: ScanRecorder, body: Any) -> None:
         try:
@@ -629,7 +792,8 @@ class _Link:
         """Reconnect, declare and consume again; False if the deadline passed first."""
         self.inbox.clear()  # their acknowledgements died with the channel: they come again
         await self.close()
-        retry: tuple[type[BaseException], ...] = (BrokerError, *self.lost)
+        # Followed too: the broker may not have dropped the lost connection's lock yet.
+        retry: tuple[type[BaseException], ...] = (BrokerError, Followed, *self.lost)
         while time.monotonic() < give_up_at:
             try:
                 await self.open()
@@ -656,6 +820,14 @@ class _Link:
 
 
 # -- broker operations (run in a worker thread; one at a time on the connection) -----------
+
+
+class Followed(UsageError):
+    """Another coordinator follows this scan."""
+
+
+def follow_lock(scan_id: str) -> str:
+    return f"sentinel.follow.{scan_id}"
 
 
 def _declare(conn: Any, scan_id: str, segments: set[str]) -> None:
@@ -685,15 +857,37 @@ def _consume(conn: Any, scan_id: str, inbox: list[tuple[str, Any, Any]]) -> Call
         log.warning("undecodable message dropped: %s", type(exc).__name__)
         message.reject()
 
+    # One coordinator follows a scan at a time: it holds the scan's exclusive queue
+    # (RabbitMQ refuses it to any other connection, and drops it when this one closes, a
+    # SIGKILL included). It carries no message.
+    channel = conn.default_channel
+    try:
+        channel.queue_declare(queue=follow_lock(scan_id), exclusive=True, auto_delete=True)
+    except ResourceLocked:
+        raise Followed(f"scan {scan_id} is followed by another coordinator (it holds "
+                       f"{follow_lock(scan_id)})") from None
+    # The results before any prefetch limit is set on the channel: held results (waiting
+    # for the other units of their assets) must never stop the flow.
+
+    def on_result(raw: Any) -> None:
+        message = channel.message_to_python(raw)
+        try:
+            body = message.decode()
+        except Exception as exc:
+            drop(message, exc)
+            return
+        inbox.append(("result", body, message))
+
+    tag = channel.basic_consume(queue=scan_results(scan_id).name, callback=on_result)
     consumers = []
-    for kind, queue in (("result", scan_results(scan_id)), ("dead", scan_dead(scan_id)),
-                        ("beat", heartbeats())):
+    for kind, queue in (("dead", scan_dead(scan_id)), ("beat", heartbeats())):
         consumer = conn.Consumer([queue], callbacks=[collect(kind)], accept=["json"],
                                  on_decode_error=drop, prefetch_count=64)
         consumer.consume()
         consumers.append(consumer)
 
     def stop() -> None:
+        channel.basic_cancel(tag)
         for consumer in consumers:
             consumer.cancel()
 
@@ -709,6 +903,12 @@ def _cleanup(conn: Any, scan_id: str) -> None:
     channel = conn.default_channel
     for queue in (scan_results(scan_id), scan_dead(scan_id)):
         channel.queue_delete(queue.name)
+
+
+def _ack(message: Any) -> None:
+    """Acknowledge; a message of a channel that is gone comes again and counts once."""
+    with contextlib.suppress(Exception):
+        message.ack()
 
 
 def _default_deadline(cuts: Sequence[Cut]) -> float:

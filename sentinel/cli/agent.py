@@ -122,8 +122,11 @@ def scan_through_agents(
     shard_size: int,
     unit_timeout: float | None,
     allow_public: bool = False,
+    resume: str | None = None,
 ) -> None:
-    """``sentinel scan --broker``: the coordinator. Prints the scan id on stdout."""
+    """``sentinel scan --broker``: the coordinator. Prints the scan id on stdout. Without
+    ``--resume``, a ``running`` scan through agents of the same playbook in the store (its
+    coordinator was killed) is resumed rather than a new one started."""
     from sentinel.agent.broker import broker_url
     from sentinel.agent.coordinator import Coordinator
     from sentinel.agent.protocol import load_key
@@ -139,10 +142,18 @@ def scan_through_agents(
             SqliteStore(store or default_path()) as db,
             open_sink(es_url) if es_url else nullcontext() as sink,
         ):
+            if resume is None:
+                running = [r for r in db.scans() if r.status == "running" and r.units
+                           and r.playbook == str(playbook)]
+                if running:
+                    resume = running[-1].id
+                    say(f"scan {resume} of this playbook is still running (its coordinator "
+                        "is gone?): resuming it")
             coordinator = Coordinator(
                 book, db, playbook_name=str(playbook), url=url, key=key, sink=sink,
                 deadline_s=deadline, shard_size=shard_size, unit_timeout_s=unit_timeout,
-                allow_public=allow_public, notify=lambda text: say(f"warning: {text}"))
+                allow_public=allow_public, notify=lambda text: say(f"warning: {text}"),
+                resume=resume)
             record = asyncio.run(coordinator.run())
     except SentinelError as exc:
         fail(exc)

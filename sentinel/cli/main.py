@@ -154,6 +154,9 @@ def scan(
         "--unit-timeout", help="With a broker: seconds an agent may spend on one unit.")] = None,
     shard_size: Annotated[int, typer.Option(
         "--shard-size", help="With a broker: assets per work unit.", min=1)] = 32,
+    resume: Annotated[str | None, typer.Option(
+        "--resume", help="With a broker: follow this scan again (its coordinator was killed); "
+        "a running scan of the same playbook is resumed without it.")] = None,
     allow_public: Annotated[
         bool, typer.Option("--allow-public-scope",
                            help="Let the playbook's authorised scope reach public space.")
@@ -177,8 +180,11 @@ def scan(
 
             scan_through_agents(playbook, broker or os.environ["SENTINEL_BROKER"], store=store,
                                 es_url=es_url, deadline=deadline, shard_size=shard_size,
-                                unit_timeout=unit_timeout, allow_public=allow_public)
+                                unit_timeout=unit_timeout, allow_public=allow_public,
+                                resume=resume)
             return
+        if resume:
+            raise UsageError("--resume follows a scan through agents: give --broker")
         with (
             _store(store) as db,
             open_sink(es_url) if es_url else nullcontext() as sink,

@@ -356,6 +356,25 @@ class SqliteStore:
         rows = self._db.execute("SELECT doc FROM scans ORDER BY started")
         return [ScanRecord.model_validate_json(r[0]) for r in rows]
 
+    def stored_assets(self, scan_id: str) -> set[str]:
+        """Ids of the assets of a scan that have observations (a scan writes an asset's
+        observations, findings, states and events together, once its probes have ended)."""
+        rows = self._db.execute("SELECT DISTINCT asset_id FROM observations WHERE scan_id = ?",
+                                (scan_id,))
+        return {r[0] for r in rows}
+
+    def attempt_counts(self, scan_id: str) -> dict[str, int]:
+        """A scan's attempts by status, as its record counts them."""
+        rows = self._db.execute("SELECT status, COUNT(*) FROM observations WHERE scan_id = ? "
+                                "GROUP BY status", (scan_id,))
+        return {r[0]: int(r[1]) for r in rows}
+
+    def failed_count(self, scan_id: str) -> int:
+        """A scan's failed findings, as its record counts them."""
+        row = self._db.execute("SELECT COUNT(*) FROM findings WHERE scan_id = ? AND "
+                               "evaluation = 'failed'", (scan_id,)).fetchone()
+        return int(row[0])
+
     def latest_scan(self, *, completed: bool = True) -> ScanRecord | None:
         clause = "WHERE status = 'completed' " if completed else ""
         row = self._db.execute(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.agent.coordinator import cut_units, share_budget
+from sentinel.agent.coordinator import _Follow, cut_units, share_budget
 from sentinel.agent.protocol import (
     PROTOCOL,
     JobSpec,
@@ -202,3 +202,37 @@ def test_an_agent_runs_a_unit_under_the_lower_of_its_limits_and_its_share() -> N
     with pytest.raises(UnitRefused, match="malformed"):
         read_unit(seal(unit(share={"packets_per_second": 0, "connections_per_host": 1,
                                    "concurrent_hosts": 1, "agents": 1}), KEY), KEY)
+
+
+class _Message:
+    def __init__(self) -> None:
+        self.acks = 0
+
+    def ack(self) -> None:
+        self.acks += 1
+
+
+def test_a_result_is_acknowledged_once_every_asset_of_its_unit_is_stored(book: Playbook
+                                                                        ) -> None:
+    """Until then its observations exist only in the coordinator: a coordinator killed
+    before finds the result in the queue again (tests/integration/agents/test_resume.py)."""
+    plans = list(asset_plans(book, "s1", None, None, probes_for(book)))
+    cuts = cut_units(plans, "s1", None, book.rate, shard_size=2)
+    tcp, ssh = cuts[0], cuts[1]  # segment a, shard 0: the same two assets, two probe kinds
+    assert {p for p, _ in tcp.refs} == {p for p, _ in ssh.refs} == {0, 1}
+    follow = _Follow.of(plans, cuts, set())
+    message = _Message()
+    assert follow.hold(tcp, message)  # its assets wait for the ssh unit
+    assert not follow.hold(tcp, _Message())  # a second copy is not held twice
+    follow.assessed.add(0)
+    follow.release(0)
+    assert message.acks == 0
+    follow.assessed.add(1)
+    follow.release(1)
+    assert message.acks == 1 and not follow.held
+    # Resumed with asset 0 stored: units holding only stored assets have ended.
+    resumed = _Follow.of(plans, cuts, {0, 1})
+    assert tcp.unit.id not in resumed.pending and ssh.unit.id not in resumed.pending
+    assert not resumed.hold(tcp, _Message())  # nothing left to wait for: ack at once
+    partly = _Follow.of(plans, cuts, {0})
+    assert tcp.unit.id in partly.pending and partly.units_left[0] == 2
