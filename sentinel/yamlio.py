@@ -141,11 +141,32 @@ def load_yaml(
     depth and alias expansion carry the location."""
     name = str(source)
     content = text if text is not None else read_bounded(source, error)
+    (node,) = _compose_checked(content, name, error, single=True)
+    doc = LocatedDocument(name, None)
+    if node is not None:
+        doc.data = _walk(node, (), doc, error, yaml.constructor.SafeConstructor())
+    return doc
+
+
+def check_text(content: str, name: str, error: type[InputError] = InputError) -> None:
+    """Hold YAML text to the same bounds as :func:`load_yaml` (size, syntax, depth, aliases,
+    values once aliases are expanded, no alias inside its own value) before it is handed to
+    a parser that knows no bounds (pySigma, ``yaml.safe_load``). Several documents
+    (``---``) are allowed, as pySigma reads them; ``name`` is the file the errors name."""
+    _compose_checked(content, name, error, single=False)
+
+
+def _compose_checked(content: str, name: str, error: type[InputError],
+                     single: bool) -> list[yaml.Node | None]:
+    """The node tree of each document of ``content`` (exactly one when ``single``), once the
+    text passed every bound; errors name ``name``."""
     if len(content) > MAX_BYTES:
         raise error(f"larger than {MAX_BYTES} bytes", SourceLocation(name))
     try:
         _check_shape(content, name, error)
-        node = yaml.compose(content, Loader=_Composer)
+        nodes: list[yaml.Node | None] = (
+            [yaml.compose(content, Loader=_Composer)] if single
+            else list(yaml.compose_all(content, Loader=_Composer)))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = (
@@ -154,13 +175,15 @@ def load_yaml(
         raise error(f"not valid YAML: {exc.problem}", where) from None
     except yaml.YAMLError as exc:
         raise error(f"not valid YAML: {type(exc).__name__}", SourceLocation(name)) from None
-    doc = LocatedDocument(name, None)
-    if node is not None:
-        if _expanded(node, {}, set(), error, name) > MAX_VALUES:
+    sizes: dict[int, int] = {}
+    total = 0
+    for node in nodes:
+        if node is not None:
+            total += _expanded(node, sizes, set(), error, name)
+        if total > MAX_VALUES:
             raise error(f"more than {MAX_VALUES} values once its aliases are expanded",
                         SourceLocation(name))
-        doc.data = _walk(node, (), doc, error, yaml.constructor.SafeConstructor())
-    return doc
+    return nodes
 
 
 def _expanded(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int],

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentinel.catalog.resources import data_files
-from sentinel.errors import CatalogError
+from sentinel.errors import CatalogError, SourceLocation
 from sentinel.model import Text
 from sentinel.severity import Severity
 from sentinel.yamlio import load_yaml, validate
@@ -41,16 +41,19 @@ class CheckFile(_Strict):
 def checks() -> dict[str, Check]:
     """Every check, by id, from all files under ``playbooks/remediation/``."""
     merged: dict[str, Check] = {}
-    for name, source in data_files("playbooks", "remediation"):
+    defined: dict[str, SourceLocation] = {}  # where each id was first defined
+    for _, source in data_files("playbooks", "remediation"):
         doc = load_yaml(source, CatalogError)
         parsed = validate(doc, CheckFile, CatalogError)
         for check_id, check in parsed.checks.items():
+            where = doc.locate(("checks", check_id), check_id)
             if check_id in merged:
+                first = defined[check_id]
                 raise CatalogError(
-                    f"check {check_id} is defined twice", doc.locate(("checks", check_id))
-                )
+                    f"check {check_id} is defined twice: here and at {first.file}:{first.line}",
+                    where)
             merged[check_id] = check
-        del name
+            defined[check_id] = where
     return merged
 
 

@@ -14,13 +14,13 @@ import os
 from pathlib import Path
 
 from sentinel.catalog.cache import cached
-from sentinel.catalog.resources import data_file
+from sentinel.catalog.resources import data_file, read_text
 from sentinel.errors import CatalogError
 
 
 @functools.cache
 def _lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    text = data_file("probes", "scope.yml").read_text(encoding="utf-8")
+    text = read_text(data_file("probes", "scope.yml"))
 
     def validated() -> tuple[tuple[str, ...], tuple[str, ...]]:
         from sentinel.catalog.scope_schema import scope_lists  # only on a cache miss

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from sentinel.catalog.cache import cached
-from sentinel.catalog.resources import data_file
+from sentinel.catalog.resources import data_file, read_text
 from sentinel.catalog.tls_records import (
     CipherSuite,
     Family,
@@ -107,7 +107,7 @@ def tls_registry() -> TlsRegistry:
     (:mod:`sentinel.catalog.cache`, keyed by the YAML and the two registry modules).
     """
     source = data_file("probes", "tls.yml")
-    text = source.read_text(encoding="utf-8")
+    text = read_text(source)
 
     def validated() -> TlsRegistryData:
         from sentinel.catalog.tls_schema import load_registry  # only on a cache miss

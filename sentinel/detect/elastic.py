@@ -17,11 +17,10 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 from sigma.backends.elasticsearch.elasticsearch_lucene import LuceneBackend
 from sigma.exceptions import SigmaError
-from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from sentinel.detect.correlate import Hit, alerts_from
-from sentinel.detect.sigma import Category, Rule, RuleSet, load_collection, pipeline_text
+from sentinel.detect.sigma import Category, Rule, RuleSet, load_collection, load_pipeline
 from sentinel.errors import InputError, SinkError
 from sentinel.model import Alert
 from sentinel.store.elastic_templates import describe_error
@@ -33,7 +32,7 @@ def convert_lucene(ruleset: RuleSet) -> dict[str, str]:
     """Every single rule's Lucene query, by rule id (from a fresh parse: conversion
     applies the pipeline to the rule objects it is given)."""
     collection, _ = load_collection()
-    backend = LuceneBackend(processing_pipeline=ProcessingPipeline.from_yaml(pipeline_text()))
+    backend = LuceneBackend(processing_pipeline=load_pipeline())
     wanted = {rule.id for rule in ruleset.rules}
     queries: dict[str, str] = {}
     for item in collection.rules:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sentinel.detect.local import Item, LocalEngine
 from sentinel.detect.match import Document
-from sentinel.detect.sigma import Category, Correlation, Rule, RuleSet, rule_tests
+from sentinel.detect.sigma import Category, Correlation, Rule, RuleSet, load_rule_tests
 
 
 @dataclass(frozen=True)
@@ -67,26 +67,24 @@ def _run_case(
 def run_rule_tests(ruleset: RuleSet) -> tuple[list[CaseResult], list[str]]:
     """Every case of every rule, and the problems with the tests themselves."""
     engine = LocalEngine(ruleset)
-    tests = rule_tests()
+    tests = load_rule_tests()
     results: list[CaseResult] = []
     problems: list[str] = []
     items: list[Rule | Correlation] = [*ruleset.rules, *ruleset.correlations]
     for item in items:
         stem = PurePosixPath(item.source).stem
-        spec = tests.pop(stem, None)
-        if spec is None:
+        found = tests.pop(stem, None)
+        if found is None:
             problems.append(f"{item.source}: no rules/tests/{stem}.yaml")
             continue
+        source, spec = found
         if str(spec.get("rule")) != item.id:
-            problems.append(
-                f"rules/tests/{stem}.yaml: names rule {spec.get('rule')}, not {item.id}"
-            )
+            problems.append(f"{source}: names rule {spec.get('rule')}, not {item.id}")
         cases = spec["cases"]
         wanted = [int(c["alerts"]) for c in cases]
         if not any(wanted) or all(wanted):
-            problems.append(
-                f"rules/tests/{stem}.yaml: needs a case that alerts and one that does not"
-            )
+            problems.append(f"{source}: needs a case that alerts and one that does not")
         results.extend(_run_case(engine, ruleset, item, stem, case) for case in cases)
-    problems.extend(f"rules/tests/{stem}.yaml: no rule file {stem}.yml" for stem in sorted(tests))
+    problems.extend(f"{source}: no rule file {stem}.yml"
+                    for stem, (source, _) in sorted(tests.items()))
     return results, problems

@@ -71,7 +71,7 @@ def labels() -> dict[str, dict[str, str]]:
     """The words templates print around the data (``reports/labels.yml``)."""
     doc = load_yaml(data_file("reports", "labels.yml"), CatalogError)
     if not isinstance(doc.data, dict):
-        raise CatalogError("reports/labels.yml: expected a mapping of {zh, en} texts")
+        raise CatalogError("expected a mapping of {zh, en} texts", doc.locate(()))
     return doc.data
 
 
