@@ -198,14 +198,19 @@ class UnfinishedUnit(BaseModel):
 
 class ScanRecord(BaseModel):
     """One run of a playbook: what was planned, what happened. A scan through agents that
-    ended with units unfinished is ``partial`` and names them in ``unfinished``."""
+    ended with units unfinished is ``partial`` and names them in ``unfinished``. A scan
+    stopped by Ctrl-C, SIGTERM or an error is ``interrupted``; one whose process died without
+    a word (SIGKILL, a crash) is marked ``abandoned`` by the next run that opens the store."""
 
     model_config = ConfigDict(extra="forbid")
     id: str
     playbook: str
     started: datetime
     finished: datetime | None = None
-    status: Literal["running", "completed", "partial", "failed", "interrupted"] = "running"
+    status: Literal["running", "completed", "partial", "failed", "interrupted",
+                    "abandoned"] = "running"
+    host: str | None = None  # the host and process running an in-process scan: a scan left
+    pid: int | None = None  # ``running`` by a process that is gone is ``abandoned``
     attempts: dict[str, int] = Field(default_factory=dict)
     findings: int = 0
     units: int = 0  # work units published (a scan through agents); 0 in-process

@@ -163,11 +163,13 @@ def scan(
     ] = False,
 ) -> None:
     """Run a playbook: probe, assess, and store findings (SQLite by default)."""
+    import signal
     from contextlib import nullcontext
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sentinel.cli.es import open_sink
+    from sentinel.model import ScanRecord
     from sentinel.scan.run import run_scan
 
     try:
@@ -198,16 +200,40 @@ def scan(
             ) as bar,
         ):
             task = bar.add_task(f"scanning {book.name}", total=None)
-            record = asyncio.run(
-                run_scan(
-                    book,
-                    db,
-                    playbook_name=str(playbook),
-                    progress=lambda *_: bar.advance(task),
-                    sink=sink,
-                    allow_public=allow_public,
-                )
-            )
+            terminated: list[signal.Signals] = []
+
+            async def until_terminated() -> ScanRecord:
+                # SIGTERM ends the scan as Ctrl-C does: the running task is cancelled, and
+                # run_scan marks the scan interrupted before the command leaves.
+                loop, current = asyncio.get_running_loop(), asyncio.current_task()
+                assert current is not None
+
+                def stop() -> None:
+                    terminated.append(signal.SIGTERM)
+                    current.cancel()
+
+                loop.add_signal_handler(signal.SIGTERM, stop)
+                try:
+                    return await run_scan(
+                        book,
+                        db,
+                        playbook_name=str(playbook),
+                        progress=lambda *_: bar.advance(task),
+                        sink=sink,
+                        allow_public=allow_public,
+                    )
+                finally:
+                    loop.remove_signal_handler(signal.SIGTERM)
+
+            try:
+                record = asyncio.run(until_terminated())
+            except asyncio.CancelledError:
+                if not terminated:
+                    raise
+                record = None
+        if record is None:
+            say("scan stopped by SIGTERM: its record is marked interrupted")
+            raise typer.Exit(128 + signal.SIGTERM)
         say(
             f"scan {record.id} {record.status}: {sum(record.attempts.values())} attempts "
             f"({', '.join(f'{k} {v}' for k, v in sorted(record.attempts.items()))}), "

@@ -96,12 +96,13 @@ def export_kibana_command(
     """Kibana detection rules (ndjson) pointed at the sentinel indices."""
     from sentinel.detect.kibana import kibana_ndjson
     from sentinel.detect.sigma import load_rules
+    from sentinel.report.html import write_atomic
 
     try:
         text = kibana_ndjson(load_rules(), prefix)
+        write_atomic(output, text)  # an unusable -o: one error naming it, nothing half-written
     except SentinelError as exc:
         fail(exc)
-    output.write_text(text, encoding="utf-8")
     say(f"{text.count(chr(10))} Kibana rules written to {output}")
 
 

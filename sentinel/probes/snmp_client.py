@@ -8,11 +8,13 @@ pysnmp sends it. pysnmp's errors are translated here into short, secret-free str
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from pyasn1.type import univ
+from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
 from pysnmp.hlapi.v3arch import asyncio as hlapi
 
 from sentinel.probe_options import ResolvedV3
@@ -74,6 +76,22 @@ def _error(indication: Any, status: Any) -> str | None:
     return None
 
 
+class QuietDispatcher(AsyncioDispatcher):  # type: ignore[misc]
+    """pysnmp's asyncio dispatcher, except that a datagram pysnmp cannot take (random bytes,
+    a truncated or mis-typed message: pyasn1 raises TypeError or worse deep in its decoder) is
+    dropped. pysnmp hands each datagram to the event loop as a callback, so its exception
+    would otherwise reach the loop's handler and be printed as a traceback; the request
+    still ends as pysnmp decides (an answer that does parse, or a timeout)."""
+
+    dropped = 0
+
+    def _callback_function(self, transport: Any, address: Any, message: Any) -> None:
+        try:
+            super()._callback_function(transport, address, message)
+        except Exception:  # any failure to take one datagram drops that datagram
+            self.dropped += 1
+
+
 class SnmpClient:
     """One pysnmp engine per probe job, closed when the job ends."""
 
@@ -88,6 +106,9 @@ class SnmpClient:
 
     async def _transport(self) -> Any:
         if self._target is None:
+            if self.engine.transport_dispatcher is None:  # before pysnmp makes its own
+                self.engine.register_transport_dispatcher(
+                    QuietDispatcher(loop=asyncio.get_running_loop()))
             destination = self.gate.authorise(self.address)  # canonical: ::ffff:a.b.c.d is v4
             kind = hlapi.Udp6TransportTarget if ":" in destination else hlapi.UdpTransportTarget
             self._target = await kind.create((destination, self.port), timeout=self.timeout,

@@ -9,7 +9,10 @@ markup built by :mod:`sentinel.report.charts`, which escapes its own labels.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -21,7 +24,7 @@ from markupsafe import Markup
 
 from sentinel import __version__
 from sentinel.catalog.resources import data_file
-from sentinel.errors import CatalogError, UsageError
+from sentinel.errors import CatalogError, ReportError, UsageError
 from sentinel.model import ScanRecord, now
 from sentinel.playbook import Agency, Playbook
 from sentinel.report import charts
@@ -98,14 +101,24 @@ def agency_charts(view: AgencyView, lang: str) -> dict[str, Markup]:
 
 
 def write_atomic(target: Path, data: str | bytes) -> Path:
-    """Write a file so that a reader never sees it half-written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write a file so that a reader never sees it half-written (``<name>.part``, then a
+    rename). A place that cannot be written is the person's to change (UsageError, exit 2);
+    a full disk is a fault (ReportError, exit 1); either way no ``.part`` stays behind."""
     temporary = target.with_name(target.name + ".part")
-    if isinstance(data, str):
-        temporary.write_text(data, encoding="utf-8")
-    else:
-        temporary.write_bytes(data)
-    temporary.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with temporary.open("wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        temporary.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # its folder could not be made: nothing to remove
+            temporary.unlink(missing_ok=True)
+        blocker = next((p for p in reversed(target.parents)
+                        if os.path.exists(p) and not os.path.isdir(p)), None)
+        why = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc))
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            raise ReportError(f"cannot write {target}: {why}") from exc
+        raise UsageError(f"cannot write {target}: {why}") from exc
     return target
 
 

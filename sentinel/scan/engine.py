@@ -141,12 +141,20 @@ class Engine:
         """Run every plan; at most ``concurrent_hosts`` assets are pulled at once."""
         limit = self.network.gate.limits.concurrent_hosts
         running: set[asyncio.Task[None]] = set()
-        for plan in plans:
-            if len(running) >= limit:
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for finished in done:
-                    running.discard(finished)
-                    finished.result()
-            running.add(asyncio.create_task(self._run_asset(plan, on_asset)))
-        if running:
-            await asyncio.gather(*running)
+        try:
+            for plan in plans:
+                if len(running) >= limit:
+                    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for finished in done:
+                        running.discard(finished)
+                        finished.result()
+                running.add(asyncio.create_task(self._run_asset(plan, on_asset)))
+            if running:
+                await asyncio.gather(*running)
+        except BaseException:
+            # One asset failed (its store write, say) or the scan was stopped: the others end
+            # here too, before they write anything more, and their errors are collected.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise

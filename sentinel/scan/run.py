@@ -8,6 +8,9 @@ reader sees whole assets and memory stays flat however large the playbook.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -18,7 +21,7 @@ from sentinel.assess import AssetView, assess
 from sentinel.assess.posture import with_crypto_posture
 from sentinel.catalog.scope_lists import global_deny
 from sentinel.detect.changes import asset_changes
-from sentinel.errors import ScopeRefused
+from sentinel.errors import ScopeRefused, StoreError
 from sentinel.model import (
     AttemptStatus,
     Context,
@@ -254,7 +257,8 @@ async def run_scan(
     egress = egress if egress is not None else EgressGuard.for_playbook(playbook)
     refuse_out_of_scope(playbook, store, scan_id, drill_id, sink, allow_public=allow_public,
                         egress=egress if plans is None else None)
-    record = ScanRecord(id=scan_id, playbook=playbook_name, started=now())
+    record = ScanRecord(id=scan_id, playbook=playbook_name, started=now(),
+                        host=socket.gethostname(), pid=os.getpid())
     store.save_scan(record)
     ctx = scan_context(playbook, scan_id, drill_id)
     await audit_trail(
@@ -296,7 +300,10 @@ async def run_scan(
         await engine.run(work, run.on_asset)
     except BaseException:
         record.status, record.finished = "interrupted", now()
-        store.save_scan(record)
+        if store.damaged is None:  # a damaged store is written no more
+            # A store that just failed (a full disk) may fail again: the first error is told.
+            with contextlib.suppress(StoreError):
+                store.save_scan(record)
         raise
     finally:
         if egress is not None:

@@ -5,21 +5,31 @@ their ECS documents beside a few indexed columns for the queries people run (by 
 check, severity). WAL journaling lets a reader (``sentinel findings``, a report) read while a
 scan writes. The schema is versioned with ``PRAGMA user_version``; migrations run in order
 when a store is opened, and a store written by a newer Sentinel is refused, not guessed at.
+
+Every query goes through one guarded connection: a corrupted page, a dropped table, a full
+disk or a stored document that is not Sentinel's becomes one StoreError naming the store
+(never sqlite3's or json's exception), and a store found damaged is written no more. A path
+where no store can be created is the person's to change (UsageError). Opening a store marks
+``abandoned`` any in-process scan its host's process left ``running`` and that is gone.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import socket
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sentinel.errors import StoreError
+from pydantic import BaseModel
+
+from sentinel.errors import StoreError, UsageError
 from sentinel.model import (
     AgentHeartbeat,
     Alert,
@@ -100,22 +110,228 @@ def _dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+# What readers of a finding document rely on (findings, reports, drills): a stored finding
+# without one of these is damage to say, not a KeyError deep in a report.
+FINDING_FIELDS = ("@timestamp", "rule.id", "result.evaluation", "sentinel.severity",
+                  "sentinel.finding.key", "sentinel.title.zh", "sentinel.title.en", "host.id",
+                  "organization.id")
+_SEVERITIES = frozenset(s.value for s in Severity)
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _field(doc: dict[str, Any], dotted: str) -> object:
+    value: object = doc
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _sqlite_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return _sqlite_code(exc) == _SQLITE_FULL or "disk is full" in str(exc)
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """A store that is not what Sentinel wrote: a corrupted page, not a database, a table or
+    column gone. (A locked or full store is not damage: it works again later.)"""
+    text = str(exc)
+    return (_sqlite_code(exc) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+            or text.startswith(("no such table", "no such column"))
+            or "malformed" in text)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie does not)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _unusable_path(path: Path, exc: OSError) -> StoreError | UsageError:
+    """A store path that cannot be created: the file in the way, or the system's reason (a
+    full disk is a fault, exit 1; a path that cannot be used is the person's, exit 2)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError(f"cannot create store {path}: {exc.strerror}")
+    blocker = next((p for p in reversed(path.parents)
+                    if os.path.exists(p) and not os.path.isdir(p)), None)
+    why = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc))
+    return UsageError(f"cannot create store {path}: {why}")
+
+
+class _Cursor:
+    """A cursor whose every fetch turns a sqlite3 error into the store's StoreError."""
+
+    def __init__(self, cursor: sqlite3.Cursor, failed: Callable[[sqlite3.Error], StoreError]):
+        self._cursor = cursor
+        self._failed = failed
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                row = self._cursor.fetchone()
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from exc
+            if row is None:
+                return
+            yield row
+
+
+class _Connection:
+    """The store's connection: every query and every fetch that fails (a corrupted page, a
+    dropped table, a full disk) raises one StoreError naming the store, never sqlite3's."""
+
+    def __init__(self, db: sqlite3.Connection,
+                 failed: Callable[[sqlite3.Error], StoreError]) -> None:
+        self._db = db
+        self._failed = failed
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> _Cursor:
+        try:
+            return _Cursor(self._db.execute(sql, params), self._failed)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> _Cursor:
+        try:
+            return _Cursor(self._db.executemany(sql, rows), self._failed)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+
+    def close(self) -> None:
+        # What was committed is in the file (or its WAL) already; a failed close loses nothing.
+        with suppress(sqlite3.Error):
+            self._db.close()
+
+
 class SqliteStore:
     """The embedded store. Open one per process; it is not shared across threads."""
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
-        if not create and not self.path.exists():
+        # Why the store was found damaged (a corrupted page, a dropped table, a document that
+        # is not Sentinel's); once set, nothing more is written to it.
+        self.damaged: str | None = None
+        if not create and not os.path.exists(self.path):
             raise StoreError(f"no store at {self.path}: run a scan first, or pass --store")
+        existed = os.path.exists(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except OSError as exc:
+            raise _unusable_path(self.path, exc) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        self._db = _Connection(connection, self._failed)
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            self._mark_abandoned()
+        except StoreError as exc:
+            self._db.close()
+            if existed:
+                raise
+            self._remove_empty()
+            cause = exc.__cause__
+            if isinstance(cause, sqlite3.Error) and not _is_full(cause):
+                # A new store that cannot be made there: the path is the person's to change.
+                raise UsageError(f"cannot create store {self.path}: {cause}") from exc
+            raise
+
+    def _remove_empty(self) -> None:
+        """A store this open created but could not set up leaves nothing behind."""
+        with suppress(OSError):
+            if self.path.stat().st_size:
+                return
+            for leftover in (self.path, *(self.path.with_name(self.path.name + suffix)
+                                          for suffix in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+
+    def _failed(self, exc: sqlite3.Error, doing: str = "") -> StoreError:
+        """The one StoreError for a failed query: it names the store and says what failed;
+        damage also stops every later write to this store."""
+        if _is_full(exc):
+            return StoreError(f"store {self.path}: the disk is full ({exc}); nothing more was "
+                              "written: free some space and run again")
+        if _is_damage(exc):
+            return self._damage(str(exc))
+        return StoreError(f"store {self.path}: {exc}")
+
+    def _damage(self, what: str) -> StoreError:
+        self.damaged = self.damaged or what
+        return StoreError(f"store {self.path} is damaged ({what}): nothing more is written to "
+                          "it; restore it from a backup, or start a new one with --store")
+
+    def _document(self, text: object, table: str) -> dict[str, Any]:
+        """A stored document, decoded: anything but a JSON object of the right shape is
+        damage to the store, said once with the store's path."""
+        try:
+            doc = json.loads(text) if isinstance(text, str | bytes) else None
+        except ValueError as exc:
+            raise self._damage(f"a document in {table} is not JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise self._damage(f"a document in {table} is not a JSON object")
+        if table == "findings":
+            missing = [f for f in FINDING_FIELDS if not isinstance(_field(doc, f), str)]
+            if missing or _field(doc, "sentinel.severity") not in _SEVERITIES:
+                lacks = (", ".join(missing[:3]) + (f" and {len(missing) - 3} more fields"
+                                                   if len(missing) > 3 else "")
+                         if missing else "a known severity")
+                raise self._damage(f"a document in findings lacks {lacks}")
+        return doc
+
+    def _record(self, model: type[Model], text: object, table: str) -> Model:
+        """A stored record (scan, heartbeat) validated by its model, or damage."""
+        try:
+            return model.model_validate_json(text if isinstance(text, str | bytes) else "")
+        except ValueError as exc:
+            reason = str(exc).splitlines()[0]
+            raise self._damage(f"a record in {table} is not a valid {model.__name__}: "
+                               f"{reason}") from exc
+
+    def _mark_abandoned(self) -> None:
+        """A scan this host's process left ``running`` and that process is gone (killed with
+        SIGKILL, a crash, a power cut): mark it ``abandoned``, so it never looks in progress."""
+        rows = self._db.execute("SELECT doc FROM scans WHERE status = 'running'").fetchall()
+        host = socket.gethostname()
+        for (doc,) in rows:
+            record = self._record(ScanRecord, doc, "scans")
+            if record.pid is None or record.host != host or _process_alive(record.pid):
+                continue  # a scan through agents, another host's, or still going
+            self.save_scan(record.model_copy(update={"status": "abandoned"}))
 
     def close(self) -> None:
         self._db.close()
@@ -145,13 +361,17 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        if self.damaged is not None:
+            raise StoreError(f"store {self.path} is damaged ({self.damaged}): Sentinel does not "
+                             "write to it")
         try:
             self._db.execute("BEGIN IMMEDIATE")
             yield
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+                with suppress(StoreError):  # the first failure is the one to tell
+                    self._db.execute("ROLLBACK")
             raise
 
     # -- writing -------------------------------------------------------------------------
@@ -311,7 +531,7 @@ class SqliteStore:
     def agents(self) -> list[AgentHeartbeat]:
         """Every agent's newest heartbeat, by agent id."""
         rows = self._db.execute("SELECT doc FROM agents ORDER BY id")
-        return [AgentHeartbeat.model_validate_json(r[0]) for r in rows]
+        return [self._record(AgentHeartbeat, r[0], "agents") for r in rows]
 
     def states(self, keys: Sequence[str] | None = None) -> dict[str, KeyState]:
         """Lifecycle state of every remembered finding key (or of the given keys)."""
@@ -323,22 +543,30 @@ class SqliteStore:
         for row in self._db.execute(query):
             if keys is not None and row[0] not in keys:
                 continue
-            extra = json.loads(row[9])
-            out[row[0]] = KeyState(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                FindingStatus(row[4]),
-                Severity(row[5]),
-                datetime.fromisoformat(row[6]),
-                datetime.fromisoformat(row[7]),
-                Context.model_validate(extra["context"]),
-                Asset.model_validate(extra["asset"]),
-                Endpoint.model_validate(extra["endpoint"]) if extra["endpoint"] else None,
-                int(row[8]),
-            )
+            try:
+                out[row[0]] = self._state(row)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise self._damage(f"a state in finding_state is not Sentinel's: "
+                                   f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         return out
+
+    @staticmethod
+    def _state(row: Sequence[Any]) -> KeyState:
+        extra = json.loads(row[9])
+        return KeyState(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            FindingStatus(row[4]),
+            Severity(row[5]),
+            datetime.fromisoformat(row[6]),
+            datetime.fromisoformat(row[7]),
+            Context.model_validate(extra["context"]),
+            Asset.model_validate(extra["asset"]),
+            Endpoint.model_validate(extra["endpoint"]) if extra["endpoint"] else None,
+            int(row[8]),
+        )
 
     def agencies(self, scan_id: str) -> list[str]:
         """The agencies a scan observed or judged anything of, sorted."""
@@ -350,11 +578,11 @@ class SqliteStore:
     def scan(self, scan_id: str) -> ScanRecord | None:
         """One scan record by id (None: no such scan)."""
         row = self._db.execute("SELECT doc FROM scans WHERE id = ?", (scan_id,)).fetchone()
-        return ScanRecord.model_validate_json(row[0]) if row else None
+        return self._record(ScanRecord, row[0], "scans") if row else None
 
     def scans(self) -> list[ScanRecord]:
         rows = self._db.execute("SELECT doc FROM scans ORDER BY started")
-        return [ScanRecord.model_validate_json(r[0]) for r in rows]
+        return [self._record(ScanRecord, r[0], "scans") for r in rows]
 
     def stored_assets(self, scan_id: str) -> set[str]:
         """Ids of the assets of a scan that have observations (a scan writes an asset's
@@ -380,7 +608,7 @@ class SqliteStore:
         row = self._db.execute(
             f"SELECT doc FROM scans {clause}ORDER BY started DESC LIMIT 1"  # noqa: S608
         ).fetchone()
-        return ScanRecord.model_validate_json(row[0]) if row else None
+        return self._record(ScanRecord, row[0], "scans") if row else None
 
     def findings(
         self,
@@ -408,13 +636,14 @@ class SqliteStore:
         # Only fixed column names are joined in; every value is a bound parameter.
         where = " AND ".join(clauses)
         sql = f"SELECT doc FROM findings WHERE {where} ORDER BY severity_rank, check_id, asset_id"  # noqa: S608
-        return [json.loads(r[0]) for r in self._db.execute(sql, params)]
+        return [self._document(r[0], "findings") for r in self._db.execute(sql, params)]
 
     def events(self, scan_id: str | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT doc FROM events", []
         if scan_id is not None:
             sql, params = sql + " WHERE scan_id = ?", [scan_id]
-        return [json.loads(r[0]) for r in self._db.execute(sql + " ORDER BY created", params)]
+        return [self._document(r[0], "events")
+                for r in self._db.execute(sql + " ORDER BY created", params)]
 
     def documents(
         self,
@@ -443,7 +672,7 @@ class SqliteStore:
         # Table and column names come from the Literal above; every value is bound.
         sql = f"SELECT doc_id, doc FROM {table} WHERE {' AND '.join(clauses)} ORDER BY {moment}"  # noqa: S608
         for doc_id, doc in self._db.execute(sql, params):
-            yield doc_id, json.loads(doc)
+            yield doc_id, self._document(doc, table)
 
     def assets(self, scan_id: str, asset_id: str | None = None) -> list[dict[str, Any]]:
         """Asset documents (observations) of one scan, or of one asset in it."""
@@ -456,7 +685,7 @@ class SqliteStore:
                 "SELECT doc FROM observations WHERE scan_id = ? AND asset_id = ? ORDER BY id",
                 (scan_id, asset_id),
             )
-        return [json.loads(r[0]) for r in rows]
+        return [self._document(r[0], "observations") for r in rows]
 
     def coverage(self, scan_id: str) -> set[tuple[str, str]]:
         """(asset id, probe) pairs whose probe completed at least once in the scan."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from sentinel.errors import StoreError
+from sentinel.errors import StoreError, UsageError
 from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, ScanRecord, Text
 from sentinel.severity import Severity
 from sentinel.store.sqlite import MIGRATIONS, SqliteStore
@@ -81,3 +84,43 @@ def test_a_reader_sees_committed_assets_while_a_scan_writes(tmp_path: Path) -> N
     writer._db.execute("ROLLBACK")
     reader.close()
     writer.close()
+
+
+def test_a_store_whose_folder_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(UsageError, match=f"{blocker} is a file, not a folder"):
+        SqliteStore(blocker / "s.db")
+
+
+def test_a_damaged_document_is_one_store_error_and_stops_writes(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with SqliteStore(path) as store:
+        store.add_findings([make("E001", "a1", Severity.HIGH, 23)])
+        store._db.execute("UPDATE findings SET doc = '{not json'")
+        with pytest.raises(StoreError, match=f"store {path} is damaged .*not JSON"):
+            store.findings()
+        with pytest.raises(StoreError, match="damaged"):  # nothing more is written
+            store.save_scan(ScanRecord(id="s2", playbook="p", started=WHEN))
+    with SqliteStore(path) as store:
+        store._db.execute("DROP TABLE findings")
+        with pytest.raises(StoreError, match=r"damaged \(no such table: findings\)"):
+            store.findings()
+
+
+def test_a_running_scan_whose_process_is_gone_is_abandoned(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    path = tmp_path / "s.db"
+    with SqliteStore(path) as store:
+        here = socket.gethostname()
+        store.save_scan(ScanRecord(id="dead", playbook="p", started=WHEN, host=here,
+                                   pid=dead.pid))
+        store.save_scan(ScanRecord(id="alive", playbook="p", started=WHEN, host=here,
+                                   pid=os.getpid()))
+        store.save_scan(ScanRecord(id="elsewhere", playbook="p", started=WHEN,
+                                   host=f"not-{here}", pid=dead.pid))
+        store.save_scan(ScanRecord(id="agents", playbook="p", started=WHEN))  # no process
+    with SqliteStore(path, create=False) as store:
+        assert {r.id: r.status for r in store.scans()} == {
+            "dead": "abandoned", "alive": "running", "elsewhere": "running", "agents": "running"}
