@@ -25,8 +25,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from sentinel.errors import PlaybookError, SourceLocation
+from sentinel.errors import InputError, PlaybookError, SourceLocation
 from sentinel.probe_options import (
+    PASSPHRASE_MAX,
+    PASSPHRASE_MIN,
     AuthProtocol,
     PrivProtocol,
     ResolvedV3,
@@ -38,7 +40,7 @@ from sentinel.yamlio import LocatedDocument, load_yaml
 
 CREDENTIALS_ENV = "SENTINEL_CREDENTIALS"
 MAX_FILE_BYTES = 1 << 20  # a credentials file is a few lines; refuse to read a large file
-Passphrase = Annotated[SecretStr, Field(min_length=8, max_length=256)]  # RFC 3414: ≥ 8
+Passphrase = Annotated[SecretStr, Field(min_length=PASSPHRASE_MIN, max_length=PASSPHRASE_MAX)]
 
 
 class _Strict(BaseModel):
@@ -74,22 +76,25 @@ def credentials_path(configured: str | None) -> Path | None:
     return Path(given).expanduser() if given else None
 
 
-def check_private(path: Path) -> None:
-    """Refuse a file that is missing, not regular, too large, or readable by others."""
+def check_private(path: Path, *, what: str = "credentials file",
+                  error: type[InputError] = PlaybookError,
+                  max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Refuse a file of secrets that is missing, not regular, too large, or readable or
+    writable by anyone but its owner (mode 0600 or stricter), before a byte of it is read.
+    ``what`` names the file in the message (the credentials file, the Elasticsearch config)."""
+    where = SourceLocation(str(path))
     try:
         info = path.stat()
     except OSError as exc:
-        raise PlaybookError(f"cannot read credentials file: {exc.strerror}",
-                            SourceLocation(str(path))) from None
-    where = SourceLocation(str(path))
+        raise error(f"cannot read {what}: {exc.strerror}", where) from None
     if not stat.S_ISREG(info.st_mode):
-        raise PlaybookError("credentials file is not a regular file", where)
+        raise error(f"{what} is not a regular file", where)
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
-        raise PlaybookError(f"credentials file has mode {mode:04o}; it must be 0600 or "
-                            f"stricter (chmod 600 {path})", where)
-    if info.st_size > MAX_FILE_BYTES:
-        raise PlaybookError(f"credentials file is over {MAX_FILE_BYTES} bytes", where)
+        raise error(f"{what} has mode {mode:04o}; it must be 0600 or stricter "
+                    f"(chmod 600 {path})", where)
+    if info.st_size > max_bytes:
+        raise error(f"{what} is over {max_bytes} bytes", where)
 
 
 def load_credentials(path: Path) -> tuple[CredentialsFile, LocatedDocument]:

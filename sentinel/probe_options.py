@@ -89,12 +89,30 @@ class ResolvedV3:
         return f"ResolvedV3(user={self.user!r}, level={self.level!r})"
 
 
+# RFC 3414 2.6: a passphrase is at least 8 octets; longer than 256 characters is a mistake
+# (the credentials file holds its passphrases to the same bounds).
+PASSPHRASE_MIN = 8
+PASSPHRASE_MAX = 256
+
+
 def _secret(name: str | None, where: str) -> SecretStr | None:
+    """The passphrase in environment variable ``name``, masked at once. Every error names the
+    variable and says what is wrong with its value, never the value (nor a piece of it)."""
     if name is None:
         return None
     value = os.environ.get(name)
     if not value:
         raise PlaybookError(f"{where}: environment variable {name} is not set or empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PlaybookError(f"{where}: environment variable {name} is not UTF-8 text") from None
+    if len(value) < PASSPHRASE_MIN:
+        raise PlaybookError(f"{where}: environment variable {name} holds a passphrase shorter "
+                            f"than {PASSPHRASE_MIN} characters (RFC 3414)")
+    if len(value) > PASSPHRASE_MAX:
+        raise PlaybookError(f"{where}: environment variable {name} holds a passphrase longer "
+                            f"than {PASSPHRASE_MAX} characters")
     return SecretStr(value)
 
 
@@ -102,9 +120,10 @@ def resolve_v3(credentials: tuple[SnmpV3Credential, ...], *,
                strict: bool = True) -> tuple[ResolvedV3, ...]:
     """Read each credential's passphrases from the environment.
 
-    With ``strict`` a missing variable is a :class:`PlaybookError`; without it (a scan, where
-    one unset variable must not stop every other probe) the credential is kept, marked
-    unusable, and the snmp probe records why.
+    With ``strict`` a missing variable, or a passphrase too short or too long, is a
+    :class:`PlaybookError` naming the variable; without it (a scan, where one bad variable
+    must not stop every other probe) the credential is kept, marked unusable, and the snmp
+    probe records why (names only: the value never reaches a message, a log or the store).
     """
     resolved = []
     for index, credential in enumerate(credentials):

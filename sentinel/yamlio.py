@@ -57,8 +57,17 @@ class LocatedDocument:
 _Composer: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _scalar(node: yaml.ScalarNode, constructor: yaml.constructor.SafeConstructor) -> Any:
-    return constructor.construct_object(node, deep=True)
+def _scalar(node: yaml.ScalarNode, constructor: yaml.constructor.SafeConstructor,
+            error: type[InputError], name: str) -> Any:
+    """The value of a scalar; one its tag cannot make (``2020-13-45``, ``!!binary xx``, an
+    unknown ``!tag``) is a located error that does not quote it (the file may hold secrets)."""
+    try:
+        return constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+        tag = node.tag.rsplit(":", 1)[-1] if node.tag.startswith("tag:yaml.org,2002:") else (
+            node.tag)
+        where = SourceLocation(name, node.start_mark.line + 1, node.start_mark.column + 1)
+        raise error(f"not a valid {tag} value", where) from None
 
 
 def _walk(node: yaml.Node, path: PathKey, doc: LocatedDocument, error: type[InputError],
@@ -72,7 +81,8 @@ def _walk(node: yaml.Node, path: PathKey, doc: LocatedDocument, error: type[Inpu
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node, constructor) if isinstance(key_node, yaml.ScalarNode) else None
+            key = (_scalar(key_node, constructor, error, doc.file)
+                   if isinstance(key_node, yaml.ScalarNode) else None)
             if not isinstance(key, str | int):
                 where = SourceLocation(doc.file, key_node.start_mark.line + 1)
                 raise error("mapping keys must be plain strings", where)
@@ -86,7 +96,7 @@ def _walk(node: yaml.Node, path: PathKey, doc: LocatedDocument, error: type[Inpu
     if isinstance(node, yaml.SequenceNode):
         return [_walk(item, (*path, index), doc, error, constructor)
                 for index, item in enumerate(node.value)]
-    return _scalar(node, constructor)  # type: ignore[arg-type]  # a ScalarNode by elimination
+    return _scalar(node, constructor, error, doc.file)  # type: ignore[arg-type]  # by elimination
 
 
 def read_bounded(source: Path | Traversable, error: type[InputError],
@@ -172,7 +182,12 @@ def _compose_checked(content: str, name: str, error: type[InputError],
         where = (
             SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
         )
-        raise error(f"not valid YAML: {exc.problem}", where) from None
+        # The parser's own words only, on one line (libyaml appends a second mark to some),
+        # never a snippet of the file: a config file's line may hold a key.
+        problem = (exc.problem or type(exc).__name__).splitlines()[0].strip()
+        context = (exc.context or "").splitlines()[0].strip() if exc.context else ""
+        said = f"{context}: {problem}" if context and context != problem else problem
+        raise error(f"not valid YAML: {said}", where) from None
     except yaml.YAMLError as exc:
         raise error(f"not valid YAML: {type(exc).__name__}", SourceLocation(name)) from None
     sizes: dict[int, int] = {}
@@ -215,12 +230,17 @@ def _expanded(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int],
     return total
 
 
-def validate(doc: LocatedDocument, model: type[M], error: type[InputError]) -> M:
-    """Validate a located document against a pydantic model; the first error is located."""
+def validate(doc: LocatedDocument, model: type[M], error: type[InputError], *,
+             quote: bool = True) -> M:
+    """Validate a located document against a pydantic model; the first error is located.
+
+    ``quote`` adds the offending value to the message (``(got 'x')``); a file that holds
+    secrets passes False, and then no value from the file is in the message.
+    """
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = exc.errors(include_input=quote, include_url=False)[0]
         loc: PathKey = tuple(first["loc"])
         message = first["msg"]
         cause = first.get("ctx", {}).get("error")
@@ -232,7 +252,7 @@ def validate(doc: LocatedDocument, model: type[M], error: type[InputError]) -> M
             message = f"unknown field {loc[-1]!r}"
         elif first["type"] == "missing":
             message = f"missing required field {loc[-1]!r}"
-        else:
+        elif quote:
             given = first.get("input")
             if isinstance(given, str | int | float) and not isinstance(given, bool):
                 message = f"{message} (got {given!r})"

@@ -14,23 +14,29 @@ import scans they already ran.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import os
+import stat
 import xml.etree.ElementTree as ET  # nmap XML; expat ≥ 2.4 caps entity expansion
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import nmap
 
 from sentinel.catalog.services import services
-from sentinel.errors import ErrorReason, InputError, ProbeError
+from sentinel.errors import ErrorReason, InputError, ProbeError, SourceLocation
 from sentinel.playbook import NmapProbeConfig, Playbook, RateLimits
 from sentinel.probes.base import Network, Planned, Target
 from sentinel.probes.tcp import default_ports
 
 NMAP_SERVICES = Path("/usr/share/nmap/nmap-services")
-MAX_XML_BYTES = 200_000_000
+# An nmap XML file is read in pieces, parsed as it comes, and refused beyond these bounds.
+MAX_XML_BYTES = 256 << 20
+MAX_XML_DEPTH = 64  # nmap's own reports are about 5 levels deep
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -67,40 +73,127 @@ def _port(element: ET.Element) -> NmapPort | None:
                     get("extrainfo"))
 
 
+def _host(element: ET.Element, index: int) -> NmapHost | None:
+    """One ``<host>`` element (None: it has no IP address); a malformed address is an
+    :class:`InputError` naming the host's position in the file."""
+    address = next((a.get("addr") for a in element.findall("address")
+                    if a.get("addrtype") in ("ipv4", "ipv6")), None)
+    if address is None:
+        return None
+    try:
+        canonical = str(ipaddress.ip_address(address))
+    except ValueError:
+        raise InputError(f"host {index}: address {address[:60]!r} is not an IP address") from None
+    status = element.find("status")
+    ports = tuple(p for p in (_port(e) for e in element.iter("port")) if p is not None)
+    return NmapHost(canonical,
+                    status.get("state", "unknown") if status is not None else "unknown", ports)
+
+
+def iter_nmap_xml(chunks: Iterable[bytes | str]) -> Iterator[NmapHost]:
+    """Hosts and ports of an nmap XML report fed in pieces, each host as soon as it ends.
+
+    Bounded whatever the input: nesting deeper than ``MAX_XML_DEPTH`` is refused as it is
+    read (an nmap report is 5 levels deep; 200,000 nested elements would otherwise build a
+    tree as deep), and each ``<host>`` is dropped from the tree once read, so a large report
+    costs the memory of one host at a time. Expat (≥ 2.4) caps entity expansion and does not
+    fetch external entities. Malformed XML, another root or a bad address is an
+    :class:`InputError`.
+    """
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
+    stack: list[ET.Element] = []
+    hosts = 0
+
+    def events() -> Iterator[tuple[str, ET.Element]]:
+        try:
+            for chunk in chunks:
+                parser.feed(chunk)
+                yield from parser.read_events()  # type: ignore[misc]  # (event, element)
+            parser.close()
+            yield from parser.read_events()  # type: ignore[misc]
+        except ET.ParseError as exc:
+            raise InputError(f"not nmap XML: {exc}") from None
+
+    for event, element in events():
+        if event == "start":
+            if not stack and element.tag != "nmaprun":
+                raise InputError(f"not nmap XML: root element is <{element.tag[:40]}>, "
+                                 "not <nmaprun>")
+            stack.append(element)
+            if len(stack) > MAX_XML_DEPTH:
+                raise InputError(f"not nmap XML: elements nested more than {MAX_XML_DEPTH} "
+                                 "levels deep")
+            continue
+        stack.pop()
+        if element.tag == "host":
+            hosts += 1
+            host = _host(element, hosts)
+            if stack:
+                stack[-1].remove(element)  # read: keep no more than one host in memory
+            if host is not None:
+                yield host
+
+
 def parse_nmap_xml(text: str | bytes) -> list[NmapHost]:
     """Hosts and ports of an nmap XML report; malformed XML is an :class:`InputError`."""
-    try:
-        root = ET.fromstring(text)  # noqa: S314  # see the import note
-    except ET.ParseError as exc:
-        raise InputError(f"not nmap XML: {exc}") from None
-    if root.tag != "nmaprun":
-        raise InputError(f"not nmap XML: root element is <{root.tag[:40]}>, not <nmaprun>")
-    hosts = []
-    for host in root.iter("host"):
-        address = next((a.get("addr") for a in host.findall("address")
-                        if a.get("addrtype") in ("ipv4", "ipv6")), None)
-        if address is None:
-            continue
-        status = host.find("status")
-        ports = tuple(p for p in (_port(e) for e in host.iter("port")) if p is not None)
-        hosts.append(NmapHost(str(ipaddress.ip_address(address)),
-                              status.get("state", "unknown") if status is not None else "unknown",
-                              ports))
-    return hosts
+    return list(iter_nmap_xml([text]))
 
 
-def load_nmap_xml(path: Path) -> list[NmapHost]:
-    """Read and parse an nmap XML file given by a person (size-capped)."""
+@dataclass(frozen=True)
+class NmapReport:
+    """An nmap XML file as read: its hosts by address (a later ``<host>`` for an address
+    replaces an earlier one) and the SHA-256 of its bytes."""
+
+    hosts: dict[str, NmapHost]
+    sha256: str
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a person's file for reading only if it is a regular file: the check is made on
+    the open descriptor (O_NONBLOCK: opening a FIFO nobody writes to does not block), so
+    nothing can be swapped in between, and a device is never read."""
     try:
-        if path.stat().st_size > MAX_XML_BYTES:
-            raise InputError(f"{path}: larger than {MAX_XML_BYTES} bytes")
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from None
+        raise InputError(exc.strerror or type(exc).__name__, SourceLocation(str(path))) from None
     try:
-        return parse_nmap_xml(data)
-    except InputError as exc:
-        raise InputError(f"{path}: {exc.message}") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError("not a regular file", SourceLocation(str(path)))
+        if info.st_size > MAX_XML_BYTES:
+            raise InputError(f"larger than {MAX_XML_BYTES >> 20} MiB; split the scan "
+                             "(nmap -oX per subnet) and import each file",
+                             SourceLocation(str(path)))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def load_nmap_xml(path: Path) -> NmapReport:
+    """Read and parse an nmap XML file given by a person: a regular file, at most
+    ``MAX_XML_BYTES`` (checked before and while reading), parsed as it is read in bounded
+    memory. Every error is an :class:`InputError` naming the file."""
+    digest = hashlib.sha256()
+    with _open_regular(path) as handle:
+
+        def chunks() -> Iterator[bytes]:
+            total = 0
+            while chunk := handle.read(_CHUNK):
+                total += len(chunk)
+                if total > MAX_XML_BYTES:  # grew since it was opened
+                    raise InputError(f"larger than {MAX_XML_BYTES >> 20} MiB")
+                digest.update(chunk)
+                yield chunk
+
+        try:
+            hosts = {host.address: host for host in iter_nmap_xml(chunks())}
+        except InputError as exc:
+            raise InputError(exc.message, SourceLocation(str(path))) from None
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or type(exc).__name__}",
+                             SourceLocation(str(path))) from None
+    return NmapReport(hosts, digest.hexdigest())
 
 
 def top_tcp_ports(count: int, services_file: Path = NMAP_SERVICES) -> list[int]:

@@ -25,6 +25,60 @@ from sentinel.probes.base import Network, Probe, Target
 # The tail of an internal error's traceback kept with its attempt (the frames nearest the fault).
 MAX_TRACEBACK = 8000
 
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def _chain(exc: BaseException) -> list[tuple[BaseException, str]]:
+    """``exc`` and the exceptions that led to it, oldest first, each with the line Python
+    prints after it (direct cause or context; nothing after ``exc`` itself)."""
+    chain: list[tuple[BaseException, str]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    joint = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append((current, joint))
+        if current.__cause__ is not None:
+            current, joint = current.__cause__, _CAUSE
+        elif not current.__suppress_context__:
+            current, joint = current.__context__, _CONTEXT
+        else:
+            current = None
+    return chain[::-1]
+
+
+def _name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else (
+        f"{kind.__module__}.{kind.__qualname__}")
+
+
+def scrubbed_traceback(exc: BaseException) -> str:
+    """An internal error's traceback as Python prints it, without any exception's message.
+
+    The frames (file, line, function, source line) and the exception types say where the
+    fault is; a message can carry the values the code was handling (a library that quotes
+    its input would put a passphrase in it: pysnmp's WrongValueError does), and this text is
+    kept in the store. No local variable is captured either.
+    """
+    parts: list[str] = []
+    for current, joint in _chain(exc):
+        frames = traceback.extract_tb(current.__traceback__)
+        if frames:
+            parts.append("Traceback (most recent call last):\n")
+            parts.extend(frames.format())
+        parts.append(f"{_name(current)}: (message not kept)\n" if str(current) else
+                     f"{_name(current)}\n")
+        parts.append(joint)
+    return "".join(parts)
+
+
+def internal_detail(exc: BaseException) -> str:
+    """What an attempt that ended in an internal error reports (reports show it): the
+    exception type, never its message (see :func:`scrubbed_traceback`)."""
+    return f"{type(exc).__name__} (internal error; its traceback is kept in the store)"
+
 
 @dataclass(frozen=True)
 class Job:
@@ -113,8 +167,8 @@ class Engine:
             return record(
                 AttemptStatus.ERROR,
                 reason=ErrorReason.INTERNAL,
-                detail=f"{type(exc).__name__}: {exc}",
-                trace="".join(traceback.format_exception(exc))[-MAX_TRACEBACK:],
+                detail=internal_detail(exc),
+                trace=scrubbed_traceback(exc)[-MAX_TRACEBACK:],
             )
         return record(AttemptStatus.COMPLETED, facts)
 

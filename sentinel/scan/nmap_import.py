@@ -8,7 +8,6 @@ inside a segment but outside the authorised scope is refused exactly as a live s
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +70,10 @@ class NmapFile:
 
     @classmethod
     def load(cls, path: Path) -> NmapFile:
-        hosts = {h.address: h for h in load_nmap_xml(path)}
-        return cls(path, hosts, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+        """Read the file once, bounded (see :func:`load_nmap_xml`); the digest is of the
+        bytes that were parsed."""
+        report = load_nmap_xml(path)
+        return cls(path, report.hosts, report.sha256[:12])
 
 
 async def import_nmap(playbook: Playbook, store: SqliteStore, source: NmapFile, *,

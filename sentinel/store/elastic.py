@@ -35,7 +35,14 @@ from sentinel.model import (
     finding_to_ecs,
     observation_to_ecs,
 )
-from sentinel.store.elastic_templates import KINDS, Kind, alias_name, describe_error, install
+from sentinel.store.elastic_templates import (
+    KINDS,
+    Kind,
+    alias_name,
+    describe_error,
+    install,
+    redact,
+)
 from sentinel.store.spool import Spool
 from sentinel.store.sqlite import document_id, event_document_id
 
@@ -249,6 +256,7 @@ class ElasticSink:
             else:
                 error = result.get("error", {})
                 kind = error.get("type", "error") if isinstance(error, dict) else "error"
+                kind = redact(str(kind), 60)  # the server's words: mask anything credential-like
                 self.stats.rejected.append(f"{result.get('_id')}: {kind}")
                 log.warning("document %s rejected: %s", result.get("_id"), kind)
         return retry

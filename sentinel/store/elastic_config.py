@@ -2,7 +2,8 @@
 
 Credentials come from the environment (``SENTINEL_ES_API_KEY``, or ``SENTINEL_ES_USER`` and
 ``SENTINEL_ES_PASSWORD``) or from a YAML file named by ``SENTINEL_ES_CONFIG`` (keys ``url``,
-``api_key``, ``user``, ``password``, ``ca``); the environment wins. TLS verification against
+``api_key``, ``user``, ``password``, ``ca``; mode 0600 or stricter, read bounded, errors
+that name the file and never quote it); the environment wins. TLS verification against
 the system CAs, or ``SENTINEL_ES_CA``, is always on. Secrets are held in ``SecretStr``: they
 never appear in a repr, a log line or an exception.
 """
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from sentinel.errors import ScopeRefused, UsageError
+from sentinel.credentials import check_private
+from sentinel.errors import InputError, ScopeRefused, SourceLocation, UsageError
 from sentinel.scope import canonical_address
+from sentinel.yamlio import load_yaml, validate
 
 
 class EsConfig(BaseModel):
@@ -43,19 +46,42 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+CONFIG_ENV = "SENTINEL_ES_CONFIG"
+MAX_CONFIG_BYTES = 64 * 1024  # url, a key, a user, a password, a CA path: a few lines
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    """The ES config file's settings. It holds credentials, so it is refused unless only its
+    owner can read it (mode 0600 or stricter, as the SNMPv3 credentials file), and is read
+    bounded (a regular file, size, depth, aliases). Every error names the file (and the line
+    and field where there is one) and never quotes a value or a line of it."""
+    check_private(path, what="Elasticsearch config file", error=InputError,
+                  max_bytes=MAX_CONFIG_BYTES)
+    doc = load_yaml(path, InputError)
+    if doc.data is None:
+        return {}
+    if not isinstance(doc.data, dict):
+        raise InputError("expected a mapping of url, api_key, user, password, ca",
+                         doc.locate(()))
+    for key in doc.data:
+        if key not in EsConfig.model_fields:
+            # A key that is not a plain name may be a pasted secret ("id: key"): not shown.
+            named = isinstance(key, str) and _FIELD.fullmatch(key) is not None
+            line, column = doc.positions.get((key,), (None, None))
+            where = SourceLocation(doc.file, line, column, str(key) if named else None)
+            raise InputError(f"unknown field {repr(key) if named else '(name not shown)'}; "
+                             "expected url, api_key, user, password, ca", where)
+    validate(doc, EsConfig, InputError, quote=False)  # types, located, no value quoted
+    return dict(doc.data)
+
+
 def load_config(url: str | None = None, environ: dict[str, str] | None = None) -> EsConfig:
     """Settings from the config file, then the environment, then ``url`` (highest)."""
     env = dict(os.environ) if environ is None else environ
     values: dict[str, object] = {}
-    if env.get("SENTINEL_ES_CONFIG"):
-        path = Path(env["SENTINEL_ES_CONFIG"])
-        try:
-            loaded = yaml.safe_load(path.read_text("utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"{path}: cannot read the Elasticsearch config: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise UsageError(f"{path}: expected a mapping of url, api_key, user, password, ca")
-        values.update(loaded)
+    if env.get(CONFIG_ENV):
+        values.update(read_config_file(Path(env[CONFIG_ENV]).expanduser()))
     for key, name in (
         ("api_key", "SENTINEL_ES_API_KEY"),
         ("user", "SENTINEL_ES_USER"),
