@@ -138,6 +138,6 @@ def test_three_agents_keep_the_playbooks_limits_at_the_target(env: Env, tag: str
     assert len(target.arrivals) == 36
     assert target.open_max <= HOSTS_AT_ONCE * PER_HOST, target.open_max
     assert max(target.per_address_max.values()) <= PER_HOST
-    assert target.worst_burst() <= 1.0, target.worst_burst()  # one token of clock slack
+    assert target.worst_burst() <= 2.0, target.worst_burst()  # two tokens of clock slack
     span = max(target.arrivals) - min(target.arrivals)
     assert span >= (36 - PPS) / PPS - 0.2, span
