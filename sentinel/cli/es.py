@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from sentinel.cli.output import fail, say
-from sentinel.errors import SentinelError, UsageError
+from sentinel.errors import SentinelError
 from sentinel.store.elastic import ElasticSink
 from sentinel.store.elastic_config import load_config, make_client, redact_url
 from sentinel.store.elastic_templates import setup as es_setup
@@ -54,11 +54,11 @@ def export_kibana_command(
     prefix: Annotated[str, typer.Option("--prefix", help="Index name prefix.")] = "sentinel",
 ) -> None:
     """Write Kibana 8 data views and dashboards (Stack Management > Saved objects > Import)."""
+    from sentinel.report.html import write_atomic
+
     try:
         objects = saved_objects(prefix)
-        output.write_text(to_ndjson(objects), encoding="utf-8")
-    except OSError as exc:
-        fail(UsageError(f"--output {output}: {exc.strerror or exc}"))
+        write_atomic(output, to_ndjson(objects))  # nothing half-written; a full disk is exit 1
     except SentinelError as exc:
         fail(exc)
     kinds = [o["type"] for o in objects]
