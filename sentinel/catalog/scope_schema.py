@@ -25,10 +25,9 @@ class _Strict(BaseModel):
 class ScopeFile(_Strict):
     global_deny: tuple[str, ...] = ()
     probe_authorised: tuple[str, ...] = ()
-    not_public: tuple[str, ...] = ()
     sinks: tuple[str, ...] = ()
 
-    @field_validator("global_deny", "probe_authorised", "not_public")
+    @field_validator("global_deny", "probe_authorised")
     @classmethod
     def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(str(ipaddress.ip_network(v)) for v in values)
@@ -49,11 +48,24 @@ def scope_lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
 def clear_cache() -> None:
     """Forget the validated file (after the overlay folder changed)."""
     _scope_file.cache_clear()
+    not_public.cache_clear()
 
 
+class AddressSpaceFile(_Strict):
+    not_public: tuple[str, ...]
+
+    @field_validator("not_public")
+    @classmethod
+    def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(ipaddress.ip_network(v)) for v in values)
+
+
+@functools.cache
 def not_public() -> tuple[IPNetwork, ...]:
-    """The address space that is not public (``not_public`` in ``probes/scope.yml``)."""
-    return tuple(ipaddress.ip_network(c) for c in _scope_file().not_public)
+    """The address space that is not public (``probes/address_space.yml``)."""
+    doc = load_yaml(data_file("probes", "address_space.yml"), CatalogError)
+    found = validate(doc, AddressSpaceFile, CatalogError)
+    return tuple(ipaddress.ip_network(c) for c in found.not_public)
 
 
 def sinks() -> tuple[str, ...]:

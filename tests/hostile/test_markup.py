@@ -215,9 +215,14 @@ def test_store_and_output_paths_with_markup(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     result = run("findings", "--store", folder / "none.db", home=tmp_path / "home")
     assert_clean_error(result, (1, 2), str(folder / "none.db"))
-    result = run("es", "export-kibana", "-o", folder / "[bold]no[/bold]" / "k.ndjson",
-                 home=tmp_path / "home")
-    assert_clean_error(result, (1, 2), str(folder / "[bold]no[/bold]"))
+    blocker = folder / "[bold]no[-]"  # a file where the output's folder would be
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = run("es", "export-kibana", "-o", blocker / "k.ndjson", home=tmp_path / "home")
+    assert_clean_error(result, (1, 2), str(blocker))
+    # Missing folders are made; the path is printed as given, brackets and all.
+    written = folder / "[red]new" / "k.ndjson"
+    result = run("es", "export-kibana", "-o", written, home=tmp_path / "home")
+    assert result.status == 0 and str(written) in result.stderr, result.describe()
 
 
 # -- Elasticsearch and Sigma rules ----------------------------------------------------------
