@@ -4,7 +4,10 @@ For each algorithm the probe opens a connection, offers only that host key algor
 key exchange Sentinel can compute (:mod:`sentinel.probes.ssh_kex`), sends its share and reads
 the reply, which carries the host key blob (K_S). It then closes: no NEWKEYS, no
 authentication, so the server logs a client that went away during key exchange, not a login.
-The exchange-hash signature is not verified: Sentinel reports the key, it does not trust it.
+Before closing it computes the exchange hash H from both identifications, both KEXINITs as
+sent, K_S, both shares and the shared secret, and verifies the server's signature over H
+with K_S (:func:`sentinel.probes.ssh_kex.verify_signature`): a key whose signature does not
+verify proves nothing about the server.
 """
 
 from __future__ import annotations
@@ -71,14 +74,18 @@ async def _exchange(session: SshSession, algorithm: str, software: bytes) -> dic
     if banner.protocol not in ("2.0", "1.99"):
         raise ProbeError(ErrorReason.UNSUPPORTED, f"SSH-{banner.protocol} server")
     await session.send(prefix=software)
-    server = await session.kexinit()
+    i_s = await session.packet("KEXINIT")  # kept as sent: H covers the server's KEXINIT
+    if i_s[0] != wire.MSG_KEXINIT:
+        raise DecodeError(wire.LAYER, f"message {i_s[0]} before KEXINIT")
+    server = wire.decode_kexinit(i_s)
     kex = ssh_kex.choose_kex(server.kex_algorithms)
     if kex is None:
         raise ProbeError(ErrorReason.UNSUPPORTED, "no key exchange Sentinel can compute")
-    await session.send(wire.encode_kexinit(_our_kexinit(server, kex, algorithm)),
-                       ssh_kex.first_message(kex))
+    client = ssh_kex.KexClient.start(kex)
+    i_c = wire.encode_kexinit(_our_kexinit(server, kex, algorithm))
+    await session.send(i_c, client.first_message)
     if ssh_kex.is_group_exchange(kex):
-        await session.send(ssh_kex.gex_init(await session.packet("KEX_DH_GEX_GROUP")))
+        await session.send(client.gex_init(await session.packet("KEX_DH_GEX_GROUP")))
     payload = await session.packet("key exchange reply")
     reply = wire.decode_kex_reply(payload, ssh_kex.reply_number(kex))
     key = wire.decode_host_key(reply.host_key)
@@ -88,4 +95,18 @@ async def _exchange(session: SshSession, algorithm: str, software: bytes) -> dic
                              "fingerprint_sha256": key.fingerprint_sha256, "kex": kex}
     if key.curve:
         facts["curve"] = key.curve
+    facts["signature"] = signature_facts(client, algorithm, reply, v_c=software.rstrip(b"\r\n"),
+                                         v_s=banner.raw.encode("ascii"), i_c=i_c, i_s=i_s)
     return facts
+
+
+def signature_facts(client: ssh_kex.KexClient, algorithm: str, reply: wire.KexReply, *,
+                    v_c: bytes, v_s: bytes, i_c: bytes, i_s: bytes) -> dict[str, Any]:
+    """Whether the reply's signature over the exchange hash H verifies with its host key."""
+    try:
+        exchange_hash = client.exchange_hash(v_c=v_c, v_s=v_s, i_c=i_c, i_s=i_s,
+                                             k_s=reply.host_key,
+                                             server_public=reply.server_public)
+    except ssh_kex.KexFailure as exc:
+        return {"status": ssh_kex.INVALID, "reason": f"exchange cannot complete: {exc}"}
+    return ssh_kex.verify_signature(algorithm, reply.host_key, reply.signature, exchange_hash)

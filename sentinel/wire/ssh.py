@@ -374,3 +374,92 @@ def _ecdsa(curve: str, reader: Reader) -> tuple[str, int | None, str | None]:
     if bits is not None and (len(point) != 1 + 2 * ((bits + 7) // 8) or point[:1] != b"\x04"):
         raise reader.error(f"{curve} public point is not an uncompressed point")
     return "ecdsa", bits, curve
+
+
+# ---- the exchange hash and the host key's signature over it (RFC 4253 §8, RFC 4419 §3,
+# RFC 5656 §4, RFC 8731 §3, RFC 8332 §3, RFC 8709 §6) ----------------------------------
+
+
+def exchange_hash(hash_name: str, *, v_c: bytes, v_s: bytes, i_c: bytes, i_s: bytes,
+                  k_s: bytes, exchange: bytes, k: bytes) -> bytes:
+    """H = HASH(string V_C || string V_S || string I_C || string I_S || string K_S ||
+    exchange || mpint K).
+
+    ``v_c``/``v_s`` are the identification lines without CR LF, ``i_c``/``i_s`` the whole
+    KEXINIT payloads as sent (message number included), ``exchange`` the method's own
+    already-encoded middle part (``mpint e || mpint f``; ``string Q_C || string Q_S``; for
+    group exchange ``uint32 min || uint32 n || uint32 max || mpint p || mpint g || mpint e
+    || mpint f``) and ``k`` the shared secret already encoded as an ``mpint``.
+    """
+    digest = hashlib.new(hash_name)
+    for part in (v_c, v_s, i_c, i_s, k_s):
+        digest.update(encode_string(part))
+    digest.update(exchange)
+    digest.update(k)
+    return digest.digest()
+
+
+def encode_uint32(value: int) -> bytes:
+    """An SSH ``uint32``."""
+    return value.to_bytes(4, "big")
+
+
+@dataclass(frozen=True)
+class SignatureBlob:
+    """A signature as the server sent it: ``string`` algorithm name, ``string`` blob."""
+
+    algorithm: str
+    data: bytes
+
+
+def decode_signature(blob: bytes) -> SignatureBlob:
+    """The algorithm name and the signature bytes; trailing bytes are an error."""
+    reader = Reader(blob, LAYER)
+    name = read_string(reader, "signature algorithm", 64)
+    if not _NAME.match(name):
+        raise DecodeError(LAYER, f"invalid signature algorithm {name[:64]!r}", 4)
+    data = read_string(reader, "signature blob")
+    reader.expect_end("signature")
+    return SignatureBlob(name.decode("ascii"), data)
+
+
+def encode_signature(signature: SignatureBlob) -> bytes:
+    """The signature blob (to test the decoder, or for a test server)."""
+    return encode_string(signature.algorithm.encode("ascii")) + encode_string(signature.data)
+
+
+def decode_ecdsa_signature(data: bytes) -> tuple[int, int]:
+    """RFC 5656 §3.1.2: ``mpint r || mpint s`` inside the signature blob."""
+    reader = Reader(data, LAYER)
+    r = read_mpint(reader, "r")
+    s = read_mpint(reader, "s")
+    reader.expect_end("ecdsa signature")
+    return r, s
+
+
+@dataclass(frozen=True)
+class PublicKeyParts:
+    """The public numbers of a host key blob, as a verifier needs them."""
+
+    key_type: str
+    integers: tuple[int, ...] = ()  # ssh-rsa: (e, n); ssh-dss: (p, q, g, y)
+    data: bytes = b""  # ecdsa: the SEC 1 point; eddsa: the raw public key
+    curve: str | None = None
+
+
+def public_key_parts(blob: bytes) -> PublicKeyParts:
+    """The numbers of a host key blob of a type Sentinel knows (others: the name only)."""
+    decode_host_key(blob)  # every size check first
+    reader = Reader(blob, LAYER)
+    key_type = read_string(reader, "key type", 64).decode("ascii")
+    if key_type == "ssh-rsa":
+        return PublicKeyParts(key_type, (read_mpint(reader, "e"), read_mpint(reader, "n")))
+    if key_type == "ssh-dss":
+        return PublicKeyParts(key_type, tuple(read_mpint(reader, p) for p in "pqgy"))
+    if key_type.startswith("ecdsa-sha2-"):
+        curve = read_string(reader, "curve identifier", 64).decode("ascii")
+        return PublicKeyParts(key_type, data=read_string(reader, "public point", 256),
+                              curve=curve)
+    if key_type in EDDSA_BYTES:
+        return PublicKeyParts(key_type, data=read_string(reader, "public key", 64))
+    return PublicKeyParts(key_type)
