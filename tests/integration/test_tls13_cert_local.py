@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sentinel.crypto import sm2
+from sentinel.errors import ProbeError
 from sentinel.lab.state import CACHE_ENV, DEFAULT_CACHE
 from sentinel.probes.tls13_client import (
     ServerAlert,
@@ -438,3 +439,86 @@ async def test_rfc8998_bouncycastle_server_retries_for_curve_sm2(bcsm_server: Lo
     assert result.hello_retry is True
     assert result.group == CURVE_SM2
     assert result.signature_valid is True and result.finished_valid is True
+
+
+# --- What goes on the wire: the ClientHello records, pinned (issue 17 item 3) ---
+
+HRR_COOKIE = b"sentinel-test-cookie"
+Z = "00" * 32
+
+
+def _hello_retry_request(session_id: bytes) -> bytes:
+    """A HelloRetryRequest asking for secp256r1, with a cookie, as plain bytes."""
+    extensions = bytes.fromhex("002b00020304" "003300020017")
+    extensions += b"\x00\x2c" + (len(HRR_COOKIE) + 2).to_bytes(2, "big")
+    extensions += len(HRR_COOKIE).to_bytes(2, "big") + HRR_COOKIE
+    body = b"\x03\x03" + bytes.fromhex(
+        "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+    )
+    body += bytes([len(session_id)]) + session_id + b"\x13\x01\x00"
+    body += len(extensions).to_bytes(2, "big") + extensions
+    message = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + len(message).to_bytes(2, "big") + message
+
+
+async def _capture_client_hellos(server_name: str | None) -> list[bytes]:
+    """Both ClientHello records read_tls13_certificates sends to a server that retries."""
+    captured: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(2):
+            header = await reader.readexactly(5)
+            captured.append(header + await reader.readexactly(int.from_bytes(header[3:], "big")))
+            if len(captured) == 1:
+                writer.write(_hello_retry_request(captured[0][44:76]))
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        with pytest.raises(ProbeError):
+            await read_tls13_certificates(
+                lambda: _connector(port), server_name=server_name, suites=[0x1301, 0x1302],
+                groups=[29, 23], signature_schemes=[0x0403, 0x0804], timeout=10)
+    return captured
+
+
+def _masked(record: bytes, share_at: int, share_len: int) -> bytes:
+    """The record with its random, session id and key_exchange (all drawn per run) zeroed."""
+    out = bytearray(record)
+    for start, length in ((11, 32), (44, 32), (share_at, share_len)):
+        out[start : start + length] = bytes(length)
+    return bytes(out)
+
+
+_SNI = "0000000e000c0000096c6f63616c686f7374"
+_LISTS = "002b0003020304000a00060004001d0017000d0006000404030804002d00020101"
+_COOKIE = "002c0016001473656e74696e656c2d746573742d636f6f6b6965"
+# Masked records (random, session id, key_exchange zeroed): first hello with an x25519 share,
+# second (after the HelloRetryRequest) with a secp256r1 share and the cookie echoed.
+PINNED_HELLOS = {
+    "localhost": (
+        "16030100ae010000aa0303" + Z + "20" + Z + "000413011302010000" "5d" + _SNI + _LISTS
+        + "003300260024001d0020" + Z,
+        "16030100e9010000e50303" + Z + "20" + Z + "000413011302010000" "98" + _SNI + _LISTS
+        + "0033004700450017004104" + "00" * 64 + _COOKIE,
+    ),
+    "127.0.0.1": (
+        "160301009c010000980303" + Z + "20" + Z + "000413011302010000" "4b" + _LISTS
+        + "003300260024001d0020" + Z,
+        "16030100d7010000d30303" + Z + "20" + Z + "000413011302010000" "86" + _LISTS
+        + "0033004700450017004104" + "00" * 64 + _COOKIE,
+    ),
+}
+
+
+@pytest.mark.parametrize("server_name", sorted(PINNED_HELLOS), ids=["ip", "sni"])
+async def test_client_hello_records_on_the_wire_are_pinned(server_name: str) -> None:
+    first, second = await _capture_client_hellos(server_name)
+    cookie_extension = 6 + len(HRR_COOKIE)
+    expected_first, expected_second = PINNED_HELLOS[server_name]
+    assert _masked(first, len(first) - 32, 32).hex() == expected_first
+    assert second[len(second) - cookie_extension - 65] == 0x04  # an uncompressed P-256 point
+    assert _masked(second, len(second) - cookie_extension - 64, 64).hex() == expected_second
+    assert second[44:76] == first[44:76]  # the same legacy_session_id in both
