@@ -48,6 +48,7 @@ from sentinel.agent.broker import (
 from sentinel.agent.protocol import (
     DELIVERY_LIMIT,
     SCAN_ID,
+    SWEEP,
     TASK,
     JobSpec,
     Share,
@@ -62,6 +63,7 @@ from sentinel.agent.protocol import (
 from sentinel.errors import BrokerError, ErrorReason, UnitRefused, UsageError
 from sentinel.model import (
     AgentHeartbeat,
+    Asset,
     AttemptStatus,
     Context,
     Event,
@@ -72,9 +74,11 @@ from sentinel.model import (
     heartbeat_to_ecs,
     now,
 )
-from sentinel.playbook import Playbook, RateLimits
+from sentinel.playbook import DiscoveryProbeConfig, Playbook, RateLimits
 from sentinel.scan.engine import AssetPlan, Job
-from sentinel.scan.plan import asset_plans, probes_for
+from sentinel.scan.liveness import Liveness, sweep_targets
+from sentinel.scan.local_discovery import local_plans
+from sentinel.scan.plan import asset_plans, probes_for, segment_of
 from sentinel.scan.run import (
     Progress,
     ScanRecorder,
@@ -93,6 +97,8 @@ LIVENESS_CHECK_S = 5.0  # how often the segments' consumers are counted while fo
 # An agent is silent once its expected heartbeat is more than one interval late: nothing
 # heard for two intervals (``agent-silent``, rules/event/agent-silent.yml).
 SILENT_INTERVALS = 2.0
+GIVEN = "discovery"  # the sweep's verdict for an address, handed to the plan (SweepResult)
+SWEEP_SHARD = 4096  # addresses per sweep unit
 
 
 def silent_agents(beats: Iterable[AgentHeartbeat], segments: set[str], moment: datetime
@@ -150,7 +156,8 @@ def cut_units(plans: Sequence[AssetPlan], scan_id: str, drill_id: str | None, ra
             kinds: dict[str, list[tuple[int, int]]] = {}
             for p in chunk:
                 for j, job in enumerate(plans[p].jobs):
-                    kinds.setdefault(job.probe.kind, []).append((p, j))
+                    if job.probe.kind != GIVEN:  # the sweep's verdict: already known
+                        kinds.setdefault(job.probe.kind, []).append((p, j))
             for kind, refs in kinds.items():
                 jobs = [plans[p].jobs[j] for p, j in refs]
                 unit = WorkUnit(
@@ -318,6 +325,7 @@ class Coordinator:
         self.progress = progress
         self.allow_public = allow_public
         self.ignored_beats = 0
+        self.swept: Liveness | None = None
         self.notify = notify or (lambda text: log.warning("%s", text))
 
     async def run(self) -> ScanRecord:
@@ -329,21 +337,13 @@ class Coordinator:
         # agent's to check from where it stands.
         refuse_out_of_scope(playbook, store, scan_id, self.drill_id, self.sink,
                             allow_public=self.allow_public)
-        if playbook.probes.discovery is not None:
-            raise UsageError("probes.discovery does not run through agents yet: scan without "
-                             "a broker, or leave discovery out of this playbook")
         kinds = await asyncio.to_thread(probes_for, playbook)
-        # The plan and its cut are deterministic: a resumed scan finds the same unit ids.
-        plans = list(asset_plans(playbook, scan_id, self.drill_id, None, kinds))
-        cuts = cut_units(plans, scan_id, self.drill_id, playbook.rate,
-                         shard_size=self.shard_size, budget_s=self.unit_timeout_s)
-        link = _Link(self.url, scan_id, {c.unit.segment for c in cuts})
+        link = _Link(self.url, scan_id, {s.id for s in playbook.segments})
         await link.open()
         try:
             # The scan's results are consumed by one coordinator at a time (an exclusive
             # consumer): a second one following the same scan is refused here.
             await link.consume()
-            consumers = await link.call(_consumers, {c.unit.segment for c in cuts})
         except UsageError:
             await link.close()
             raise
@@ -352,11 +352,29 @@ class Coordinator:
             raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
         ctx = scan_context(playbook, scan_id, self.drill_id)
         try:
+            # Discovery first, as in-process: the agents sweep their segments (and look at
+            # their links); a resumed scan takes the sweep its scan-started event kept.
+            live: Liveness | None = self.swept
+            extra: list[AssetPlan] = []
             if previous is None:
-                cuts, run, follow, deadline_s = await self._begin(plans, cuts, consumers, ctx)
+                swept = await self._sweep_phase(link, ctx)
+                if swept is not None:
+                    live, extra = swept
+            # The plan and its cut are deterministic: a resumed scan finds the same unit ids.
+            plans = list(asset_plans(playbook, scan_id, self.drill_id, live, kinds))
+            cuts = cut_units(plans, scan_id, self.drill_id, playbook.rate,
+                             shard_size=self.shard_size, budget_s=self.unit_timeout_s)
+            # What only the agents on the links saw comes last: no unit refers to it.
+            known = {plan.asset_id for plan in plans}
+            plans += [plan for plan in extra if plan.asset_id not in known]
+            consumers = await link.call(_consumers, {c.unit.segment for c in cuts})
+            if previous is None:
+                cuts, run, follow, deadline_s = await self._begin(plans, cuts, consumers, ctx,
+                                                                  live)
             else:
                 cuts, run, follow, deadline_s = await self._resume(plans, cuts, consumers, ctx,
                                                                    previous)
+            await self._given(run, follow)
         except BaseException:
             await link.close()
             raise
@@ -374,7 +392,8 @@ class Coordinator:
         return await self._finish(run, follow, ctx)
 
     async def _begin(self, plans: list[AssetPlan], cuts: list[Cut], consumers: dict[str, int],
-                     ctx: Context) -> tuple[list[Cut], ScanRecorder, _Follow, float]:
+                     ctx: Context, live: Liveness | None
+                     ) -> tuple[list[Cut], ScanRecorder, _Follow, float]:
         """A new scan: its shares, its record and its scan-started event."""
         playbook, store, scan_id = self.playbook, self.store, self.scan_id
         # One budget across agents: the playbook's limits divided among the live agents.
@@ -395,7 +414,9 @@ class Coordinator:
                                    ).isoformat(),
                    "agents": dict(sorted(consumers.items())),
                    "share": next((c.unit.share.model_dump() for c in cuts
-                                  if c.unit.share is not None), None)})])
+                                  if c.unit.share is not None), None),
+                   # The sweep the plan was narrowed by: a resumed coordinator plans alike.
+                   **({} if live is None else {"sweep": _kept(live)})})])
         run = ScanRecorder.start(playbook, store, record, self.progress, self.sink)
         return cuts, run, _Follow.of(plans, cuts, set()), deadline_s
 
@@ -462,9 +483,131 @@ class Coordinator:
                              "how it was cut (a scan started by an older Sentinel)")
         self.shard_size = int(after["shard_size"])
         self.unit_timeout_s = after.get("unit_timeout_s")
+        config = self.playbook.probes.discovery
+        if config is not None and "sweep" in after:
+            self.swept = _restored(after["sweep"], config)
+        elif config is not None:
+            raise UsageError(f"--resume {self.scan_id}: its scan-started event keeps no sweep "
+                             "(the playbook's discovery changed since)")
         record.status, record.finished = "running", None
         return (record, datetime.fromisoformat(after["deadline_at"]),
                 "units-published" in actions)
+
+    async def _given(self, run: ScanRecorder, follow: _Follow) -> None:
+        """The sweep's verdicts are observations already; a plan holding nothing else (a
+        host that is down, what a link showed) is assessed at once."""
+        for p, plan in enumerate(follow.plans):
+            if p in follow.assessed:
+                continue
+            for j, job in enumerate(plan.jobs):
+                if job.probe.kind == GIVEN:
+                    follow.observed[p][j] = _given(job)
+            if follow.units_left.get(p, 0) == 0:
+                await self._assess(run, follow, p)
+
+    async def _sweep_phase(self, link: _Link, ctx: Context
+                           ) -> tuple[Liveness, list[AssetPlan]] | None:
+        """Discovery through the agents: one sweep unit per segment shard of the addresses
+        an in-process sweep would ask; the addresses of a segment without a live agent, or
+        of a unit that did not end, are not swept (``not-swept``: probed as without
+        discovery, never recorded as down). Returns the sweep and the plans of what the
+        agents on the links found; None when discovery is off or outside the windows."""
+        playbook, config = self.playbook, self.playbook.probes.discovery
+        if config is None:
+            return None
+        if playbook.windows and not any(w.contains(now()) for w in playbook.windows):
+            return None
+        by_segment: dict[str, list[str]] = defaultdict(list)
+        for address in sweep_targets(playbook):
+            home = segment_of(playbook, address)
+            if home is not None:
+                by_segment[home.id].append(address)
+        consumers = await link.call(_consumers, set(by_segment))
+        agents = sum(n for n in consumers.values() if n > 0)
+        live = _PartLiveness(tuple(config.methods))
+        cuts: list[Cut] = []
+        for segment, addresses in by_segment.items():
+            if not consumers.get(segment):
+                live.unswept.update(addresses)
+                continue
+            for shard, chunk in enumerate(_chunks(addresses, SWEEP_SHARD)):
+                cuts.append(Cut(self._sweep_unit(segment, shard, list(chunk), config, agents),
+                                ()))
+        pending = {c.unit.id: c for c in cuts}
+        if cuts:
+            budget = self.deadline_s or sum(c.unit.budget_s for c in cuts) + 30.0
+            expires = now() + timedelta(seconds=budget)
+            try:
+                await asyncio.to_thread(self._send, cuts, expires)
+            except Exception as exc:
+                raise BrokerError(f"broker {redacted(self.url)}: {why(exc)}") from None
+            extra = await self._follow_sweep(link, pending, live, budget)
+        else:
+            extra = []
+        for cut in pending.values():  # unanswered: not swept
+            live.unswept.update(j.address for j in cut.unit.jobs)
+        await audit_trail(self.store, self.sink, [audit_event(
+            "sweep-finished", Text(zh="存活探测完成", en="discovery sweep finished"), ctx,
+            after={**live.summary(), "units": len(cuts), "unanswered": sorted(pending),
+                   "not_swept": len(live.unswept), "link_assets": len(extra)})])
+        return live, extra
+
+    def _sweep_unit(self, segment: str, shard: int, addresses: list[str],
+                    config: DiscoveryProbeConfig, agents: int) -> WorkUnit:
+        rate = self.playbook.rate
+        pps = rate.packets_per_second / max(1, agents)
+        size = max(1, min(config.batch, int(pps)))
+        batches = math.ceil(len(addresses) / size)
+        packets = len(addresses) * (1 + len(config.syn_ports)) + 2 * 256
+        seconds = batches * 2 * config.timeout_s + packets / pps + 3 * config.timeout_s + 10.0
+        share = Share(packets_per_second=pps, connections_per_host=rate.connections_per_host,
+                      concurrent_hosts=max(1, rate.concurrent_hosts // max(1, agents)),
+                      agents=max(1, agents))
+        return WorkUnit(
+            id=f"{self.scan_id}-s{segment}-{shard}", scan=self.scan_id, drill=self.drill_id,
+            segment=segment, probe=SWEEP, shard=shard,
+            budget_s=self.unit_timeout_s or round(seconds, 3), share=share,
+            jobs=tuple(JobSpec(asset=Asset(id=a, addresses=(a,)), address=a)
+                       for a in addresses))
+
+    async def _follow_sweep(self, link: _Link, pending: dict[str, Cut], live: _PartLiveness,
+                            budget: float) -> list[AssetPlan]:
+        """Take the sweep units' results until each has ended or ``budget`` has passed."""
+        extra: list[AssetPlan] = []
+        segments = {s.id: s for s in self.playbook.segments}
+        give_up_at = time.monotonic() + budget
+        while pending and time.monotonic() < give_up_at:
+            for kind, body, message in await link.drain(min(0.5, give_up_at - time.monotonic())):
+                if kind == "beat":
+                    with contextlib.suppress(UnitRefused):
+                        await record_heartbeats(self.store, self.sink,
+                                                [read_heartbeat(body, self.key)])
+                elif kind == "dead":
+                    unit = str((message.headers or {}).get("id"))
+                    if pending.pop(unit, None) is not None:
+                        self.notify(f"sweep unit {unit}: dead-lettered; its addresses are "
+                                    "not swept")
+                else:
+                    try:
+                        result = read_result(body, self.key)
+                    except UnitRefused as exc:
+                        self.notify(f"a result was ignored: {exc.reason}")
+                        _ack(message)
+                        continue
+                    cut = pending.pop(result.unit, None)
+                    if cut is not None and len(result.results) == len(cut.unit.jobs):
+                        for job, answer in zip(cut.unit.jobs, result.results, strict=True):
+                            if answer.facts.get("state") == "up":
+                                live.up[job.address] = list(answer.facts.get("methods", []))
+                        live.swept += len(cut.unit.jobs)
+                        if result.link and "error" not in result.link:
+                            segment = segments[cut.unit.segment]
+                            extra += local_plans(self.playbook, segment, result.link,
+                                                 self.scan_id)
+                    elif cut is not None:
+                        pending[cut.unit.id] = cut  # malformed: keep waiting for a copy
+                _ack(message)
+        return extra
 
     async def _publish_and_follow(self, link: _Link, run: ScanRecorder, follow: _Follow,
                                   cuts: list[Cut], consumers: dict[str, int], *,
@@ -930,3 +1073,44 @@ def _unfinished(job: Job, outcome: UnfinishedUnit) -> Observation:
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _given(job: Job) -> Observation:
+    """The ``discovery`` attempt of an address: the sweep's verdict, recorded as the engine
+    records a :class:`~sentinel.scan.liveness.SweepResult` job."""
+    target = job.target
+    return Observation(
+        probe=job.probe.kind, context=target.context, asset=target.asset,
+        endpoint=target.endpoint, status=AttemptStatus.COMPLETED,
+        facts=dict(getattr(job.probe, "result", {})), started=now(), duration_ms=0.0)
+
+
+class _PartLiveness(Liveness):
+    """A sweep through agents: an address nobody could sweep is ``not-swept`` (probed as
+    without discovery), not ``down``."""
+
+    def __init__(self, methods: tuple[str, ...]) -> None:
+        super().__init__(methods)
+        self.unswept: set[str] = set()
+
+    def is_up(self, address: str) -> bool:
+        return address in self.unswept or super().is_up(address)
+
+    def facts(self, address: str) -> dict[str, Any]:
+        if address in self.unswept:
+            return {"state": "not-swept", "family": "ipv6" if ":" in address else "ipv4",
+                    "methods": [], "swept_with": list(self.methods)}
+        return super().facts(address)
+
+
+def _kept(live: Liveness) -> dict[str, Any]:
+    return {"up": dict(sorted(live.up.items())), "swept": live.swept,
+            "unswept": sorted(getattr(live, "unswept", set()))}
+
+
+def _restored(kept: dict[str, Any], config: DiscoveryProbeConfig) -> Liveness:
+    live = _PartLiveness(tuple(config.methods))
+    live.up = {str(a): list(m) for a, m in dict(kept.get("up") or {}).items()}
+    live.swept = int(kept.get("swept") or 0)
+    live.unswept = {str(a) for a in kept.get("unswept") or []}
+    return live

@@ -33,7 +33,8 @@ from sentinel.model import AgentHeartbeat, Asset, AttemptStatus
 
 # The work unit format's version. An agent refuses a unit of any other version: a change to
 # the unit, result or heartbeat bodies that an older peer could misread bumps it.
-PROTOCOL: Final = 1
+# 2: sweep units (the discovery phase) and a result's ``link`` (local-link discovery).
+PROTOCOL: Final = 2
 ALGORITHM = "HMAC-SHA256"
 KEY_ENV = "SENTINEL_AGENT_KEY"
 KEY_FILE_ENV = "SENTINEL_AGENT_KEY_FILE"
@@ -48,6 +49,10 @@ HEARTBEAT_EXCHANGE = "sentinel.heartbeats"  # fanout
 HEARTBEAT_QUEUE = "sentinel.heartbeats"
 # A unit is dead-lettered once it has been returned (failed, or its agent lost) more than this.
 DELIVERY_LIMIT = 3
+# The discovery phase's probe kind: which of the unit's addresses are alive (the agent's
+# playbook's ``probes.discovery`` methods) and, from an agent on the segment's link, what
+# only the link shows (ARP, ff02::1, router advertisements).
+SWEEP = "sweep"
 SCAN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 Word = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -169,7 +174,7 @@ class WorkUnit(_Strict):
     """Segment × address shard × probe family: the jobs of one probe kind on the assets of
     one shard of one segment, within ``budget_s`` seconds."""
 
-    v: Literal[1] = PROTOCOL
+    v: Literal[2] = PROTOCOL
     kind: Literal["unit"] = "unit"
     id: Word
     scan: Word
@@ -199,7 +204,7 @@ class JobResult(_Strict):
 class UnitResult(_Strict):
     """What an agent returns for one unit: one result per job, in the unit's order."""
 
-    v: Literal[1] = PROTOCOL
+    v: Literal[2] = PROTOCOL
     kind: Literal["result"] = "result"
     unit: Word
     scan: Word
@@ -207,10 +212,13 @@ class UnitResult(_Strict):
     results: tuple[JobResult, ...]
     connections: int = 0
     refusals: tuple[tuple[str, str], ...] = ()  # (address, reason) the agent's gate refused
+    # A sweep unit's local-link discovery from the agent's own interface on the segment
+    # (:func:`sentinel.probes.discovery.discover_segment`), when it has one.
+    link: dict[str, Any] | None = None
 
 
 class HeartbeatBody(_Strict):
-    v: Literal[1] = PROTOCOL
+    v: Literal[2] = PROTOCOL
     kind: Literal["heartbeat"] = "heartbeat"
     beat: AgentHeartbeat
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from sentinel import __version__
 from sentinel.agent.broker import connection, heartbeat_exchange, heartbeats, make_app
 from sentinel.agent.protocol import (
     PROTOCOL,
+    SWEEP,
     TASK,
     HeartbeatBody,
     JobResult,
@@ -53,7 +55,7 @@ from sentinel.agent.protocol import (
     to_body,
 )
 from sentinel.errors import ScopeRefused, UnitRefused, UsageError
-from sentinel.model import AgentHeartbeat, Context, Endpoint, Observation, now
+from sentinel.model import AgentHeartbeat, AttemptStatus, Context, Endpoint, Observation, now
 from sentinel.playbook import Playbook, RateLimits, Segment
 from sentinel.probes.base import Network, Planned, Probe, Target
 from sentinel.probes.routes import EgressGuard
@@ -183,6 +185,12 @@ class Agent:
 
     def _probes(self, unit: WorkUnit) -> tuple[Probe, ...]:
         """The probe of each job, as this agent's playbook configures its kind."""
+        if unit.probe == SWEEP:  # the discovery phase: its methods are this playbook's
+            if self.playbook.probes.discovery is None:
+                raise UnitRefused("a sweep unit, but this agent's playbook runs no discovery")
+            if any(job.port is not None for job in unit.jobs):
+                raise UnitRefused("a sweep unit names ports; it sweeps addresses only")
+            return ()
         if unit.probe == SiteProbe.kind:  # one probe per site, each from this playbook
             sites = {s.hostname: s for s in self.playbook.sites}
             probes: list[Probe] = []
@@ -207,15 +215,66 @@ class Agent:
     def execute(self, unit: WorkUnit, segment: Segment,
                 probes: tuple[Probe, ...]) -> UnitResult:
         """Run every job of the unit within its budget; one result per job, in order."""
+        if unit.probe == SWEEP:
+            return asyncio.run(self._sweep(unit, segment))
         return asyncio.run(self._execute(unit, segment, probes))
 
-    async def _execute(self, unit: WorkUnit, segment: Segment,
-                       probes: tuple[Probe, ...]) -> UnitResult:
-        refused: list[tuple[str, str]] = []
+    def _gate(self, unit: WorkUnit, refused: list[tuple[str, str]]) -> tuple[Gate, RateLimits]:
         rate = limits_for(self.playbook.rate, unit.share)
         gate = Gate(self.policy, rate, audit=lambda a, r: refused.append((a, r)),
                     egress=self.egress)
         self.bucket.resume(gate.bucket)
+        return gate, rate
+
+    async def _sweep(self, unit: WorkUnit, segment: Segment) -> UnitResult:
+        """Which of the unit's addresses answer, as an in-process sweep asks them; then,
+        with an interface of its own on the segment's link (the segment's egress interface
+        in this agent's playbook) and the right to capture, local-link discovery."""
+        from sentinel.scan.liveness import Liveness, sweep_batch  # scapy only when sweeping
+
+        config = self.playbook.probes.discovery
+        assert config is not None  # checked with the unit
+        refused: list[tuple[str, str]] = []
+        gate, _rate = self._gate(unit, refused)
+        live = Liveness(tuple(config.methods))
+        started = now()
+        link: dict[str, Any] | None = None
+        try:
+            async with asyncio.timeout(unit.budget_s):
+                size = max(1, min(config.batch, int(gate.limits.packets_per_second)))
+                addresses = [job.address for job in unit.jobs]
+                for first in range(0, len(addresses), size):
+                    batch = addresses[first:first + size]
+                    live.swept += len(batch)
+                    await sweep_batch(gate, batch, config, live)
+                link = await self._link(gate, segment, config.timeout_s)
+        finally:
+            self.bucket.keep(gate.bucket)
+        return UnitResult(
+            unit=unit.id, scan=unit.scan, agent=self.agent_id,
+            results=tuple(JobResult(status=AttemptStatus.COMPLETED,
+                                    facts=live.facts(job.address), started=started)
+                          for job in unit.jobs),
+            connections=gate.connections, refusals=tuple(refused), link=link)
+
+    async def _link(self, gate: Gate, segment: Segment, timeout: float
+                    ) -> dict[str, Any] | None:
+        iface = segment.egress.interface if segment.egress is not None else None
+        if iface is None or os.geteuid() != 0:
+            return None  # not on the link (a central vantage), or no raw sockets
+        from sentinel.probes.discovery import discover_segment
+
+        try:
+            result = await discover_segment(gate, segment, iface, timeout)
+        except ScopeRefused as exc:
+            return {"segment": segment.id, "iface": iface, "error": exc.reason}
+        result["packets"] = gate.bucket.spent
+        return result
+
+    async def _execute(self, unit: WorkUnit, segment: Segment,
+                       probes: tuple[Probe, ...]) -> UnitResult:
+        refused: list[tuple[str, str]] = []
+        gate, rate = self._gate(unit, refused)
         engine = Engine(Network(gate, rate.probe_timeout_s), probe_timeout=rate.probe_timeout_s,
                         windows=self.playbook.windows)
         agency = self.playbook.agency(segment.agency)

@@ -15,7 +15,16 @@ import typer
 
 from sentinel.cli.output import fail
 from sentinel.errors import LabError
-from sentinel.lab import LabStatus, exec_argv, lab_down, lab_status, lab_up, load_manifest
+from sentinel.lab import (
+    LabStatus,
+    exec_argv,
+    lab_agents_down,
+    lab_agents_up,
+    lab_down,
+    lab_status,
+    lab_up,
+    load_manifest,
+)
 
 app = typer.Typer(help="The simulated extranet: build, remove, inspect (needs root).",
                   no_args_is_help=True)
@@ -26,6 +35,8 @@ def _summary(status: LabStatus) -> str:
     alive = sum(p.alive for p in status.processes)
     line = (f"lab {state}: {len(status.namespaces)} namespaces, {status.hosts} hosts, "
             f"{status.services} services, {alive}/{len(status.processes)} processes alive")
+    if status.agents is not None:
+        line += f"; agents {sum(status.agents.values())}/{len(status.agents)} alive"
     if status.missing_namespaces:
         line += f"; missing: {', '.join(status.missing_namespaces)}"
     dead = [p.name for p in status.processes if not p.alive]
@@ -36,10 +47,14 @@ def _summary(status: LabStatus) -> str:
 
 @app.command()
 def up(manifest: Annotated[Path | None, typer.Option(help="A manifest instead of the shipped one")]
-       = None) -> None:
+       = None,
+       agents: Annotated[bool, typer.Option(
+           "--agents", help="Also the broker and one agent inside each segment "
+           "(`lab status --json` prints the broker URL)")] = False) -> None:
     """Build the lab (does nothing when it is already up from the same manifest)."""
     try:
-        status = lab_up(load_manifest(manifest) if manifest else None)
+        given = load_manifest(manifest) if manifest else None
+        status = lab_agents_up(given) if agents else lab_up(given)
     except LabError as exc:
         fail(exc)
         return
@@ -47,9 +62,14 @@ def up(manifest: Annotated[Path | None, typer.Option(help="A manifest instead of
 
 
 @app.command()
-def down() -> None:
+def down(agents: Annotated[bool, typer.Option(
+        "--agents", help="Remove only the agents (and a broker `up --agents` started)")]
+         = False) -> None:
     """Remove every namespace, link, process and file of the lab."""
     try:
+        if agents:
+            typer.echo(_summary(lab_agents_down()), err=True)
+            return
         lab_down()
     except LabError as exc:
         fail(exc)

@@ -7,7 +7,15 @@
 
 from __future__ import annotations
 
-from sentinel.lab.lifecycle import LabStatus, ProcessStatus, lab_down, lab_status, lab_up
+from sentinel.lab.lifecycle import (
+    LabStatus,
+    ProcessStatus,
+    lab_agents_down,
+    lab_agents_up,
+    lab_down,
+    lab_status,
+    lab_up,
+)
 from sentinel.lab.manifest import Manifest, load_manifest
 from sentinel.lab.procs import ns_argv
 
@@ -19,5 +27,6 @@ def exec_argv(host_id: str, argv: list[str], manifest: Manifest | None = None) -
     return ns_argv((manifest or load_manifest()).host(host_id).namespace, argv)
 
 
-__all__ = ["LabStatus", "Manifest", "ProcessStatus", "exec_argv", "lab_down", "lab_status",
+__all__ = ["LabStatus", "Manifest", "ProcessStatus", "exec_argv", "lab_agents_down",
+           "lab_agents_up", "lab_down", "lab_status",
            "lab_up", "load_manifest"]

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from sentinel.errors import LabError
 from sentinel.lab import netns, readiness
+from sentinel.lab.agents import agents_down, agents_status, agents_up
 from sentinel.lab.certs import CertFactory
 from sentinel.lab.manifest import Manifest, Service, ServiceKind, load_manifest, parse_manifest
 from sentinel.lab.procs import alive, run, stop
@@ -51,6 +52,11 @@ class LabStatus(BaseModel):
     hosts: int
     services: int
     built_seconds: float | None = None
+    # With `lab up --agents`: the broker URL for the coordinator (127.0.0.1, with the lab
+    # node's credentials), the agents' key file, and whether every agent process runs.
+    broker: str | None = None
+    agent_key_file: str | None = None
+    agents: dict[str, bool] | None = None
 
 
 def lab_status(paths: LabPaths | None = None) -> LabStatus:
@@ -65,12 +71,34 @@ def lab_status(paths: LabPaths | None = None) -> LabStatus:
     missing = [name for name in expected if name not in present]
     built = paths.root / "built-seconds"
     up = bool(manifest) and not missing and all(p.alive for p in processes) and bool(processes)
+    agents = agents_status(paths)
     return LabStatus(
         up=up, state_dir=str(paths.root), namespaces=present, missing_namespaces=missing,
         processes=processes, root_links=netns.root_lab_links(),
         hosts=0 if manifest is None else len(manifest.hosts),
         services=0 if manifest is None else sum(len(h.services) for h in manifest.hosts),
-        built_seconds=float(built.read_text()) if built.exists() else None)
+        built_seconds=float(built.read_text()) if built.exists() else None,
+        broker=None if agents is None else agents["broker"],
+        agent_key_file=None if agents is None else agents["key_file"],
+        agents=None if agents is None else agents["processes"])
+
+
+def lab_agents_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> LabStatus:
+    """The lab (built when it is not up) with one agent in each segment (docs/agents.md)."""
+    manifest = manifest or load_manifest()
+    paths = paths or LabPaths.from_env()
+    lab_up(manifest, paths)
+    agents_up(manifest, paths)
+    return lab_status(paths)
+
+
+def lab_agents_down(paths: LabPaths | None = None) -> LabStatus:
+    """Remove the agents (and the broker node when `lab up --agents` started it); the rest
+    of the lab stays up."""
+    _require_root()
+    paths = paths or LabPaths.from_env()
+    agents_down(paths)
+    return lab_status(paths)
 
 
 def lab_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> LabStatus:
@@ -119,6 +147,7 @@ def lab_down(paths: LabPaths | None = None) -> None:
     """Remove every namespace, link, process, mount and state file the lab made."""
     _require_root()
     paths = paths or LabPaths.from_env()
+    agents_down(paths)  # the agents first: a warm shutdown
     namespaces = netns.lab_namespaces()
     pids = {record.pid for record in paths.records()}
     for name in namespaces:
@@ -166,4 +195,5 @@ def _check_tools() -> None:
         raise LabError(f"missing programs for the lab: {', '.join(missing)}")
 
 
-__all__ = ["LabStatus", "ProcessStatus", "lab_down", "lab_status", "lab_up", "parse_manifest"]
+__all__ = ["LabStatus", "ProcessStatus", "lab_agents_down", "lab_agents_up", "lab_down",
+           "lab_status", "lab_up", "parse_manifest"]

@@ -18,6 +18,7 @@ from sentinel.errors import LabError
 from sentinel.lab.state import LabPaths, ProcessRecord
 
 COMMAND_TIMEOUT = 60.0
+ROOT_NS = "root"  # a recorded process in the scanner's own namespace (the agents' relay)
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = COMMAND_TIMEOUT,
@@ -43,13 +44,15 @@ def ns_argv(namespace: str, argv: Sequence[str]) -> list[str]:
 
 def spawn(paths: LabPaths, name: str, namespace: str, argv: Sequence[str], *,
           env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ProcessRecord:
-    """Start a long-running daemon in a namespace (in the foreground, its own session)."""
+    """Start a long-running daemon in a namespace (in the foreground, its own session);
+    ``ROOT_NS`` runs it in this namespace."""
     log = (paths.logs / f"{name}.log").open("ab")
     full_env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "LANG": "C.UTF-8", "HOME": "/root"}
     full_env.update(env or {})
     try:
-        process = subprocess.Popen(ns_argv(namespace, argv), stdin=subprocess.DEVNULL,
+        command = list(argv) if namespace == ROOT_NS else ns_argv(namespace, argv)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, env=full_env,
                                    cwd=cwd, start_new_session=True)
     except OSError as exc:

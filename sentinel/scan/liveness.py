@@ -142,7 +142,7 @@ def _batches(addresses: Iterator[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-async def _sweep_batch(gate: Gate, batch: list[str], config: DiscoveryProbeConfig,
+async def sweep_batch(gate: Gate, batch: list[str], config: DiscoveryProbeConfig,
                        live: Liveness) -> None:
     from sentinel.probes.discovery import echo_sweep, syn_ping  # scapy only when sweeping
 
@@ -177,5 +177,5 @@ async def sweep(playbook: Playbook, gate: Gate,
     size = max(1, min(config.batch, int(gate.limits.packets_per_second)))
     for batch in _batches(sweep_targets(playbook, live.dns_known), size):
         live.swept += len(batch)
-        await _sweep_batch(gate, batch, config, live)
+        await sweep_batch(gate, batch, config, live)
     return live

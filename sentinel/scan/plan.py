@@ -135,7 +135,7 @@ def _plan(
     return AssetPlan(asset.id, jobs)
 
 
-def _segment_of(playbook: Playbook, address: str) -> Segment | None:
+def segment_of(playbook: Playbook, address: str) -> Segment | None:
     ip = ipaddress.ip_address(address)
     return next((s for s in playbook.segments if any(ip in n for n in s.networks)), None)
 
@@ -154,7 +154,7 @@ def asset_plans(
     probes = probes_for(playbook) if probes is None else probes
     claimed: set[str] = set()
     for item in playbook.assets:
-        located = [(a, _segment_of(playbook, a)) for a in item.addresses]
+        located = [(a, segment_of(playbook, a)) for a in item.addresses]
         inside = [(a, s) for a, s in located if s is not None]
         if not inside:
             continue

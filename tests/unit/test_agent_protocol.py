@@ -58,11 +58,11 @@ def test_sealed_unit_round_trips_and_any_change_is_refused() -> None:
     with pytest.raises(UnitRefused, match="bad signature"):
         read_unit(seal(unit(), b"x" * 32), KEY)
     with pytest.raises(UnitRefused, match="unsigned"):
-        read_unit({"v": 1, "body": unit()}, KEY)
+        read_unit({"v": PROTOCOL, "body": unit()}, KEY)
     with pytest.raises(UnitRefused, match="not a signed envelope"):
         read_unit([1, 2], KEY)
-    with pytest.raises(UnitRefused, match="protocol version 2"):
-        read_unit(seal(unit(v=2), KEY), KEY)
+    with pytest.raises(UnitRefused, match=f"protocol version {PROTOCOL + 1}"):
+        read_unit(seal(unit(v=PROTOCOL + 1), KEY), KEY)
     with pytest.raises(UnitRefused, match="malformed WorkUnit"):
         read_unit(seal(unit(extra=1), KEY), KEY)
     with pytest.raises(UnitRefused, match="malformed UnitResult"):

@@ -23,6 +23,7 @@ from kombu import Connection
 
 from sentinel.agent.broker import dead_exchange, scan_dead, scan_results, segment_units
 from sentinel.agent.protocol import (
+    PROTOCOL,
     TASK,
     JobSpec,
     WorkUnit,
@@ -119,7 +120,7 @@ def test_same_finding_keys_as_in_process_and_heartbeats(env: Env, tag: str, serv
         f"{tag}-agent-a": [a], f"{tag}-agent-b": [b]}
     for agent in mine:
         assert agent["live"] and agent["state"] == "running"
-        assert agent["vantage"] and agent["protocol"] == 1 and agent["version"]
+        assert agent["vantage"] and agent["protocol"] == PROTOCOL and agent["version"]
         assert agent["units_failed"] == 0 and agent["units_refused"] == 0
     rows = sqlite3.connect(distributed).execute("SELECT id FROM agents").fetchall()
     assert {f"{tag}-agent-a", f"{tag}-agent-b"} <= {r[0] for r in rows}
@@ -186,10 +187,10 @@ def test_forged_units_are_refused_and_nothing_is_sent(env: Env, tag: str, server
     altered = seal(unit("altered", "127.0.4.1"), key)
     altered["body"]["jobs"][0]["address"] = "127.0.4.2"
     forged = {
-        "unsigned": {"v": 1, "body": unit("unsigned", "127.0.4.1")},
+        "unsigned": {"v": PROTOCOL, "body": unit("unsigned", "127.0.4.1")},
         "wrong-key": seal(unit("wrong-key", "127.0.4.1"), b"k" * 64),
         "altered": altered,
-        "version": seal(unit("version", "127.0.4.1", v=2), key),
+        "version": seal(unit("version", "127.0.4.1", v=PROTOCOL + 1), key),
         "scope": seal(unit("scope", "127.0.4.2"), key),
         "segment": seal(unit("segment", "127.0.4.1", segment=f"{tag}-other"), key),
         "port": seal(unit("port", "127.0.4.1", jobs=[
@@ -227,7 +228,7 @@ def test_forged_units_are_refused_and_nothing_is_sent(env: Env, tag: str, server
         dead.delete()
         results.delete()
     log = agent.output()
-    for reason in ("unsigned", "bad signature", "protocol version 2",
+    for reason in ("unsigned", "bad signature", f"protocol version {PROTOCOL + 1}",
                    "127.0.4.2: outside the authorised scope", "is not served by this agent",
                    "tcp on port 22: not planned"):
         assert reason in log, reason

@@ -1,0 +1,87 @@
+"""The lab scanned through agents: `sentinel lab up --agents` puts one real `sentinel agent
+run` inside each segment (its own namespace on the segment's bridge), the coordinator uses the
+broker URL `lab status --json` gives, and the scan finds what the in-process scan of the same
+playbook finds, plus what only an agent on a segment's link sees (router advertisements, hosts
+answering ARP / ff02::1).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sentinel.lab import LabStatus, Manifest
+from sentinel.lab.playbook import SNMP_AUTH_ENV, SNMP_PRIV_ENV
+from tests.integration.agents.conftest import ROOT, Env
+
+BOOK = ROOT / "playbooks" / "lab.yml"
+
+
+def _keys(env: Env, store: Path, scan_id: str) -> Counter[tuple[str, str, str]]:
+    docs = json.loads(env.sentinel("findings", "--json", "--all-results", "--scan", scan_id,
+                                   "--store", str(store), with_broker=False).stdout)
+    return Counter((d["sentinel"]["finding"]["key"], d["result"]["evaluation"],
+                    d.get("host", {}).get("id", "")) for d in docs)
+
+
+def _record(store: Path, scan_id: str) -> dict[str, Any]:
+    row = sqlite3.connect(store).execute("SELECT doc FROM scans WHERE id = ?",
+                                         (scan_id,)).fetchone()
+    record: dict[str, Any] = json.loads(row[0])
+    return record
+
+
+def test_lab_through_agents_same_findings_plus_the_links(lab: LabStatus, manifest: Manifest,
+                                                          env: Env) -> None:
+    snmp = next(p for h in manifest.hosts for s in h.services if (p := s.properties).v3_user)
+    secrets = {SNMP_AUTH_ENV: snmp.v3_auth_pass or "", SNMP_PRIV_ENV: snmp.v3_priv_pass or ""}
+    env.sentinel("lab", "up", "--agents", with_broker=False, timeout=300)
+    try:
+        status = json.loads(env.sentinel("lab", "status", "--json", with_broker=False).stdout)
+        assert status["up"] and status["broker"].startswith("amqp://")
+        assert status["agents"] == {"agents-broker-relay": True,
+                                    **{f"agent-{s.id}": True for s in manifest.segments}}
+        local, distributed = env.tmp / "local.db", env.tmp / "agents.db"
+        in_process = env.sentinel("scan", "--playbook", str(BOOK), "--store", str(local),
+                                  with_broker=False, timeout=600, **secrets).stdout.strip()
+        done = env.sentinel("scan", "--playbook", str(BOOK), "--store", str(distributed),
+                            timeout=900, SENTINEL_BROKER=status["broker"],
+                            SENTINEL_AGENT_KEY="", SENTINEL_AGENT_KEY_FILE=status[
+                                "agent_key_file"])
+        through_agents = done.stdout.strip()
+        record = _record(distributed, through_agents)
+        assert record["status"] == "completed", done.stderr[-3000:]
+        assert record["unfinished"] == []
+
+        mine, theirs = _keys(env, local, in_process), _keys(env, distributed, through_agents)
+        assert any(e == "failed" for _, e, _ in mine)
+        # Every finding of the in-process scan, with the same key and verdict, and the same
+        # number of times; what the agents add is only what their links showed.
+        assert mine - theirs == Counter()
+        added = theirs - mine
+        in_process_assets = {asset for _, _, asset in mine}
+        assert all(asset not in in_process_assets for _, _, asset in added), added
+        link_assets = {asset for _, _, asset in added}
+        ra_segments = {f"segment:{s.id}" for s in manifest.segments if s.ra}
+        assert ra_segments <= link_assets, link_assets
+        # The sweep ran from the agents: every listed address has its discovery attempt.
+        swept = sqlite3.connect(distributed).execute(
+            "SELECT COUNT(*) FROM observations WHERE scan_id = ? AND probe = 'discovery' "
+            "AND asset_id NOT LIKE 'segment:%'", (through_agents,)).fetchone()[0]
+        local_swept = sqlite3.connect(local).execute(
+            "SELECT COUNT(*) FROM observations WHERE scan_id = ? AND probe = 'discovery'",
+            (in_process,)).fetchone()[0]
+        assert swept >= local_swept > 0
+        events = [json.loads(r[0]) for r in sqlite3.connect(distributed).execute(
+            "SELECT doc FROM events")]
+        finished = [e for e in events if e["event"]["action"] == "scan-finished"]
+        assert sorted(finished[0]["sentinel"]["after"]["agents"]) == sorted(
+            f"lab-{s.id}" for s in manifest.segments)
+    finally:
+        env.sentinel("lab", "down", "--agents", with_broker=False, timeout=120)
+    status = json.loads(env.sentinel("lab", "status", "--json", with_broker=False).stdout)
+    assert status["up"] and status["broker"] is None and status["agents"] is None
+    assert not [n for n in status["namespaces"] if n.startswith("sl-a-")]
