@@ -7,6 +7,10 @@ none broken, a weak one (medium: SHA-1 key exchange, signatures, MACs). MP-D2-RM
 algorithm for key exchange, encryption and integrity alike. SSH-HOSTKEY-WEAK fails (high)
 when a host key the server presents is DSA or RSA under 2048 bits (密评: RSA below 2048 bits
 and DSA are high-risk algorithms); it is judged only when at least one host key was fetched.
+SSH-HOSTKEY-SIG-INVALID fails (high) when the server's signature over the exchange hash does
+not verify with the host key it presented for some algorithm (the key then proves nothing
+about the server); it passes when at least one signature verified and none failed, and is
+not judged when none was checked.
 """
 
 from __future__ import annotations
@@ -81,14 +85,32 @@ def _host_keys(view: AssetView, obs: Observation) -> Finding:
                                 for key in keys]})
 
 
+def _signatures(view: AssetView, obs: Observation) -> Finding | None:
+    """Per host key algorithm: verified, invalid (why) or not checked (why)."""
+    checked = [{"algorithm": k["algorithm"], "fingerprint_sha256": k["fingerprint_sha256"],
+                "kex": k.get("kex"), **k["signature"]}
+               for k in obs.facts["host_keys"] if isinstance(k.get("signature"), dict)]
+    invalid = [c for c in checked if c.get("status") == "invalid"]
+    verified = [c["algorithm"] for c in checked if c.get("status") == "verified"]
+    if not invalid and not verified:
+        return None
+    return make_finding(
+        view, "SSH-HOSTKEY-SIG-INVALID", _verdict(bool(invalid)), endpoint=obs.endpoint,
+        probe="ssh", protocol="ssh", observed=obs,
+        evidence={"invalid": invalid, "verified": verified,
+                  "not_checked": [c for c in checked if c.get("status") == "not-checked"]})
+
+
 @assessor(
     "MP-D2-RMGMT",
+    "SSH-HOSTKEY-SIG-INVALID",
     "SSH-HOSTKEY-WEAK",
     "SSH-V1",
     "SSH-WEAK",
 )
 def assess_ssh(view: AssetView) -> list[Finding]:
-    """SSH-V1, SSH-WEAK, SSH-HOSTKEY-WEAK and MP-D2-RMGMT for every open SSH port."""
+    """SSH-V1, SSH-WEAK, SSH-HOSTKEY-WEAK, SSH-HOSTKEY-SIG-INVALID and MP-D2-RMGMT for every
+    open SSH port."""
     findings: list[Finding] = []
     for obs in _ssh_observations(view):
         banner = obs.facts.get("banner") or {}
@@ -101,4 +123,6 @@ def assess_ssh(view: AssetView) -> list[Finding]:
             findings.append(_management(view, obs))
         if obs.facts.get("host_keys"):
             findings.append(_host_keys(view, obs))
+            if (signatures := _signatures(view, obs)) is not None:
+                findings.append(signatures)
     return findings

@@ -5,7 +5,9 @@ ours and a KEXINIT (servers send theirs at once; ours only keeps a strict peer t
 the server's KEXINIT and close. Every name is classified with ``probes/ssh.yml``. Then,
 unless switched off, one more connection per offered host key algorithm runs the key
 exchange up to the server's reply to learn that host key
-(:mod:`sentinel.probes.ssh_hostkeys`). No exchange is finished and nothing is
+(:mod:`sentinel.probes.ssh_hostkeys`) and to verify the server's signature over the
+exchange hash with it (each key's ``signature``: verified, invalid or not-checked, with the
+reason; :mod:`sentinel.probes.ssh_kex`). No exchange is finished and nothing is
 authenticated, so the probe leaves no login attempt in the server's logs.
 """
 

@@ -242,6 +242,7 @@ SIGNATURE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 }
 ECDSA_CURVES: dict[str, ec.EllipticCurve] = {
     "nistp256": ec.SECP256R1(), "nistp384": ec.SECP384R1(), "nistp521": ec.SECP521R1()}
+RSA = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")  # one ssh-rsa key, three signatures
 VERIFIED, INVALID, NOT_CHECKED = "verified", "invalid", "not-checked"
 
 
@@ -250,21 +251,20 @@ def verify_signature(algorithm: str, host_key: bytes, signature: bytes,
     """Whether ``signature`` (the reply's blob) is ``host_key``'s signature over H for the
     negotiated ``algorithm``: ``{"status": verified | invalid | not-checked, ...}``, with the
     reason when it is not verified. Never raises on the server's bytes."""
+    result: dict[str, Any] = {}
     try:
         sig = wire.decode_signature(signature)
+        result["signature_algorithm"] = sig.algorithm
+        if sig.algorithm != algorithm:
+            return {**result, "status": INVALID,
+                    "reason": f"signature is {sig.algorithm}, negotiated {algorithm}"}
+        checked = _verify(algorithm, wire.public_key_parts(host_key), sig.data, exchange_hash)
     except DecodeError as exc:
-        return {"status": INVALID, "reason": f"malformed signature: {exc}"}
-    result: dict[str, Any] = {"signature_algorithm": sig.algorithm}
-    if sig.algorithm != algorithm:
+        return {**result, "status": INVALID, "reason": f"malformed signature: {exc}"}
+    except (InvalidSignature, ValueError) as exc:
+        detail = f": {exc}" if str(exc) else ""
         return {**result, "status": INVALID,
-                "reason": f"signature is {sig.algorithm}, negotiated {algorithm}"}
-    try:
-        parts = wire.public_key_parts(host_key)
-        checked = _verify(algorithm, parts, sig.data, exchange_hash)
-    except (InvalidSignature, DecodeError, ValueError) as exc:
-        detail = str(exc) or "does not verify"
-        return {**result, "status": INVALID,
-                "reason": f"signature over the exchange hash {detail}"}
+                "reason": f"signature over the exchange hash does not verify{detail}"}
     except UnsupportedAlgorithm as exc:
         return {**result, "status": NOT_CHECKED, "reason": f"this build cannot verify: {exc}"}
     if not checked:
@@ -276,6 +276,10 @@ def verify_signature(algorithm: str, host_key: bytes, signature: bytes,
 def _verify(algorithm: str, key: wire.PublicKeyParts, sig: bytes, data: bytes) -> bool:
     """True when verified; False when the algorithm is not one Sentinel checks; raises
     InvalidSignature (or DecodeError, ValueError) when the signature is wrong."""
+    if algorithm not in SIGNATURE_HASHES and algorithm not in ("ssh-ed25519", "ssh-ed448"):
+        return False
+    if algorithm != key.key_type and not (key.key_type == "ssh-rsa" and algorithm in RSA):
+        raise InvalidSignature(f"a {key.key_type} key cannot sign {algorithm}")
     if key.key_type == "ssh-ed25519" and algorithm == "ssh-ed25519":
         if len(sig) != 64:
             raise InvalidSignature(f"is {len(sig)} bytes, an Ed25519 signature is 64")
@@ -286,10 +290,8 @@ def _verify(algorithm: str, key: wire.PublicKeyParts, sig: bytes, data: bytes) -
             raise InvalidSignature(f"is {len(sig)} bytes, an Ed448 signature is 114")
         ed448.Ed448PublicKey.from_public_bytes(key.data).verify(sig, data)
         return True
-    hash_type = SIGNATURE_HASHES.get(algorithm)
-    if hash_type is None:
-        return False
-    if key.key_type == "ssh-rsa" and algorithm in ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"):
+    hash_type = SIGNATURE_HASHES[algorithm]
+    if key.key_type == "ssh-rsa":
         exponent, modulus = key.integers
         size = (modulus.bit_length() + 7) // 8
         # RFC 8332 §3: S is as long as the modulus; OpenSSH accepts a shorter one padded.

@@ -189,3 +189,37 @@ def test_ipv6_readiness_from_ip_mib_rows() -> None:
 
 def test_silent_agent_gives_no_findings() -> None:
     assert _view_findings("snmp", snmp_facts(responded=False), 161) == {}
+
+
+def _signed(algorithm: str, status: str, reason: str | None = None) -> dict[str, Any]:
+    signature: dict[str, Any] = {"status": status, "signature_algorithm": algorithm}
+    if reason:
+        signature["reason"] = reason
+    return {**_key(algorithm, "ed25519", 256), "signature": signature}
+
+
+def test_host_key_signature_that_does_not_verify_fails_high() -> None:
+    keys = [_signed("ssh-ed25519", "verified"),
+            _signed("rsa-sha2-512", "invalid",
+                    "signature over the exchange hash does not verify"),
+            _signed("sm2", "not-checked", "Sentinel does not verify sm2 signatures")]
+    finding = _view_findings("ssh", {**MODERN, "host_keys": keys}, 22)["SSH-HOSTKEY-SIG-INVALID"]
+    assert finding.evaluation is Evaluation.FAILED
+    assert finding.severity is Severity.HIGH
+    assert [(i["algorithm"], i["reason"]) for i in finding.evidence["invalid"]] == [
+        ("rsa-sha2-512", "signature over the exchange hash does not verify")]
+    assert finding.evidence["verified"] == ["ssh-ed25519"]
+    assert [n["algorithm"] for n in finding.evidence["not_checked"]] == ["sm2"]
+
+
+def test_host_key_signatures_pass_when_verified_and_are_not_judged_unchecked() -> None:
+    verified = [_signed("ssh-ed25519", "verified"), _signed("rsa-sha2-256", "verified")]
+    finding = _view_findings("ssh", {**MODERN, "host_keys": verified},
+                             22)["SSH-HOSTKEY-SIG-INVALID"]
+    assert finding.evaluation is Evaluation.PASSED
+    unchecked = [_signed("sm2", "not-checked", "Sentinel does not verify sm2 signatures")]
+    assert "SSH-HOSTKEY-SIG-INVALID" not in _view_findings(
+        "ssh", {**MODERN, "host_keys": unchecked}, 22)
+    # Facts from a probe before signatures were verified: nothing to judge.
+    assert "SSH-HOSTKEY-SIG-INVALID" not in _view_findings(
+        "ssh", {**MODERN, "host_keys": [_key("ssh-ed25519", "ed25519", 256)]}, 22)
