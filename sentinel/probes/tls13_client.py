@@ -7,15 +7,15 @@ negotiated suite, group, CertificateVerify scheme, DER chain, whether the
 CertificateVerify signature and the server Finished verify. It never completes the
 handshake: once the server's Finished is read the connection is closed.
 
-The ClientHello is built by `_client_hello` here until the shared builder in
-`sentinel/wire/hello.py` lands; then it should switch to that builder.
+The bytes go through the shared wire stack (records, hello, handshake); only record
+protection (``tls13_record``), the key schedule (``tls13_keys``) and the TLS 1.3-only hello
+shape, cookie and CertificateVerify (``tls13_messages``) are TLS 1.3's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -23,21 +23,22 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sentinel.crypto.keyshare import KeyShare, generate_key_share
-from sentinel.errors import DecodeError, ErrorReason, ProbeError
+from sentinel.errors import ErrorReason, ProbeError
 from sentinel.wire import tls13_messages as msg
+from sentinel.wire.alerts import parse_alert
+from sentinel.wire.constants import ContentType, HandshakeType, ProtocolVersion
+from sentinel.wire.handshake import parse_certificate13
+from sentinel.wire.hello import ServerHello, default_record_version, parse_server_hello
+from sentinel.wire.records import (
+    RECORD_HEADER_LEN,
+    HandshakeAssembler,
+    HandshakeMessage,
+    RecordHeader,
+    build_record,
+)
 from sentinel.wire.tls13_keys import SUITES, Tls13Suite, handshake_secrets, traffic_keys
 from sentinel.wire.tls13_keys import finished_verify_data as _finished
-from sentinel.wire.tls13_record import (
-    CONTENT_ALERT,
-    CONTENT_CHANGE_CIPHER_SPEC,
-    CONTENT_HANDSHAKE,
-    RECORD_HEADER_SIZE,
-    HandshakeMessage,
-    HandshakeReassembler,
-    RecordDecryptor,
-    RecordHeader,
-    parse_record_header,
-)
+from sentinel.wire.tls13_record import RecordDecryptor, parse_tls13_record_header
 from sentinel.wire.tls13_verify import verify_certificate_verify
 
 StreamPair = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -119,34 +120,12 @@ class _Offer:
 
 
 def _client_hello(offer: _Offer, share: KeyShare, cookie: bytes | None) -> bytes:
-    """A TLS 1.3-only ClientHello handshake message (temporary; see module docstring)."""
-    extensions = b""
-    if offer.server_name and not _is_ip_literal(offer.server_name):
-        extensions += msg.server_name_extension(offer.server_name)
-    extensions += msg.list_extensions(offer.groups, offer.signature_schemes)
-    extensions += msg.key_share_extension([(share.group, share.public)])
-    if cookie is not None:
-        extensions += msg.extension(msg.EXT_COOKIE, len(cookie).to_bytes(2, "big") + cookie)
-    body = (
-        b"\x03\x03"
-        + secrets.token_bytes(32)
-        + bytes([len(offer.session_id)])
-        + offer.session_id
-        + (2 * len(offer.suites)).to_bytes(2, "big")
-        + b"".join(code.to_bytes(2, "big") for code in offer.suites)
-        + b"\x01\x00"
-        + len(extensions).to_bytes(2, "big")
-        + extensions
-    )
-    return msg.handshake_message(msg.HANDSHAKE_CLIENT_HELLO, body)
-
-
-def _is_ip_literal(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    """The TLS 1.3-only ClientHello handshake message, with a fresh random."""
+    return msg.tls13_client_hello(
+        secrets.token_bytes(32), offer.session_id, offer.suites, groups=offer.groups,
+        signature_schemes=offer.signature_schemes, key_shares=[(share.group, share.public)],
+        server_name=offer.server_name, cookie=cookie,
+    ).encode()
 
 
 class _Session:
@@ -159,20 +138,20 @@ class _Session:
         self.offer = offer
         self.records_read = 0
         self.bytes_read = 0
-        self.plain = HandshakeReassembler()
+        self.plain = HandshakeAssembler()
 
     async def run(self) -> Tls13CertResult:
         share = generate_key_share(self.offer.groups[0])
         hello = await self._send_hello(share, None)
         transcript = [hello]
         server_hello = await self._read_server_hello()
-        info = msg.parse_server_hello(server_hello.body)
-        retry_suite = info.cipher_suite if info.is_retry else None
-        if info.is_retry:
+        info = parse_server_hello(server_hello.body)
+        retry_suite = info.cipher_suite if info.is_hello_retry_request else None
+        if info.is_hello_retry_request:
             share, transcript = await self._retry(info, share, hello, server_hello)
             server_hello = await self._read_server_hello()
-            info = msg.parse_server_hello(server_hello.body)
-            if info.is_retry:
+            info = parse_server_hello(server_hello.body)
+            if info.is_hello_retry_request:
                 raise _protocol("second HelloRetryRequest")
             if info.cipher_suite != retry_suite:
                 raise _protocol("ServerHello suite differs from the HelloRetryRequest's")
@@ -186,65 +165,66 @@ class _Session:
     async def _send_hello(self, share: KeyShare, cookie: bytes | None) -> bytes:
         hello = _client_hello(self.offer, share, cookie)
         # Record version 0x0301 for the first flight, as interoperable clients send.
-        self.writer.write(b"\x16\x03\x01" + len(hello).to_bytes(2, "big") + hello)
+        version = default_record_version(ProtocolVersion.TLS1_2)
+        self.writer.write(build_record(ContentType.HANDSHAKE, version, hello))
         await self.writer.drain()
         return hello
 
     async def _retry(
-        self, info: msg.ServerHelloInfo, share: KeyShare, hello: bytes, retry: HandshakeMessage
+        self, info: ServerHello, share: KeyShare, hello: bytes, retry: HandshakeMessage
     ) -> tuple[KeyShare, list[bytes]]:
-        group = info.key_share_group
+        cookie = msg.hello_retry_cookie(info)
+        group = info.key_share.group if info.key_share is not None else None
         if group is None or group not in self.offer.groups or group == share.group:
             raise _protocol(f"HelloRetryRequest selected unusable group {group}")
         if info.cipher_suite not in self.offer.suites:
             raise _protocol(f"HelloRetryRequest selected suite 0x{info.cipher_suite:04x}")
         suite = SUITES[info.cipher_suite]
         # RFC 8446 §4.4.1: ClientHello1 is replaced by a synthetic message_hash message.
-        synthetic = msg.handshake_message(msg.HANDSHAKE_MESSAGE_HASH, suite.transcript_hash(hello))
+        synthetic = msg.message_hash(suite.transcript_hash(hello))
         new_share = generate_key_share(group)
-        second = await self._send_hello(new_share, info.cookie)
+        second = await self._send_hello(new_share, cookie)
         return new_share, [synthetic, retry.raw, second]
 
-    def _check_server_hello(
-        self, info: msg.ServerHelloInfo, share: KeyShare
-    ) -> tuple[Tls13Suite, bytes]:
+    def _check_server_hello(self, info: ServerHello, share: KeyShare) -> tuple[Tls13Suite, bytes]:
         """The negotiated suite and the server's key_exchange, after RFC 8446 §4.1.3 checks."""
-        if info.selected_version != msg.TLS13:
+        if info.selected_version != ProtocolVersion.TLS1_3:
             raise ProbeError(ErrorReason.UNSUPPORTED, "server did not negotiate TLS 1.3")
         if info.cipher_suite not in self.offer.suites:
             raise _protocol(f"server chose suite 0x{info.cipher_suite:04x} not offered")
         if info.session_id != self.offer.session_id:
             raise _protocol("server did not echo legacy_session_id")
-        if info.key_share_group != share.group or info.key_share_public is None:
-            raise _protocol(f"server key share for group {info.key_share_group} not offered")
-        return SUITES[info.cipher_suite], info.key_share_public
+        group = info.key_share.group if info.key_share is not None else None
+        if info.key_share is None or group != share.group:
+            raise _protocol(f"server key share for group {group} not offered")
+        return SUITES[info.cipher_suite], info.key_share.key_exchange
 
     async def _read_record(self) -> tuple[RecordHeader, bytes]:
         self.records_read += 1
         if self.records_read > MAX_RECORDS:
             raise _protocol("too many records before the server Finished")
-        header = parse_record_header(await self.reader.readexactly(RECORD_HEADER_SIZE))
-        self.bytes_read += RECORD_HEADER_SIZE + header.length
+        header = parse_tls13_record_header(await self.reader.readexactly(RECORD_HEADER_LEN))
+        self.bytes_read += RECORD_HEADER_LEN + header.length
         if self.bytes_read > MAX_FLIGHT_BYTES:
             raise _protocol("server flight larger than the read limit")
         body = await self.reader.readexactly(header.length)
-        if header.content_type == CONTENT_ALERT:
+        if header.content_type == ContentType.ALERT:
             _raise_alert(body)
         return header, body
 
     async def _read_server_hello(self) -> HandshakeMessage:
         while True:
             header, body = await self._read_record()
-            if header.content_type == CONTENT_CHANGE_CIPHER_SPEC:
+            if header.content_type == ContentType.CHANGE_CIPHER_SPEC:
                 continue  # compatibility-mode CCS after a HelloRetryRequest
-            if header.content_type != CONTENT_HANDSHAKE:
+            if header.content_type != ContentType.HANDSHAKE:
                 raise _protocol(f"record type {header.content_type} before ServerHello")
             messages = self.plain.feed(body)
             if messages:
                 if (
                     len(messages) > 1
                     or self.plain.pending
-                    or messages[0].msg_type != msg.HANDSHAKE_SERVER_HELLO
+                    or messages[0].msg_type != HandshakeType.SERVER_HELLO
                 ):
                     raise _protocol("ServerHello not alone in its record(s)")
                 return messages[0]
@@ -262,15 +242,15 @@ class _Session:
         server_secret = secrets_.server_handshake_traffic_secret
         flight = _FlightState(suite, transcript)
         decryptor = RecordDecryptor(suite, traffic_keys(suite, server_secret))
-        reassembler = HandshakeReassembler()
+        reassembler = HandshakeAssembler()
         while not flight.finished:
             header, body = await self._read_record()
-            if header.content_type == CONTENT_CHANGE_CIPHER_SPEC:
+            if header.content_type == ContentType.CHANGE_CIPHER_SPEC:
                 continue
             inner_type, content = decryptor.decrypt(header, body)
-            if inner_type == CONTENT_ALERT:
+            if inner_type == ContentType.ALERT:
                 _raise_alert(content)
-            if inner_type != CONTENT_HANDSHAKE:
+            if inner_type != ContentType.HANDSHAKE:
                 raise _protocol(f"inner content type {inner_type} before server Finished")
             for message in reassembler.feed(content):
                 flight.accept(message, server_secret)
@@ -281,11 +261,11 @@ class _FlightState:
     """Checks the order EncryptedExtensions, [CertificateRequest], Certificate, CV, Finished."""
 
     _ORDER = (
-        msg.HANDSHAKE_ENCRYPTED_EXTENSIONS,
-        msg.HANDSHAKE_CERTIFICATE_REQUEST,
-        msg.HANDSHAKE_CERTIFICATE,
-        msg.HANDSHAKE_CERTIFICATE_VERIFY,
-        msg.HANDSHAKE_FINISHED,
+        HandshakeType.ENCRYPTED_EXTENSIONS,
+        HandshakeType.CERTIFICATE_REQUEST,
+        HandshakeType.CERTIFICATE,
+        HandshakeType.CERTIFICATE_VERIFY,
+        HandshakeType.FINISHED,
     )
 
     def __init__(self, suite: Tls13Suite, transcript: list[bytes]) -> None:
@@ -309,17 +289,17 @@ class _FlightState:
         if index != self.position + 1 and not skipped_request:
             raise _protocol(f"handshake message {message.msg_type} out of order")
         self.position = index
-        if message.msg_type == msg.HANDSHAKE_CERTIFICATE:
-            self.certificates = msg.parse_certificate(message.body)
+        if message.msg_type == HandshakeType.CERTIFICATE:
+            self.certificates = parse_certificate13(message.body).chain
             if not self.certificates:
                 raise _protocol("server sent an empty certificate list")
-        elif message.msg_type == msg.HANDSHAKE_CERTIFICATE_VERIFY:
+        elif message.msg_type == HandshakeType.CERTIFICATE_VERIFY:
             self.scheme, signature = msg.parse_certificate_verify(message.body)
             transcript_hash = self.suite.transcript_hash(*self.transcript)
             self.signature_valid = verify_certificate_verify(
                 self.scheme, signature, self.certificates[0], transcript_hash
             )
-        elif message.msg_type == msg.HANDSHAKE_FINISHED:
+        elif message.msg_type == HandshakeType.FINISHED:
             expected = _finished(
                 self.suite, server_secret, self.suite.transcript_hash(*self.transcript)
             )
@@ -340,6 +320,5 @@ class _FlightState:
 
 
 def _raise_alert(body: bytes) -> None:
-    if len(body) != 2:
-        raise DecodeError("tls13-record", f"alert of {len(body)} bytes", 0)
-    raise ServerAlert(body[0], body[1])
+    alert = parse_alert(body)  # exactly two bytes, else DecodeError
+    raise ServerAlert(alert.level, alert.description)

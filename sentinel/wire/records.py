@@ -26,6 +26,11 @@ class RecordHeader(NamedTuple):
     version: int
     length: int
 
+    def encode(self) -> bytes:
+        """The five header bytes (also a TLS 1.3 record's AEAD additional data)."""
+        return bytes((self.content_type,)) + self.version.to_bytes(2, "big") + (
+            self.length.to_bytes(2, "big"))
+
 
 class Record(NamedTuple):
     """One record: its header fields and the payload (plaintext or still encrypted)."""

@@ -31,7 +31,9 @@ from sentinel.probes.tls13_client import (
     Tls13CertResult,
     read_tls13_certificates,
 )
-from sentinel.wire import tls13_messages as msg
+from sentinel.wire._reader import Reader
+from sentinel.wire.constants import ExtensionType, HandshakeType
+from sentinel.wire.records import build_handshake
 from sentinel.wire.tls13_keys import (
     SUITES,
     Tls13Suite,
@@ -246,18 +248,18 @@ def _u24(value: int) -> bytes:
 
 def _client_session_and_sm2_share(hello: bytes) -> tuple[bytes, bytes]:
     """(legacy_session_id, curveSM2 key_exchange) from a ClientHello handshake message."""
-    cursor = msg.Cursor(hello[4:])
-    cursor.take(34, "legacy_version and random")
-    session_id = cursor.vector(1, "legacy_session_id").data
+    cursor = Reader(hello[4:], "test-client-hello")
+    cursor.raw(34, "legacy_version and random")
+    session_id = cursor.vector(1, "legacy_session_id")
     cursor.vector(2, "cipher_suites")
     cursor.vector(1, "legacy_compression_methods")
-    extensions = cursor.vector(2, "extensions")
-    while not extensions.at_end():
-        ext_type, data = extensions.uint(2, "type"), extensions.vector(2, "data")
-        if ext_type == msg.EXT_KEY_SHARE:
-            shares = data.vector(2, "client_shares")
-            while not shares.at_end():
-                group, key = shares.uint(2, "group"), shares.vector(2, "key_exchange").data
+    extensions = cursor.sub(2, "extensions")
+    while extensions.remaining:
+        ext_type, data = extensions.u16("type"), extensions.sub(2, "data")
+        if ext_type == ExtensionType.KEY_SHARE:
+            shares = data.sub(2, "client_shares")
+            while shares.remaining:
+                group, key = shares.u16("group"), shares.vector(2, "key_exchange")
                 if group == CURVE_SM2:
                     return session_id, key
     raise AssertionError("ClientHello has no curveSM2 key share")
@@ -280,32 +282,34 @@ def _reference_ecdh(client_public: bytes) -> tuple[bytes, bytes]:
     return server_public, shared_point.x.to_bytes(32, "big")
 
 
+def _extension(ext_type: int, payload: bytes) -> bytes:
+    return ext_type.to_bytes(2, "big") + len(payload).to_bytes(2, "big") + payload
+
+
 def _server_hello(suite: int, session_id: bytes, server_public: bytes) -> bytes:
     key_share = CURVE_SM2.to_bytes(2, "big") + len(server_public).to_bytes(2, "big")
-    extensions = msg.extension(msg.EXT_SUPPORTED_VERSIONS, b"\x03\x04") + msg.extension(
-        msg.EXT_KEY_SHARE, key_share + server_public
+    extensions = _extension(ExtensionType.SUPPORTED_VERSIONS, b"\x03\x04") + _extension(
+        ExtensionType.KEY_SHARE, key_share + server_public
     )
     body = b"\x03\x03" + secrets.token_bytes(32) + bytes([len(session_id)]) + session_id
     body += suite.to_bytes(2, "big") + b"\x00" + len(extensions).to_bytes(2, "big") + extensions
-    return msg.handshake_message(msg.HANDSHAKE_SERVER_HELLO, body)
+    return build_handshake(HandshakeType.SERVER_HELLO, body)
 
 
 def _shangmi_flight(
     suite: Tls13Suite, transcript: list[bytes], identity: Sm2Identity, signer_id: str
 ) -> list[bytes]:
     """EncryptedExtensions, Certificate, CertificateVerify (sm2sig_sm3) — plaintext."""
-    encrypted_extensions = msg.handshake_message(msg.HANDSHAKE_ENCRYPTED_EXTENSIONS, b"\x00\x00")
+    encrypted_extensions = build_handshake(HandshakeType.ENCRYPTED_EXTENSIONS, b"\x00\x00")
     der = identity.certificate_der
     entry = _u24(len(der)) + der + b"\x00\x00"
-    certificate = msg.handshake_message(
-        msg.HANDSHAKE_CERTIFICATE, b"\x00" + _u24(len(entry)) + entry
-    )
+    certificate = build_handshake(HandshakeType.CERTIFICATE, b"\x00" + _u24(len(entry)) + entry)
     content = certificate_verify_content(
         suite.transcript_hash(*transcript, encrypted_extensions, certificate)
     )
     signature = _openssl_sm2_sign(identity.key_file, content, signer_id)
     verify_body = SM2SIG_SM3.to_bytes(2, "big") + len(signature).to_bytes(2, "big") + signature
-    certificate_verify = msg.handshake_message(msg.HANDSHAKE_CERTIFICATE_VERIFY, verify_body)
+    certificate_verify = build_handshake(HandshakeType.CERTIFICATE_VERIFY, verify_body)
     return [encrypted_extensions, certificate, certificate_verify]
 
 
@@ -326,7 +330,7 @@ def _shangmi_handler(
         flight = _shangmi_flight(suite, transcript, identity, signer_id)
         through_verify = suite.transcript_hash(*transcript, *flight)
         finished_body = finished_verify_data(suite, server_secret, through_verify)
-        flight.append(msg.handshake_message(msg.HANDSHAKE_FINISHED, finished_body))
+        flight.append(build_handshake(HandshakeType.FINISHED, finished_body))
         protector = RecordEncryptor(suite, traffic_keys(suite, server_secret))
         stream = b"".join(flight)
         cut = len(stream) - 40  # a record boundary inside CertificateVerify / Finished

@@ -12,18 +12,22 @@ from hypothesis import strategies as st
 from sentinel.crypto import sm2
 from sentinel.errors import DecodeError
 from sentinel.wire import tls13_messages, tls13_record
+from sentinel.wire.handshake import parse_certificate13
+from sentinel.wire.hello import parse_server_hello
+from sentinel.wire.records import split_handshake_messages
 
 DECODERS: list[Callable[[bytes], object]] = [
     sm2.decode_point,
     sm2.decode_signature,
     sm2.public_key_from_spki,
     sm2.public_key_from_certificate,
-    tls13_messages.parse_server_hello,
-    tls13_messages.parse_certificate,
+    parse_server_hello,
+    parse_certificate13,
     tls13_messages.parse_certificate_verify,
-    tls13_record.split_handshake_messages,
+    tls13_messages.parse_cookie,
+    split_handshake_messages,
     tls13_record.split_inner_plaintext,
-    tls13_record.parse_record_header,
+    tls13_record.parse_tls13_record_header,
 ]
 
 # DER-shaped inputs reach deeper than uniform bytes do.

@@ -7,6 +7,9 @@ from cryptography.hazmat.primitives import hashes
 from gmssl import sm3 as gm_sm3
 
 from sentinel.errors import DecodeError
+from sentinel.wire.handshake import parse_certificate13
+from sentinel.wire.hello import parse_server_hello
+from sentinel.wire.records import HandshakeAssembler, split_handshake_messages
 from sentinel.wire.tls13_keys import (
     SUITES,
     finished_verify_data,
@@ -16,17 +19,11 @@ from sentinel.wire.tls13_keys import (
     hmac_digest,
     traffic_keys,
 )
-from sentinel.wire.tls13_messages import (
-    parse_certificate,
-    parse_certificate_verify,
-    parse_server_hello,
-)
+from sentinel.wire.tls13_messages import parse_certificate_verify
 from sentinel.wire.tls13_record import (
-    HandshakeReassembler,
     RecordDecryptor,
     RecordEncryptor,
-    parse_record_header,
-    split_handshake_messages,
+    parse_tls13_record_header,
 )
 from sentinel.wire.tls13_verify import verify_certificate_verify
 
@@ -44,7 +41,7 @@ def rfc8448_flight() -> list[bytes]:
     decryptor = RecordDecryptor(
         AES128, traffic_keys(AES128, secrets.server_handshake_traffic_secret)
     )
-    content_type, content = decryptor.decrypt(parse_record_header(record[:5]), record[5:])
+    content_type, content = decryptor.decrypt(parse_tls13_record_header(record[:5]), record[5:])
     assert content_type == 22
     return [message.raw for message in split_handshake_messages(content)]
 
@@ -89,7 +86,7 @@ def test_rfc8448_key_schedule() -> None:
 def test_rfc8448_server_flight_decrypts_and_splits() -> None:
     encrypted_extensions, certificate, certificate_verify, finished = rfc8448_flight()
     assert encrypted_extensions.hex() == v.ENCRYPTED_EXTENSIONS
-    assert parse_certificate(certificate[4:]) == (bytes.fromhex(v.CERTIFICATE_DER),)
+    assert parse_certificate13(certificate[4:]).chain == (bytes.fromhex(v.CERTIFICATE_DER),)
     assert certificate_verify.hex() == v.CERTIFICATE_VERIFY
     assert finished[4:].hex() == v.SERVER_FINISHED_VERIFY_DATA
 
@@ -116,9 +113,10 @@ def test_rfc8448_certificate_verify_and_finished() -> None:
 
 def test_rfc8448_server_hello_fields() -> None:
     info = parse_server_hello(SH[4:])
-    assert (info.cipher_suite, info.selected_version, info.key_share_group) == (0x1301, 0x0304, 29)
-    assert info.key_share_public == bytes.fromhex(v.SERVER_PUBLIC)
-    assert not info.is_retry
+    assert info.key_share is not None
+    assert (info.cipher_suite, info.selected_version, info.key_share.group) == (0x1301, 0x0304, 29)
+    assert info.key_share.key_exchange == bytes.fromhex(v.SERVER_PUBLIC)
+    assert not info.is_hello_retry_request
 
 
 def test_tampered_record_fails_authentication() -> None:
@@ -131,7 +129,7 @@ def test_tampered_record_fails_authentication() -> None:
         AES128, traffic_keys(AES128, secrets.server_handshake_traffic_secret)
     )
     with pytest.raises(DecodeError, match="authentication failed"):
-        decryptor.decrypt(parse_record_header(bytes(record[:5])), bytes(record[5:]))
+        decryptor.decrypt(parse_tls13_record_header(bytes(record[:5])), bytes(record[5:]))
 
 
 @pytest.mark.parametrize("code", sorted(SUITES), ids=lambda c: SUITES[c].name)
@@ -144,7 +142,7 @@ def test_every_suite_round_trips_records_with_padding(code: int) -> None:
     for number, padding in enumerate((0, 7, 100)):
         content = bytes([number]) * (50 + number)
         record = sender.encrypt(22, content, padding)
-        header = parse_record_header(record[:5])
+        header = parse_tls13_record_header(record[:5])
         assert receiver.decrypt(header, record[5:]) == (22, content)
 
 
@@ -161,25 +159,25 @@ def test_all_padding_record_is_rejected() -> None:
     header = bytes.fromhex("1703030014")
     body = aead.encrypt(keys.iv, bytes(4), header)
     with pytest.raises(DecodeError, match="no content type"):
-        RecordDecryptor(suite, keys).decrypt(parse_record_header(header), body)
+        RecordDecryptor(suite, keys).decrypt(parse_tls13_record_header(header), body)
 
 
 def test_record_header_limits() -> None:
     with pytest.raises(DecodeError, match="exceeds"):
-        parse_record_header(bytes.fromhex("1703034101"))
+        parse_tls13_record_header(bytes.fromhex("1703034101"))
     with pytest.raises(DecodeError, match="not TLS"):
-        parse_record_header(bytes.fromhex("1701010010"))
+        parse_tls13_record_header(bytes.fromhex("1701010010"))
     with pytest.raises(DecodeError, match="content type"):
-        parse_record_header(bytes.fromhex("1803030010"))
+        parse_tls13_record_header(bytes.fromhex("1803030010"))
 
 
 def test_handshake_reassembly_across_records_and_limits() -> None:
     message = b"\x0b\x00\x00\x05hello"
-    reassembler = HandshakeReassembler()
+    reassembler = HandshakeAssembler()
     assert reassembler.feed(message[:3]) == []
     assert reassembler.feed(message[3:7]) == []
     assert [m.raw for m in reassembler.feed(message[7:] + message)] == [message, message]
-    with pytest.raises(DecodeError, match="handshake message of"):
-        HandshakeReassembler(max_message=4).feed(message)
-    with pytest.raises(DecodeError, match="truncated"):
+    with pytest.raises(DecodeError, match="message of 5 bytes exceeds the cap"):
+        HandshakeAssembler(cap=8).feed(message[:4])
+    with pytest.raises(DecodeError, match=r"^handshake: "):  # a message cut short
         split_handshake_messages(message[:-1])
