@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sentinel.assess.attempts import assess_attempts
 from sentinel.assess.base import Assessor, AssetView
+from sentinel.assess.certificates import assess_certificates
 from sentinel.assess.crypto import assess_crypto
 from sentinel.assess.exposure import assess_exposure
 from sentinel.assess.ipv6 import assess_ipv6
@@ -15,6 +16,7 @@ ASSESSORS: tuple[Assessor, ...] = (
     assess_attempts,
     assess_exposure,
     assess_crypto,
+    assess_certificates,
     assess_ipv6,
     assess_ssh,
     assess_snmp,
