@@ -6,30 +6,28 @@ passes with ``applicable: false`` — so a fixed problem is resolved by a passin
 silence. Severities come from the catalog (``playbooks/remediation/crypto.yml``) except where
 DOMAIN.md scales them by the segment's 密评 level (``segment.levels.mipin``).
 
-A channel counts as national crypto only when SM2 authenticates it: a TLCP SM2 suite with an
-SM2 certificate pair, or an RFC 8998 suite whose certificate holds an SM2 key. SM4 under an
-RSA certificate is not 商用密码 (DOMAIN §1.3).
+A channel counts as national crypto only when SM2 authenticates it: a TLCP suite of class
+national with an SM2 certificate pair, or an RFC 8998 suite whose certificate holds an SM2
+key. SM4 under an RSA certificate is not 商用密码 (DOMAIN §1.3). That definition, the GM suite
+sets and the certificate thresholds are read from ``probes/tls.yml``
+(:func:`sentinel.catalog.tls.national_crypto`, the registry's ``national_tlcp``,
+``sha1_tlcp``, ``sm1_tlcp``, ``rfc8998`` and ``certificates``), shared with the probe's
+posture and the change events.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sentinel.assess.base import AssetView, assessor, make_finding
-from sentinel.catalog.tls import CipherSuite, tls_registry
+from sentinel.catalog.tls import CipherSuite, NationalCrypto, national_crypto, tls_registry
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
 
-APPROVED_TLCP = frozenset({0xE011, 0xE051, 0xE013, 0xE053, 0xE015, 0xE055, 0xE017, 0xE057})
-SHA1_TLCP = frozenset({0xE00A, 0xE01A})
-SM1_TLCP = frozenset({0xE001, 0xE003, 0xE005, 0xE007, 0xE009})
-RFC8998 = frozenset({0x00C6, 0x00C7})
-# Key exchanges of national (SM2/SM9) TLCP suites, by the ``kx`` of probes/tls.yml: an RSA
-# TLCP suite (RSA_SM4_*) is not national crypto whatever its record protection.
-SM_KEY_EXCHANGES = frozenset({"ECC_SM2", "ECDHE_SM2", "IBC_SM9", "IBSDH_SM9"})
 OID_SM3_WITH_SM2 = "1.2.156.10197.1.501"
 OLD_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0")
 
@@ -81,9 +79,16 @@ class Facts:
                 if (i["protocol"] == "TLCPv1.1") == tlcp]
 
     def sm_key_exchange(self, code: int) -> bool:
-        """Whether a suite's key exchange is SM2/SM9 (probes/tls.yml ``kx``)."""
+        """Whether a suite's key exchange is national: the ``kx`` of a TLCP suite of class
+        national in probes/tls.yml. An RSA TLCP suite (RSA_SM4_*) is not national crypto
+        whatever its record protection."""
         spec = self.spec(code)
-        return spec is not None and spec.kx in SM_KEY_EXCHANGES
+        return spec is not None and spec.kx in tls_registry().national_key_exchanges
+
+    @functools.cached_property
+    def national(self) -> NationalCrypto:
+        """The shared definition of national crypto on these facts."""
+        return national_crypto(self.raw)
 
     def chains(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(protocol, chain) for every chain seen, TLS 1.3 ones included."""
@@ -103,18 +108,12 @@ class Facts:
         return (self.raw.get("tls13_certificate") or {}).get("sm")
 
     def rfc8998_sm2(self) -> bool:
-        found = self.rfc8998()
-        return bool(found and found.get("chain")
-                    and found["chain"][0].get("key", {}).get("type") == "sm2"
-                    and found.get("signature_valid") is not False)
+        """An RFC 8998 suite whose certificate holds an SM2 key (signature not failing)."""
+        return self.national.rfc8998 == "proven"
 
     def tlcp_sm2(self) -> bool:
-        """TLCP with an SM2 suite, a valid SM2 certificate pair and a verifying SKE."""
-        chain = self.tlcp_chain()
-        ske = self.raw.get("tlcp_key_exchange") or {}
-        sm2_suite = any(c in APPROVED_TLCP for c in self.tlcp_codes())
-        return bool(sm2_suite and chain and chain.get("tlcp_pair", {}).get("ok")
-                    and ske.get("signature_valid") is True)
+        """TLCP with a national suite, a valid SM2 certificate pair and a verifying SKE."""
+        return self.national.tlcp == "proven"
 
 
 def _by_level(mipin: int, table: dict[int, Severity]) -> Severity:
@@ -190,9 +189,10 @@ def key_rsa(f: Facts) -> Verdict:
                     if _leaf(c).get("key", {}).get("type") == "rsa"})
     if not sizes:
         return _na()
-    if sizes[0] < 2048:
+    limits = tls_registry().certificates
+    if sizes[0] < limits.rsa_min_bits:
         return Verdict(True, {"rsa_bits": sizes}, Severity.HIGH)
-    if sizes[0] < 3072:  # BSI TR-02102-2 (2024) recommendation: a warning
+    if sizes[0] < limits.rsa_recommended_bits:  # BSI TR-02102-2 (2024): a warning
         return Verdict(True, {"rsa_bits": sizes}, Severity.INFO)
     return _pass(rsa_bits=sizes)
 
@@ -211,7 +211,8 @@ def cert_life(f: Facts) -> Verdict:
     lifetimes = sorted({_leaf(c).get("lifetime_days") or 0 for _p, c in f.chains()})
     if not lifetimes:
         return _na()
-    return Verdict(lifetimes[-1] > 366, {"lifetime_days": lifetimes, "limit_days": 366})
+    limit = tls_registry().certificates.max_lifetime_days
+    return Verdict(lifetimes[-1] > limit, {"lifetime_days": lifetimes, "limit_days": limit})
 
 
 def dhe(f: Facts) -> Verdict:
@@ -228,20 +229,17 @@ def dhe(f: Facts) -> Verdict:
     return _pass(**evidence)
 
 
-EC_MIN_BITS = 256
-EC_MIN_SECURITY = 128  # a 256-bit curve's strength: smaller curves fall below it
-
-
 def _weak_curve(code: int) -> bool:
     """An EC group below 256 bits: by the registry's strength, else by the size in its name
     (secp192r1, sect163k1, ...: the legacy curves carry no strength in probes/tls.yml)."""
-    spec = tls_registry().groups.get(code)
+    registry = tls_registry()
+    spec = registry.groups.get(code)
     if spec is None or spec.kind not in ("ec", "ecx"):
         return False
     if spec.security_bits is not None:
-        return spec.security_bits < EC_MIN_SECURITY
+        return spec.security_bits < registry.certificates.ec_min_security_bits
     size = re.match(r"(?:secp|sect|brainpoolP|GC)(\d+)", spec.name)
-    return size is not None and int(size.group(1)) < EC_MIN_BITS
+    return size is not None and int(size.group(1)) < registry.certificates.ec_min_bits
 
 
 def key_ec(f: Facts) -> Verdict:
@@ -253,7 +251,7 @@ def key_ec(f: Facts) -> Verdict:
     ec_groups = [g for g in f.raw.get("groups", []) if g.get("class") != "pqc"]
     if not ec_bits and not ec_groups:
         return _na()
-    weak_keys = [b for b in ec_bits if b < EC_MIN_BITS]
+    weak_keys = [b for b in ec_bits if b < tls_registry().certificates.ec_min_bits]
     evidence = {"weak_groups": weak_groups, "ec_key_bits": ec_bits}
     return Verdict(bool(weak_groups or weak_keys), evidence)
 
@@ -263,7 +261,9 @@ def key_ec(f: Facts) -> Verdict:
 def tlcp_absent(f: Facts) -> Verdict:
     national = f.tlcp_sm2() or f.rfc8998_sm2()
     evidence = {"personality": f.raw.get("personality"), "mipin": f.mipin,
-                "tlcp_sm2": f.tlcp_sm2(), "rfc8998_sm2": f.rfc8998_sm2()}
+                "tlcp_sm2": f.tlcp_sm2(), "rfc8998_sm2": f.rfc8998_sm2(),
+                "national": {"tlcp": f.national.tlcp, "rfc8998": f.national.rfc8998,
+                             "against": list(f.national.against)}}
     return Verdict(not national, evidence, _by_level(f.mipin, MEDIUM_L3))
 
 
@@ -275,17 +275,16 @@ def suite_approved(f: Facts) -> Verdict:
                   if o["protocol"] == "TLCPv1.1" and o["server_order"]), None)
     selected = int(order[0], 16) if order else codes[0]
     evidence = {"selected": f"0x{selected:04X}", "accepted": [f"0x{c:04X}" for c in codes]}
-    return Verdict(selected not in APPROVED_TLCP, evidence)
+    return Verdict(selected not in tls_registry().national_tlcp, evidence)
 
 
 def suite_legacy(f: Facts) -> Verdict:
     codes = set(f.tlcp_codes())
-    if codes & SHA1_TLCP:
-        return Verdict(True, {"sha1_suites": sorted(f"0x{c:04X}" for c in codes & SHA1_TLCP)},
-                       Severity.HIGH)
-    if codes & SM1_TLCP:
-        return Verdict(True, {"sm1_suites": sorted(f"0x{c:04X}" for c in codes & SM1_TLCP)},
-                       Severity.INFO)
+    registry = tls_registry()
+    if sha1 := codes & registry.sha1_tlcp:
+        return Verdict(True, {"sha1_suites": sorted(f"0x{c:04X}" for c in sha1)}, Severity.HIGH)
+    if sm1 := codes & registry.sm1_tlcp:
+        return Verdict(True, {"sm1_suites": sorted(f"0x{c:04X}" for c in sm1)}, Severity.INFO)
     return _pass(applicable=bool(codes))
 
 
@@ -354,11 +353,6 @@ def tls13_sm(f: Facts) -> Verdict:
     return Verdict(not f.rfc8998_sm2(), evidence, Severity.LOW)
 
 
-CURVE_SM2 = 0x0029
-LEGACY_SM2_CURVES = {0x00F9: "old SM SSL (Kona accepts)", 0x0000: "TASSL",
-                     0x001E: "GmSSL v2 (collides with x448)"}
-
-
 def ecdhe_curve(f: Facts) -> Verdict:
     """GM-ECDHE-CURVE: the named_curve of a TLCP ECDHE ServerKeyExchange should be 41."""
     ske = f.raw.get("tlcp_key_exchange") or {}
@@ -366,8 +360,9 @@ def ecdhe_curve(f: Facts) -> Verdict:
     if curve is None:
         return _na()
     code = int(curve, 16)
-    evidence = {"named_curve": curve, "legacy": LEGACY_SM2_CURVES.get(code)}
-    return Verdict(code != CURVE_SM2, evidence, Severity.INFO)
+    registry = tls_registry()
+    evidence = {"named_curve": curve, "legacy": registry.legacy_sm2_curves.get(code)}
+    return Verdict(code not in registry.sm2_groups, evidence, Severity.INFO)
 
 
 def client_auth(f: Facts) -> Verdict:
@@ -385,12 +380,14 @@ def client_auth(f: Facts) -> Verdict:
 
 def gen_alg(f: Facts) -> Verdict:
     broken = _suite_names(f, lambda s: s.category == "broken")
-    broken += sorted(f"0x{c:04X}" for c in set(f.tlcp_codes()) & SHA1_TLCP)
+    broken += sorted(f"0x{c:04X}" for c in set(f.tlcp_codes()) & tls_registry().sha1_tlcp)
     weak_sigs = sorted({str(x["signature_algorithm"]["name"]) for _p, c in f.chains()
                         for x in c if not x.get("error") and _weak_signature(x)})
+    floor = tls_registry().certificates.rsa_min_bits
     small_rsa = sorted({x["key"]["size"] for _p, c in f.chains() for x in c[:1]
-                        if x.get("key", {}).get("type") == "rsa" and x["key"]["size"] < 2048})
-    evidence = {"broken_suites": broken, "weak_signatures": weak_sigs, "rsa_below_2048": small_rsa}
+                        if x.get("key", {}).get("type") == "rsa" and x["key"]["size"] < floor})
+    evidence = {"broken_suites": broken, "weak_signatures": weak_sigs,
+                "rsa_below_minimum": small_rsa, "rsa_min_bits": floor}
     return Verdict(bool(broken or weak_sigs or small_rsa), evidence)
 
 

@@ -20,7 +20,9 @@ _WEAK_DHE_BITS = 2048
 def crypto_posture(facts: dict[str, Any]) -> dict[str, list[str]] | None:
     """The indexed crypto summary of a TLS attempt (``sentinel.crypto``), None without one.
 
-    ``posture`` is any of ``national`` (SM2 key exchange or certificates, or TLCP),
+    ``posture`` is any of ``national`` (the probe's ``posture.national``: a national TLCP or
+    RFC 8998 suite no recorded certificate or signature refutes; older documents: SM2 key
+    exchange or certificates, or TLCP),
     ``international`` (classical or hybrid standard crypto), ``post-quantum`` (a PQC or
     hybrid group) and ``weak`` (a deprecated version, a legacy group, DHE under 2048 bits).
     """
@@ -31,7 +33,11 @@ def crypto_posture(facts: dict[str, Any]) -> dict[str, list[str]] | None:
     auth = [str(x) for x in posture.get("authentication", [])]
     versions = {str(v) for v in facts.get("versions", [])}
     labels: set[str] = set()
-    if "sm2" in exchange or "sm2" in auth or any(v.startswith("TLCP") for v in versions):
+    national = posture.get("national")  # the probe's verdict (catalog.tls.national_crypto)
+    if not isinstance(national, bool):  # a document from before the probe recorded it
+        national = "sm2" in exchange or "sm2" in auth or any(v.startswith("TLCP")
+                                                              for v in versions)
+    if national:
         labels.add("national")
     if {"classical", "pqc-hybrid"} & {*exchange, *auth}:
         labels.add("international")

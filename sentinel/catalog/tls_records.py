@@ -77,6 +77,30 @@ class ObjectId(NamedTuple):
     notes: str | None
 
 
+class LegacyCurve(NamedTuple):
+    """A code point an older SM stack sends for the SM2 curve instead of curveSM2."""
+
+    code: int
+    name: str
+
+
+class National(NamedTuple):
+    """What the suite, group and OID classes cannot say about national crypto."""
+
+    legacy_sm2_curves: tuple[LegacyCurve, ...]
+
+
+class Certificates(NamedTuple):
+    """Certificate and key thresholds (``certificates:`` of ``probes/tls.yml``)."""
+
+    rsa_min_bits: int
+    rsa_recommended_bits: int
+    ec_min_bits: int
+    ec_min_security_bits: int
+    max_lifetime_days: int
+    expiry_warning_days: int
+
+
 class TlsRegistryData(NamedTuple):
     """The whole validated ``probes/tls.yml``."""
 
@@ -86,3 +110,5 @@ class TlsRegistryData(NamedTuple):
     groups: tuple[Group, ...]
     signature_schemes: tuple[SignatureScheme, ...]
     oids: tuple[ObjectId, ...]
+    national: National
+    certificates: Certificates

@@ -94,6 +94,39 @@ class ObjectId(_Strict):
     notes: str | None = None
 
 
+class LegacyCurve(_Strict):
+    """A code point an older SM stack sends for the SM2 curve instead of curveSM2."""
+
+    code: Code16
+    name: str = Field(min_length=1)
+
+
+class National(_Strict):
+    """What the suite, group and OID classes cannot say about national crypto."""
+
+    legacy_sm2_curves: tuple[LegacyCurve, ...]
+
+
+Positive = Annotated[int, Field(gt=0)]
+
+
+class Certificates(_Strict):
+    """Certificate and key thresholds."""
+
+    rsa_min_bits: Positive
+    rsa_recommended_bits: Positive
+    ec_min_bits: Positive
+    ec_min_security_bits: Positive
+    max_lifetime_days: Positive
+    expiry_warning_days: Positive
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Certificates:
+        if self.rsa_recommended_bits < self.rsa_min_bits:
+            raise ValueError("rsa_recommended_bits is below rsa_min_bits")
+        return self
+
+
 class _DuplicateError(ValueError):
     def __init__(self, message: str, path: tuple[str | int, ...]) -> None:
         super().__init__(message)
@@ -105,10 +138,11 @@ T = TypeVar("T")
 
 def _no_duplicates(section: str, items: Iterable[T], key: str) -> None:
     seen: set[object] = set()
+    where = tuple(section.split("."))  # a nested section: "national.legacy_sm2_curves"
     for index, item in enumerate(items):
         value = getattr(item, key)
         if value in seen:
-            raise _DuplicateError(f"duplicate {key} {value!r} in {section}", (section, index, key))
+            raise _DuplicateError(f"duplicate {key} {value!r} in {section}", (*where, index, key))
         seen.add(value)
 
 
@@ -121,6 +155,8 @@ class TlsRegistryFile(_Strict):
     groups: tuple[Group, ...]
     signature_schemes: tuple[SignatureScheme, ...]
     oids: tuple[ObjectId, ...]
+    national: National
+    certificates: Certificates
 
     @model_validator(mode="after")
     def _unique(self) -> TlsRegistryFile:
@@ -130,6 +166,7 @@ class TlsRegistryFile(_Strict):
         _no_duplicates("groups", self.groups, "code")
         _no_duplicates("signature_schemes", self.signature_schemes, "code")
         _no_duplicates("oids", self.oids, "oid")
+        _no_duplicates("national.legacy_sm2_curves", self.national.legacy_sm2_curves, "code")
         suite_codes = {suite.code for suite in self.suites}
         for index, scsv in enumerate(self.signaling):
             if scsv.code in suite_codes:
@@ -148,6 +185,9 @@ def to_records(data: TlsRegistryFile) -> rt.TlsRegistryData:
         signature_schemes=tuple(rt.SignatureScheme(**s.model_dump())
                                 for s in data.signature_schemes),
         oids=tuple(rt.ObjectId(**o.model_dump()) for o in data.oids),
+        national=rt.National(legacy_sm2_curves=tuple(
+            rt.LegacyCurve(**c.model_dump()) for c in data.national.legacy_sm2_curves)),
+        certificates=rt.Certificates(**data.certificates.model_dump()),
     )
 
 

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sentinel.catalog.tls import national_crypto, tls_registry
 from sentinel.model import Asset, Context, Endpoint, Event, Text
 from sentinel.severity import Severity
-
-EXPIRY_DAYS = 30
-SM_TLS13_CODES = frozenset({"0x00C6", "0x00C7"})
 
 Port = tuple[str, int]  # (address, port)
 
@@ -33,11 +31,11 @@ class TlsView:
     suites: dict[tuple[str, str], str] = field(default_factory=dict)  # (proto, code) -> name
     pqc_groups: set[str] = field(default_factory=set)
     leaves: dict[str, str | None] = field(default_factory=dict)  # sha256 -> not_after
-
-    @property
-    def national(self) -> bool:
-        """TLCP, or an RFC 8998 SM suite under TLS 1.3."""
-        return any(p == "TLCPv1.1" or c in SM_TLS13_CODES for p, c in self.suites)
+    # National crypto by the one shared definition (sentinel.catalog.tls.national_crypto):
+    # a national TLCP or RFC 8998 suite that no recorded certificate or signature refutes.
+    # An SM2 certificate swapped for an RSA one makes it False.
+    national: bool = False
+    refuted: tuple[str, ...] = ()  # what the certificates or signatures said against it
 
 
 @dataclass
@@ -66,6 +64,8 @@ def _tls_view(facts: dict[str, Any]) -> TlsView:
     view.protocols = set(facts.get("versions") or [])
     for entry in facts.get("accepted") or []:
         view.suites[(entry["protocol"], entry["code"])] = entry.get("name") or entry["code"]
+    national = national_crypto(facts)
+    view.national, view.refuted = national.offered, national.against
     view.pqc_groups = {
         g["name"] for g in facts.get("groups") or [] if g.get("class") == "pqc-hybrid"
     }
@@ -243,7 +243,8 @@ def _posture_events(where: Port, old: TlsView, new: TlsView, make: _Maker) -> li
                 where,
                 Severity.HIGH,
                 before={"national": True},
-                after={"national": False},
+                after={"national": False, **({"refuted": list(new.refuted)} if new.refuted
+                                             else {})},
             )
         )
     elif new.national and not old.national:
@@ -367,9 +368,14 @@ def asset_changes(
     asset: Asset,
     when: datetime,
     *,
-    expiry_days: int = EXPIRY_DAYS,
+    expiry_days: int | None = None,
 ) -> list[Event]:
-    """The change events of one asset between its previous and current scan documents."""
+    """The change events of one asset between its previous and current scan documents.
+
+    ``expiry_days`` defaults to ``certificates.expiry_warning_days`` of probes/tls.yml.
+    """
+    if expiry_days is None:
+        expiry_days = tls_registry().certificates.expiry_warning_days
     old, new = snapshot(previous), snapshot(current)
     if not new.alive or not previous:
         return []  # a first sight, or a host that answered nothing: no change is known

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sentinel.catalog.tls import TlsRegistry, tls_registry
+from sentinel.catalog.tls import TlsRegistry, national_crypto, tls_registry
 from sentinel.crypto import tlcp
 from sentinel.crypto.keyshare import NamedGroup
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
@@ -29,8 +29,8 @@ from sentinel.wire.tls13_keys import SUITES as TLS13_READABLE
 if TYPE_CHECKING:
     from sentinel.playbook import Playbook
 
-SM_TLS13_SUITES = frozenset({0x00C6, 0x00C7})
-CURVE_SM2 = 0x0029
+# The RFC 8998 suites and curveSM2 are the class-national entries of probes/tls.yml
+# (registry.rfc8998, registry.sm2_groups); sm2sig_sm3 is the scheme RFC 8998 names.
 SM2SIG_SM3 = 0x0708
 # Groups our key-share code can generate; a server's HelloRetryRequest picks among them.
 OFFERABLE_GROUPS = tuple(int(g) for g in NamedGroup if g != NamedGroup.CURVE_SM2)
@@ -172,8 +172,8 @@ async def _tls13_certificates(connect: Connector, enum: TlsEnumeration, *, timeo
     if "TLSv1.3" not in enum.versions:
         return None
     codes = [a.code for a in enum.accepted if a.protocol == "TLSv1.3"]
-    standard = [c for c in codes if c in TLS13_READABLE and c not in SM_TLS13_SUITES]
-    national = [c for c in codes if c in SM_TLS13_SUITES]
+    standard = [c for c in codes if c in TLS13_READABLE and c not in registry.rfc8998]
+    national = [c for c in codes if c in registry.rfc8998]
     accepted_groups = [g.code for g in enum.groups if g.protocol == "TLSv1.3"]
     groups = [g for g in accepted_groups if g in OFFERABLE_GROUPS] or list(OFFERABLE_GROUPS)
     out: dict[str, Any] = {"standard": None, "sm": None}
@@ -182,7 +182,7 @@ async def _tls13_certificates(connect: Connector, enum: TlsEnumeration, *, timeo
                                             timeout=timeout, server_name=server_name,
                                             registry=registry)
     if national:
-        out["sm"] = await _read_tls13(connect, national, [CURVE_SM2], (SM2SIG_SM3,),
+        out["sm"] = await _read_tls13(connect, national, list(registry.sm2_groups), (SM2SIG_SM3,),
                                       timeout=timeout, server_name=server_name,
                                       registry=registry)
     return out
@@ -220,24 +220,28 @@ def _tls13_chains(facts: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def posture(facts: dict[str, Any], registry: TlsRegistry) -> dict[str, Any]:
-    """Key exchange and authentication, reported apart: classical / pqc-hybrid / sm2."""
+    """Key exchange and authentication, reported apart: classical / pqc-hybrid / sm2 / sm9;
+    ``national``: whether the endpoint offers national crypto by the shared definition
+    (:func:`sentinel.catalog.tls.national_crypto`), ``national_paths`` per path."""
     exchange: set[str] = set()
     for group in facts["groups"]:
         exchange.add({"national": "sm2", "pqc-hybrid": "pqc-hybrid", "pqc": "pqc"}.get(
             group["class"], "classical"))
     for entry in facts["accepted"]:
         suite = registry.suites.get(int(entry["code"], 16))
-        if suite is not None and suite.kx in ("ECC_SM2", "ECDHE_SM2"):
-            exchange.add("sm2")
+        if suite is not None and suite.kx in registry.national_key_exchanges:
+            exchange.add(suite.auth.lower())  # SM2 or SM9, as the TLCP suite's auth says
         elif suite is not None and suite.kx not in ("any",) and entry["protocol"] != "TLSv1.3":
             exchange.add("classical")
     auth: set[str] = set()
     leaves = [c["chain"][0] for c in facts["certificates"] if c["chain"]]
     leaves += [r["chain"][0] for r in _tls13_chains(facts) if r["chain"]]
     for leaf in leaves:
-        key_type = (leaf.get("key") or {}).get("type", "unknown")
-        auth.add("sm2" if key_type == "sm2" else "classical")
-    return {"key_exchange": sorted(exchange), "authentication": sorted(auth)}
+        auth.add("sm2" if registry.is_sm2_key(leaf.get("key")) else "classical")
+    national = national_crypto(facts, registry)
+    return {"key_exchange": sorted(exchange), "authentication": sorted(auth),
+            "national": national.offered,
+            "national_paths": {"tlcp": national.tlcp, "rfc8998": national.rfc8998}}
 
 
 def planned(playbook: Playbook) -> Planned | None:
