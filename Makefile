@@ -8,7 +8,7 @@ OUT ?= out
 DEBS := nmap nginx-light openssh-server openssh-client snmpd snmp radvd dnsmasq-base iproute2 \
         fonts-noto-cjk gnutls-bin redis-server rabbitmq-server vsftpd inetutils-telnetd openbsd-inetd dnsutils \
         curl openssl busybox socat poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
-        libharfbuzz-subset0 strace
+        libharfbuzz-subset0 strace zlib1g-dev testssl.sh
 
 .PHONY: deps install lint test demo lab-servers es es-stop broker broker-stop
 

@@ -210,6 +210,15 @@ class TlsProbeConfig(Strict):
     sni: bool = True  # send the asset's name (inventory name) as server_name
 
 
+class TlsWeaknessProbeConfig(Strict):
+    """Renegotiation, compression, heartbeat and fallback SCSV: three unfinished hellos a port."""
+
+    ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = DEFAULT_TLS_PORTS
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    budget_s: Annotated[float, Field(gt=0, le=600)] = 20.0
+    sni: bool = True
+
+
 class NmapProbeConfig(Strict):
     """Service scan with nmap -sV: the catalog's ports plus the top N, timing from ``rate``."""
 
@@ -270,6 +279,7 @@ class ProbeSelection(Strict):
     web: WebProbeConfig = WebProbeConfig()
     ssh: SshProbeConfig | None = None
     snmp: SnmpProbeConfig | None = None
+    tls_weakness: TlsWeaknessProbeConfig | None = None
 
 
 class Playbook(Strict):

@@ -44,6 +44,10 @@ fi
 # A cold Tongsuo build takes ~2.5 min on 2 cores; both are skipped while their stamps match.
 bash "$HERE/tongsuo/build.sh" "$BIN" "$CACHE/build"
 bash "$HERE/gmssl/build.sh" "$BIN" "$CACHE/build"
+# TLS weakness servers (tests/integration/test_tls_weakness_local.py, bench/tls_weakness.py):
+# Tongsuo with zlib (TLS compression) and a rustls server (no TLS_FALLBACK_SCSV).
+bash "$HERE/tongsuo/build-zlib.sh" "$BIN" "$CACHE/build"
+bash "$HERE/rustls/build.sh" "$BIN" "$CACHE/build"
 
 if [[ $NEW_CERTS == 1 || ! -f "$CERTS/ca.crt" || ! -f "$CERTS/ecdsa.key" ]]; then
   echo "[certs] generating into $CERTS" >&2
@@ -61,5 +65,7 @@ echo "pqtls=$BIN/pqtls-lab"
 echo "bcsm=$JAR"
 echo "tongsuo=$BIN/tongsuo-openssl"
 echo "gmssl=$BIN/gmssl"
+echo "tongsuo_zlib=$BIN/tongsuo-openssl-zlib"
+echo "rustls=$BIN/rustls-lab"
 echo "certs=$CERTS"
 echo "tongsuo_certs=$CERTS/tongsuo"

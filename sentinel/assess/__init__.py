@@ -10,6 +10,7 @@ from sentinel.assess.exposure import assess_exposure
 from sentinel.assess.ipv6 import assess_ipv6
 from sentinel.assess.snmp import assess_snmp
 from sentinel.assess.ssh import assess_ssh
+from sentinel.assess.tls_weakness import assess_tls_weakness
 from sentinel.model import Finding
 
 ASSESSORS: tuple[Assessor, ...] = (
@@ -20,6 +21,7 @@ ASSESSORS: tuple[Assessor, ...] = (
     assess_ipv6,
     assess_ssh,
     assess_snmp,
+    assess_tls_weakness,
 )
 
 

@@ -223,7 +223,7 @@ def test_an_assessor_that_emits_an_undeclared_check_is_stopped() -> None:
 
 def test_probe_kinds_are_declared_once_and_planned_from_their_modules() -> None:
     kinds = [k.kind for k in probe_kinds()]
-    assert kinds == ["tcp", "tls", "ssh", "snmp", "nmap"]
+    assert kinds == ["tcp", "tls", "ssh", "snmp", "nmap", "tls_weakness"]
     playbook = Playbook.model_validate({
         "name": "all kinds",
         "agencies": [{"id": "a1", "name": {"zh": "甲", "en": "A"}}],
@@ -231,12 +231,13 @@ def test_probe_kinds_are_declared_once_and_planned_from_their_modules() -> None:
         "segments": [{"id": "s1", "agency": "a1", "cidrs": ["198.18.1.0/30"],
                       "zone": "extranet"}],
         "probes": {"tcp": {"ports": [22, 443]}, "tls": {"ports": [443]}, "ssh": {"ports": [22]},
-                   "snmp": {}, "nmap": {}},
+                   "snmp": {}, "nmap": {}, "tls_weakness": {"ports": [443]}},
     })
     planned = probes_for(playbook)
     assert [p.probe.kind for p in planned] == kinds
     transports = {p.probe.kind: p.probe.transport for p in planned}
-    assert transports == {"tcp": "tcp", "tls": "tcp", "ssh": "tcp", "snmp": "udp", "nmap": "tcp"}
+    assert transports == {"tcp": "tcp", "tls": "tcp", "ssh": "tcp", "snmp": "udp", "nmap": "tcp",
+                          "tls_weakness": "tcp"}
     assert all(p.probe.budget_s >= 0 for p in planned)
 
 
