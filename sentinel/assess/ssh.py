@@ -94,11 +94,18 @@ def _signatures(view: AssetView, obs: Observation) -> Finding | None:
     verified = [c["algorithm"] for c in checked if c.get("status") == "verified"]
     if not invalid and not verified:
         return None
+    # Offered algorithms whose signature was not checked, each with why.
+    not_checked = [c for c in checked if c.get("status") == "not-checked"]
+    not_checked += [{"algorithm": e.get("algorithm"), "status": "not-checked",
+                     "reason": f"no key exchange reply: {e.get('reason')}"}
+                    for e in obs.facts.get("host_key_errors", [])]
+    not_checked += [{"algorithm": name, "status": "not-checked",
+                     "reason": "not fetched (certificate, unknown algorithm or over the cap)"}
+                    for name in obs.facts.get("host_keys_not_fetched", [])]
     return make_finding(
         view, "SSH-HOSTKEY-SIG-INVALID", _verdict(bool(invalid)), endpoint=obs.endpoint,
         probe="ssh", protocol="ssh", observed=obs,
-        evidence={"invalid": invalid, "verified": verified,
-                  "not_checked": [c for c in checked if c.get("status") == "not-checked"]})
+        evidence={"invalid": invalid, "verified": verified, "not_checked": not_checked})
 
 
 @assessor(

@@ -203,13 +203,21 @@ def test_host_key_signature_that_does_not_verify_fails_high() -> None:
             _signed("rsa-sha2-512", "invalid",
                     "signature over the exchange hash does not verify"),
             _signed("sm2", "not-checked", "Sentinel does not verify sm2 signatures")]
-    finding = _view_findings("ssh", {**MODERN, "host_keys": keys}, 22)["SSH-HOSTKEY-SIG-INVALID"]
+    facts = {**MODERN, "host_keys": keys,
+             "host_keys_not_fetched": ["ssh-ed25519-cert-v01@openssh.com"],
+             "host_key_errors": [{"algorithm": "ecdsa-sha2-nistp256", "reason": "timeout",
+                                  "detail": "no reply"}]}
+    finding = _view_findings("ssh", facts, 22)["SSH-HOSTKEY-SIG-INVALID"]
     assert finding.evaluation is Evaluation.FAILED
     assert finding.severity is Severity.HIGH
     assert [(i["algorithm"], i["reason"]) for i in finding.evidence["invalid"]] == [
         ("rsa-sha2-512", "signature over the exchange hash does not verify")]
     assert finding.evidence["verified"] == ["ssh-ed25519"]
-    assert [n["algorithm"] for n in finding.evidence["not_checked"]] == ["sm2"]
+    assert [(n["algorithm"], n["reason"]) for n in finding.evidence["not_checked"]] == [
+        ("sm2", "Sentinel does not verify sm2 signatures"),
+        ("ecdsa-sha2-nistp256", "no key exchange reply: timeout"),
+        ("ssh-ed25519-cert-v01@openssh.com",
+         "not fetched (certificate, unknown algorithm or over the cap)")]
 
 
 def test_host_key_signatures_pass_when_verified_and_are_not_judged_unchecked() -> None:
