@@ -1,9 +1,10 @@
 """TLS 1.3 key shares Sentinel can really produce, and the hand-off point for completing a
 TLS 1.3 handshake (reading the encrypted certificate is another module's job).
 
-A key_share is sent only for groups whose public value we can generate with ``cryptography``
-(x25519, x448, P-256/384/521). For any other group (ML-KEM hybrids, curveSM2) the probe sends
-an empty key_share list and lets the server name its group in a HelloRetryRequest.
+A key_share is sent only for x25519, x448 and P-256/384/521 (made by
+:mod:`sentinel.crypto.keyshare`, the key shares the TLS 1.3 certificate reader uses too). For
+any other group (ML-KEM hybrids, curveSM2) the probe sends an empty key_share list and lets
+the server name its group in a HelloRetryRequest.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
+from sentinel.crypto.keyshare import KeyShare, generate_key_share
 from sentinel.errors import ErrorReason, ProbeError
 from sentinel.probes.tls_exchange import Connect, Outcome, ServerFlight, Streams, read_flight
 from sentinel.wire.constants import ExtensionType, HandshakeType
@@ -23,25 +22,13 @@ from sentinel.wire.extensions import Extension, find_extension
 from sentinel.wire.hello import ClientHello, ServerHello, client_hello_record
 from sentinel.wire.profiles import tls_hello
 
-PrivateKey = x25519.X25519PrivateKey | x448.X448PrivateKey | ec.EllipticCurvePrivateKey
-_CURVES: dict[int, type[ec.EllipticCurve]] = {23: ec.SECP256R1, 24: ec.SECP384R1, 25: ec.SECP521R1}
-PRODUCIBLE_GROUPS: frozenset[int] = frozenset({29, 30, *_CURVES})
+# x25519, x448, secp256r1/384r1/521r1; curveSM2 only when a server asks for it.
+PRODUCIBLE_GROUPS: frozenset[int] = frozenset({29, 30, 23, 24, 25})
 
 
-def make_key_share(group: int) -> tuple[bytes, PrivateKey] | None:
-    """(public key_exchange bytes, private key) for a group we can produce, else None."""
-    key: PrivateKey
-    if group == 29:
-        key = x25519.X25519PrivateKey.generate()
-        return key.public_key().public_bytes_raw(), key
-    if group == 30:
-        key = x448.X448PrivateKey.generate()
-        return key.public_key().public_bytes_raw(), key
-    curve = _CURVES.get(group)
-    if curve is None:
-        return None
-    key = ec.generate_private_key(curve())
-    return key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint), key
+def make_key_share(group: int) -> KeyShare | None:
+    """A fresh key share for a group we send shares for, else None."""
+    return generate_key_share(group) if group in PRODUCIBLE_GROUPS else None
 
 
 @dataclass(frozen=True)
@@ -50,13 +37,14 @@ class Tls13Start:
 
     ``transcript`` holds the handshake messages so far, in order, as on the wire
     (ClientHello, and after a HelloRetryRequest: HRR and the second ClientHello, then the
-    ServerHello). ``private_keys`` maps each group we sent a share for to its private key.
+    ServerHello). ``private_keys`` maps each group we sent a share for to its key share
+    (which holds the private key and computes the shared secret).
     """
 
     client_hello: ClientHello
     server_hello: ServerHello
     transcript: tuple[bytes, ...]
-    private_keys: dict[int, PrivateKey] = field(repr=False)
+    private_keys: dict[int, KeyShare] = field(repr=False)
     hello_retry_request: ServerHello | None = None
 
 
@@ -76,13 +64,13 @@ def _hello(suites: Sequence[int], groups: Sequence[int], public: list[tuple[int,
 
 
 def _shares(groups: Sequence[int], wanted: Sequence[int],
-            keys: dict[int, PrivateKey]) -> list[tuple[int, bytes]]:
+            keys: dict[int, KeyShare]) -> list[tuple[int, bytes]]:
     public: list[tuple[int, bytes]] = []
     for group in wanted:
         made = make_key_share(group) if group in groups else None
         if made is not None:
-            public.append((group, made[0]))
-            keys[group] = made[1]
+            public.append((group, made.public))
+            keys[group] = made
     return public
 
 
@@ -111,7 +99,7 @@ async def tls13_begin(connect: Connect, finish: Tls13Finisher[T], *, suites: Seq
     Key shares go out for ``share_groups`` we can produce; after a HelloRetryRequest a second
     ClientHello carries a share for the server's group if we can produce it, else ProbeError.
     """
-    keys: dict[int, PrivateKey] = {}
+    keys: dict[int, KeyShare] = {}
     async with connect() as streams:
         first = _hello(suites, groups, _shares(groups, share_groups, keys), server_name)
         flight = await _exchange(streams, first, timeout)
