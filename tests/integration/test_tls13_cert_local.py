@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -23,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sentinel.crypto import sm2
-from sentinel.errors import ProbeError
+from sentinel.errors import DecodeError, ProbeError
 from sentinel.lab.state import CACHE_ENV, DEFAULT_CACHE
 from sentinel.probes.tls13_client import (
     ServerAlert,
@@ -453,7 +454,7 @@ Z = "00" * 32
 
 def _hello_retry_request(session_id: bytes) -> bytes:
     """A HelloRetryRequest asking for secp256r1, with a cookie, as plain bytes."""
-    extensions = bytes.fromhex("002b00020304" "003300020017")
+    extensions = bytes.fromhex("002b00020304003300020017")
     extensions += b"\x00\x2c" + (len(HRR_COOKIE) + 2).to_bytes(2, "big")
     extensions += len(HRR_COOKIE).to_bytes(2, "big") + HRR_COOKIE
     body = b"\x03\x03" + bytes.fromhex(
@@ -526,3 +527,54 @@ async def test_client_hello_records_on_the_wire_are_pinned(server_name: str) -> 
     assert second[len(second) - cookie_extension - 65] == 0x04  # an uncompressed P-256 point
     assert _masked(second, len(second) - cookie_extension - 64, 64).hex() == expected_second
     assert second[44:76] == first[44:76]  # the same legacy_session_id in both
+
+
+# --- Hostile answers end in a DecodeError or ProbeError, never anything else, never a hang ---
+
+_SH_RANDOM = bytes(range(32))
+
+
+def _plain_server_hello(extensions: bytes, version_in_body: bytes = b"\x03\x03") -> bytes:
+    body = version_in_body + _SH_RANDOM + b"\x00" + b"\x13\x01\x00"
+    body += len(extensions).to_bytes(2, "big") + extensions
+    message = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + len(message).to_bytes(2, "big") + message
+
+
+HOSTILE_ANSWERS: dict[str, tuple[bytes, type[Exception], str]] = {
+    "http": (b"HTTP/1.1 400 Bad Request\r\n\r\n", DecodeError, "unknown content type 72"),
+    "tlcp-record": (bytes.fromhex("160101000402000000"), DecodeError, "0x0101 is not TLS"),
+    "heartbeat-record": (bytes.fromhex("180303000100"), DecodeError, "content type 24"),
+    "record-too-long": (bytes.fromhex("1603034101"), DecodeError, "exceeds 2^14+256"),
+    "alert-of-three-bytes": (bytes.fromhex("1503030003022800"), DecodeError, "alert"),
+    "alert": (bytes.fromhex("15030300020228"), ServerAlert, "alert 2/40"),
+    "handshake-length-2^24": (bytes.fromhex("160303000402ffffff"), DecodeError, "exceeds"),
+    "closed-mid-record": (bytes.fromhex("1603030010"), ProbeError, "closed"),
+    "truncated-server-hello": (bytes.fromhex("1603030009020000050303000000"), DecodeError,
+                               "server_hello"),
+    "tls12-server-hello": (_plain_server_hello(b""), ProbeError, "did not negotiate TLS 1.3"),
+    "empty-key-exchange": (_plain_server_hello(bytes.fromhex("002b000203040033000400170000")),
+                           DecodeError, "key_exchange"),
+    "duplicate-extension": (_plain_server_hello(bytes.fromhex("002b00020304002b00020304")),
+                            DecodeError, "duplicate extension 43"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ANSWERS))
+async def test_hostile_first_answer_is_a_clean_error(case: str) -> None:
+    answer, expected, words = HOSTILE_ANSWERS[case]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        header = await reader.readexactly(5)
+        await reader.readexactly(int.from_bytes(header[3:], "big"))
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        with pytest.raises(expected, match=re.escape(words)):
+            await read_tls13_certificates(
+                lambda: _connector(port), server_name="localhost", suites=[0x1301],
+                groups=[29, 23], signature_schemes=[0x0403], timeout=10)
