@@ -26,6 +26,7 @@ from sentinel.assess.certificates import (
     dns_matches,
     judge,
     name_matches,
+    names_of,
 )
 from sentinel.catalog.trust import TrustStore
 from sentinel.model import Asset, AttemptStatus, Context, Endpoint, Evaluation, Observation
@@ -286,3 +287,19 @@ def test_the_assessor_reports_each_check_once_per_endpoint() -> None:
     assert found["TLS-CERT-NAME"].evidence["names"] == ["portal.example.test"]
     assert len(found["TLS-CERT-CHAIN"].evidence["incomplete"]) == 1  # 1.2 and 1.3: one chain
     assert base64.b64decode(facts["certificates"][0]["chain"][0]["der_b64"]) == LEAF.der
+
+
+def test_the_names_judged_are_the_sni_sent_and_the_scanned_name() -> None:
+    context = Context(scan_id="s1", agency_id="a", segment_id="web")
+
+    def observed(facts: dict[str, Any], name: str | None) -> Observation:
+        return Observation(probe="tls", context=context, asset=Asset(id="www", name=name),
+                           endpoint=Endpoint(address="198.18.1.10", port=443),
+                           status=AttemptStatus.COMPLETED, facts=facts, started=NOW)
+
+    assert names_of(observed({}, "www.example.test")) == ["www.example.test"]
+    # A probe that records what it sent: SNI switched off leaves only the scanned name.
+    assert names_of(observed({"server_name": None}, "www.example.test")) == ["www.example.test"]
+    assert names_of(observed({"server_name": "alias.example.test"}, "www.example.test")) == [
+        "alias.example.test", "www.example.test"]
+    assert names_of(observed({}, None)) == []
