@@ -77,11 +77,12 @@ def tls_options(url: str) -> dict[str, Any] | None:
     return options
 
 
-def connection(url: str) -> Connection:
-    """A kombu connection with publisher confirms (a publish returns once the broker has the
-    message)."""
+def connection(url: str, *, confirm: bool = True) -> Connection:
+    """A kombu connection; with ``confirm``, a publish returns once the broker has the
+    message (without, the caller takes the confirms itself: the coordinator pipelines
+    them)."""
     return Connection(url, ssl=tls_options(url) or False, connect_timeout=10,
-                      transport_options={"confirm_publish": True})
+                      transport_options={"confirm_publish": True} if confirm else {})
 
 
 def connect(url: str, retries: int = 2) -> Connection:

@@ -181,7 +181,9 @@ def agents_up(manifest: Manifest, paths: LabPaths) -> dict[str, Any]:
                  if (p := s.properties).v3_user), None)
     env = {"SENTINEL_BROKER": _relayed(url, manifest), "SENTINEL_AGENT_KEY_FILE": str(key),
            "SENTINEL_DATA_DIR": os.environ.get("SENTINEL_DATA_DIR", ""),
-           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+           # The agents run the code `lab up` runs, however it was installed.
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT),
+                                                       os.environ.get("PYTHONPATH"))))}
     if snmp is not None:
         env |= {SNMP_AUTH_ENV: snmp.v3_auth_pass or "", SNMP_PRIV_ENV: snmp.v3_priv_pass or ""}
     env = {k: v for k, v in env.items() if v}
