@@ -205,6 +205,22 @@ def test_rustls_accepts_a_signalled_fallback(credentials: tuple[Path, Path]) -> 
     assert findings["TLS-FALLBACK-SCSV"].severity is Severity.LOW
 
 
+def test_without_the_downgrade_marker_an_accepted_fallback_is_medium(
+        credentials: tuple[Path, Path]) -> None:
+    """rustls's real facts, judged again as if its random had no TLS 1.3 marker (a TLS 1.2
+    server that ignores the SCSV, which no server here is)."""
+    with _server(rustls(*credentials)) as port:
+        facts, _ = scan(port)
+    target = _target(port)
+    facts["fallback"]["downgrade_marker"] = False
+    observation = Observation(probe="tls_weakness", context=target.context, asset=target.asset,
+                              endpoint=target.endpoint, status=AttemptStatus.COMPLETED,
+                              facts=facts, started=datetime.datetime.now(datetime.UTC))
+    view = AssetView(target.asset, target.context, target.segment, [observation])
+    finding = {f.check_id: f for f in assess_tls_weakness(view)}["TLS-FALLBACK-SCSV"]
+    assert (finding.evaluation, finding.severity) == (Evaluation.FAILED, Severity.MEDIUM)
+
+
 def test_a_tls12_only_server_leaves_fallback_unjudged(credentials: tuple[Path, Path]) -> None:
     """Best TLS 1.2 and nothing below: the 1.1 hello gets protocol_version, which says
     nothing about the SCSV, so there is no fallback finding either way."""
