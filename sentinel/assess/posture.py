@@ -20,7 +20,7 @@ _WEAK_DHE_BITS = 2048
 def crypto_posture(facts: dict[str, Any]) -> dict[str, list[str]] | None:
     """The indexed crypto summary of a TLS attempt (``sentinel.crypto``), None without one.
 
-    ``posture`` is any of ``national`` (the probe's ``posture.national``: a national TLCP or
+    ``posture`` is any of ``national`` (the probe's ``national.offered``: a national TLCP or
     RFC 8998 suite no recorded certificate or signature refutes; older documents: SM2 key
     exchange or certificates, or TLCP),
     ``international`` (classical or hybrid standard crypto), ``post-quantum`` (a PQC or
@@ -33,7 +33,8 @@ def crypto_posture(facts: dict[str, Any]) -> dict[str, list[str]] | None:
     auth = [str(x) for x in posture.get("authentication", [])]
     versions = {str(v) for v in facts.get("versions", [])}
     labels: set[str] = set()
-    national = posture.get("national")  # the probe's verdict (catalog.tls.national_crypto)
+    # the probe's verdict by the shared definition (catalog.tls.national_crypto)
+    national = (facts.get("national") or {}).get("offered")
     if not isinstance(national, bool):  # a document from before the probe recorded it
         national = "sm2" in exchange or "sm2" in auth or any(v.startswith("TLCP")
                                                               for v in versions)

@@ -92,6 +92,7 @@ async def probe_tls(connect: Connector, *, timeout: float = 5.0,
         connect, enum, timeout=timeout, server_name=server_name, registry=registry)
     facts["tlcp_key_exchange"] = key_exchange_facts(enum.tlcp_key_exchange)
     facts["posture"] = posture(facts, registry)
+    facts["national"] = national_facts(facts, registry)
     return facts
 
 
@@ -220,9 +221,7 @@ def _tls13_chains(facts: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def posture(facts: dict[str, Any], registry: TlsRegistry) -> dict[str, Any]:
-    """Key exchange and authentication, reported apart: classical / pqc-hybrid / sm2 / sm9;
-    ``national``: whether the endpoint offers national crypto by the shared definition
-    (:func:`sentinel.catalog.tls.national_crypto`), ``national_paths`` per path."""
+    """Key exchange and authentication, reported apart: classical / pqc-hybrid / sm2 / sm9."""
     exchange: set[str] = set()
     for group in facts["groups"]:
         exchange.add({"national": "sm2", "pqc-hybrid": "pqc-hybrid", "pqc": "pqc"}.get(
@@ -238,10 +237,17 @@ def posture(facts: dict[str, Any], registry: TlsRegistry) -> dict[str, Any]:
     leaves += [r["chain"][0] for r in _tls13_chains(facts) if r["chain"]]
     for leaf in leaves:
         auth.add("sm2" if registry.is_sm2_key(leaf.get("key")) else "classical")
-    national = national_crypto(facts, registry)
-    return {"key_exchange": sorted(exchange), "authentication": sorted(auth),
-            "national": national.offered,
-            "national_paths": {"tlcp": national.tlcp, "rfc8998": national.rfc8998}}
+    return {"key_exchange": sorted(exchange), "authentication": sorted(auth)}
+
+
+def national_facts(facts: dict[str, Any], registry: TlsRegistry) -> dict[str, Any]:
+    """National crypto by the one shared definition (:func:`sentinel.catalog.tls.national_crypto`):
+    ``offered`` (a national suite nothing recorded refutes), ``proven`` (SM2 certificates and
+    signatures verify), each path (``none`` / ``proven`` / ``unproven`` / ``refuted``) and
+    what refuted it."""
+    found = national_crypto(facts, registry)
+    return {"offered": found.offered, "proven": found.proven, "tlcp": found.tlcp,
+            "rfc8998": found.rfc8998, "against": list(found.against)}
 
 
 def planned(playbook: Playbook) -> Planned | None:

@@ -38,7 +38,7 @@ from sentinel.model import (
     observation_to_ecs,
 )
 from sentinel.playbook import Levels, Segment
-from sentinel.probes.tls import posture
+from sentinel.probes.tls import national_facts, posture
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -81,7 +81,8 @@ def tls_facts(accepted: list[tuple[str, int, str]], **extra: Any) -> dict[str, A
         "tlcp_key_exchange": None, "personality": "dual", "incomplete": [],
     }
     facts.update(extra)
-    facts["posture"] = posture(facts, tls_registry())  # as the probe computes it
+    facts["posture"] = posture(facts, tls_registry())  # as the probe computes them
+    facts["national"] = national_facts(facts, tls_registry())
     return facts
 
 
@@ -155,7 +156,7 @@ def test_an_sm2_certificate_swapped_for_rsa_raises_national_crypto_lost(swap: st
     # Every consumer agrees on both scans: national before, not after.
     assert national_crypto(before).proven and national_crypto(before).offered
     assert not national_crypto(after).offered
-    assert before["posture"]["national"] is True and after["posture"]["national"] is False
+    assert before["national"]["offered"] is True and after["national"]["offered"] is False
     assert "national" in crypto_posture(before)["posture"]  # type: ignore[index]
     assert "national" not in crypto_posture(after)["posture"]  # type: ignore[index]
     assert verdicts(before)["GM-TLCP-ABSENT"] is Evaluation.PASSED
@@ -215,8 +216,8 @@ def test_a_tlcp_suite_only_in_an_overlay_is_national_everywhere(overlay: Path) -
     gateway = tlcp_sm2(OVERLAY)
     # the probe's posture and the crypto-posture label
     assert gateway["posture"]["key_exchange"] == ["classical", "sm2"]
-    assert gateway["posture"]["national"] is True
-    assert gateway["posture"]["national_paths"] == {"tlcp": "proven", "rfc8998": "none"}
+    assert gateway["national"] == {"offered": True, "proven": True, "tlcp": "proven",
+                                   "rfc8998": "none", "against": []}
     assert "national" in crypto_posture(gateway)["posture"]  # type: ignore[index]
     # the assessor's verdicts
     found = verdicts(gateway)
@@ -242,7 +243,7 @@ def test_a_tlcp_suite_only_in_an_overlay_is_national_everywhere(overlay: Path) -
 
 def test_without_the_overlay_the_same_suite_is_not_national() -> None:
     gateway = tlcp_sm2(OVERLAY)  # an unknown code: no class, so no national crypto
-    assert gateway["posture"]["national"] is False
+    assert gateway["national"]["offered"] is False
     assert gateway["posture"]["key_exchange"] == ["classical"]
     found = verdicts(gateway)
     assert found["GM-TLCP-ABSENT"] is Evaluation.FAILED
