@@ -28,7 +28,6 @@ from sentinel.catalog.tls import CipherSuite, NationalCrypto, national_crypto, t
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
 
-OID_SM3_WITH_SM2 = "1.2.156.10197.1.501"
 OLD_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0")
 
 
@@ -325,7 +324,8 @@ def cert_sigalg(f: Facts) -> Verdict:
     algorithms = sorted({str(x["signature_algorithm"]["name"]) for x in certs})
     if any(_weak_signature(x) for x in certs):
         return Verdict(True, {"algorithms": algorithms}, Severity.HIGH)
-    non_sm = [x for x in certs if x["signature_algorithm"]["oid"] != OID_SM3_WITH_SM2]
+    sm_oids = tls_registry().national_signature_oids  # SM3withSM2 (and SM9), from data
+    non_sm = [x for x in certs if x["signature_algorithm"]["oid"] not in sm_oids]
     return Verdict(bool(non_sm), {"algorithms": algorithms}, Severity.MEDIUM)
 
 

@@ -152,6 +152,12 @@ class TlsRegistry:
         return frozenset(names)
 
     @functools.cached_property
+    def national_signature_oids(self) -> frozenset[str]:
+        """Verified signature OIDs of class national (SM3withSM2, SM9): GM-CERT-SIGALG."""
+        return frozenset(o.oid for o in self.data.oids if o.kind == "signature"
+                         and o.category == "national" and o.status == "verified")
+
+    @functools.cached_property
     def legacy_sm2_curves(self) -> Mapping[int, str]:
         """Code points older SM stacks send for the SM2 curve, with who sends them."""
         return MappingProxyType({c.code: c.name for c in self.data.national.legacy_sm2_curves})

@@ -262,6 +262,7 @@ def test_the_gm_sets_and_thresholds_come_from_the_file() -> None:
     assert registry.sm2_groups == (0x0029,)
     assert registry.sm2_curve_names == {"sm2p256v1", "curveSM2"}
     assert registry.legacy_sm2_curves[0x00F9] == "old SM SSL (Kona accepts)"
+    assert registry.national_signature_oids == {"1.2.156.10197.1.501", "1.2.156.10197.1.302.1"}
     limits = registry.certificates
     assert (limits.rsa_min_bits, limits.rsa_recommended_bits, limits.max_lifetime_days,
             limits.expiry_warning_days) == (2048, 3072, 366, 30)
