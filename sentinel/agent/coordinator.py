@@ -694,7 +694,8 @@ class Coordinator:
                               expires=expires, producer=producer, delivery_mode=2,
                               # Celery's repr of the arguments, for its logs: the unit id
                               # says it, and the repr of a signed unit cost a fifth here.
-                              argsrepr=f"[{unit.id}]", kwargsrepr="{}")
+                              argsrepr=f"[{unit.id}]", kwargsrepr="{}",
+                              declare=[])  # declared once, by _declare
                 window.sent()
                 if window.in_flight >= CONFIRM_WINDOW:
                     window.wait(conn, CONFIRM_WINDOW // 2)
