@@ -1,5 +1,10 @@
 """IPv6 readiness: per-site V6-* checks and score, per-host dual-stack, per-segment RA.
 
+The site checks (V6-AAAA, V6-NS, V6-HOME ... V6-SCORE) are website indicators: they are
+judged only for a site that serves a website (the playbook gives its ``url``). A published
+name without a website (a switch, a name server, a telnet host) is judged by V6-DUALSTACK on
+its host asset, not by website indicators it cannot have.
+
 Pure functions over observations. Thresholds and score weights come from ``probes/ipv6.yml``
 (:func:`sentinel.catalog.ipv6.ipv6_policy`); a threshold whose status is not ``verified`` is named
 in the finding's evidence (``threshold_status``) so no report presents it as a national rule.
@@ -221,11 +226,12 @@ def assess_ra(view: AssetView) -> list[Finding]:
     "V6-SCORE",
 )
 def assess_ipv6(view: AssetView) -> list[Finding]:
-    """Every V6-* finding this asset's observations support."""
+    """Every V6-* finding this asset's observations support (website indicators only for a
+    site with a URL)."""
     policy = ipv6_policy()
     findings: list[Finding] = []
     for obs in view.of("site"):
-        if obs.status is AttemptStatus.COMPLETED:
+        if obs.status is AttemptStatus.COMPLETED and obs.facts.get("url") is not None:
             findings.extend(_site_findings(view, obs, policy))
     findings.extend(_dual_stack(view))
     findings.extend(assess_ra(view))

@@ -237,7 +237,7 @@ def scan(
         say(
             f"scan {record.id} {record.status}: {sum(record.attempts.values())} attempts "
             f"({', '.join(f'{k} {v}' for k, v in sorted(record.attempts.items()))}), "
-            f"{record.findings} failed checks"
+            f"{record.findings} failed findings (one per check and endpoint, as stored)"
         )
         print(record.id)
     except SentinelError as exc:

@@ -81,7 +81,8 @@ def leaderboard(views: list[AgencyView], done: dict[str, dict[str, int]]
         share = 100.0 * entry["resolved"] / entry["total"] if entry["total"] else 100.0
         rows.append({"agency": view.agency, "scores": view.scores, "counts": view.counts,
                      "progress": share, "resolved": entry["resolved"], "open": entry["open"]})
-    rows.sort(key=lambda r: (-r["scores"].overall, -r["progress"], r["agency"]["id"]))
+    rows.sort(key=lambda r: (r["scores"].overall is None, -(r["scores"].overall or 0.0),
+                             -r["progress"], r["agency"]["id"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows

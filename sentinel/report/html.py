@@ -28,6 +28,7 @@ from sentinel.errors import CatalogError, ReportError, UsageError
 from sentinel.model import ScanRecord, now
 from sentinel.playbook import Agency, Playbook
 from sentinel.report import charts
+from sentinel.report.evidence import readable
 from sentinel.report.pdf import html_to_pdf
 from sentinel.report.safe import dumps, visible
 from sentinel.report.view import AgencyView, agency_view
@@ -59,7 +60,7 @@ def _finalize(value: Any) -> Any:
 def environment() -> SandboxedEnvironment:
     """The one template environment: sandboxed, autoescaping, strict about undefined names
     (cached: templates compile once per process)."""
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         loader=_DataLoader(),
         autoescape=True,
         undefined=StrictUndefined,
@@ -67,6 +68,15 @@ def environment() -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["readable"] = _readable
+    return env
+
+
+def _readable(value: Any, lang: str) -> str:
+    """Evidence as text in the report's language (``|readable(lang)`` in templates); the
+    result is still escaped and made visible like any other value."""
+    words = labels()
+    return readable(value, yes=words["word_yes"][lang], no=words["word_no"][lang])
 
 
 @functools.cache

@@ -11,8 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-SSH_LISTS = ("kex", "kex_algorithms", "host_keys", "server_host_key_algorithms", "ciphers",
-             "encryption_algorithms", "macs", "mac_algorithms")
+# What the ssh probe stores (sentinel/probes/ssh.py): ``banner`` {raw, software, ...}, the
+# KEXINIT lists ``kex``, ``host_key``, ``cipher``, ``mac`` as [{name, class}], and the fetched
+# ``host_keys`` [{algorithm, type, bits, fingerprint_sha256}]. The report shows these rows.
+SSH_ROWS = ("banner", "kex", "host_key", "host_keys", "cipher", "mac")
+BANNER_SHOWN = 200  # characters of a banner shown, after escaping
 
 
 @dataclass
@@ -25,6 +28,7 @@ class AssetInventory:
     ports: list[dict[str, Any]] = field(default_factory=list)
     tls: list[dict[str, Any]] = field(default_factory=list)
     ssh: list[dict[str, Any]] = field(default_factory=list)
+    probes: set[str] = field(default_factory=set)  # probe kinds that completed on it
 
     @property
     def v6_open(self) -> set[int]:
@@ -71,6 +75,46 @@ def _endpoint(doc: dict[str, Any]) -> tuple[str, int | None, str]:
     return address, port, f"{host}:{port}" if port is not None else host
 
 
+_LINE_BREAKS = str.maketrans({"\r": "\\r", "\n": "\\n", "\t": "\\t"})
+
+
+def banner_text(value: Any) -> str:
+    """A banner as one readable line: trailing line ends dropped, inner CR/LF/TAB shown as
+    ``\\r`` ``\\n`` ``\\t`` (other control bytes are escaped by the renderer, bytes that were
+    not UTF-8 arrive as ``\\xNN`` from the probe), cut at ``BANNER_SHOWN`` characters."""
+    if not isinstance(value, str):
+        return ""
+    text = value.rstrip("\r\n").translate(_LINE_BREAKS)
+    return text if len(text) <= BANNER_SHOWN else text[:BANNER_SHOWN] + "…"
+
+
+def _names(value: Any) -> list[str]:
+    """Algorithm names from the probe's [{name, class}] lists (plain strings accepted)."""
+    if not isinstance(value, list):
+        return []
+    return [str(v.get("name", "")) if isinstance(v, dict) else str(v) for v in value]
+
+
+def _host_key(key: Any) -> str:
+    if not isinstance(key, dict):
+        return str(key)
+    size = f"{key.get('curve') or ''} {key.get('bits') or ''}".strip()
+    return " ".join(str(p) for p in (key.get("algorithm"), size, key.get("fingerprint_sha256"))
+                    if p)
+
+
+def _ssh_entry(endpoint: str, facts: dict[str, Any]) -> dict[str, Any] | None:
+    """Banner, key exchange, host key algorithms and keys, ciphers, MACs; None when the port
+    was closed or the server said nothing (no empty table)."""
+    banner = facts.get("banner")
+    raw = banner.get("raw") if isinstance(banner, dict) else banner
+    entry = {"endpoint": endpoint, "banner": banner_text(raw),
+             "kex": _names(facts.get("kex")), "host_key": _names(facts.get("host_key")),
+             "host_keys": [_host_key(k) for k in facts.get("host_keys") or []],
+             "cipher": _names(facts.get("cipher")), "mac": _names(facts.get("mac"))}
+    return entry if any(entry[row] for row in SSH_ROWS) else None
+
+
 def _add(item: AssetInventory, doc: dict[str, Any]) -> None:
     attempt = doc["sentinel"].get("attempt", {})
     probe = attempt.get("probe", "")
@@ -78,16 +122,18 @@ def _add(item: AssetInventory, doc: dict[str, Any]) -> None:
     address, port, endpoint = _endpoint(doc)
     if attempt.get("status") != "completed":
         return
+    item.probes.add(probe)
     if probe == "tcp" and facts.get("state") == "open":
         item.addresses.add(address)
         item.ports.append({"address": address, "port": port, "endpoint": endpoint,
                            "service": facts.get("service") or "",
-                           "banner": (facts.get("banner") or "")[:200]})
+                           "banner": banner_text(facts.get("banner"))})
     elif probe == "tls" and facts.get("versions"):
         item.tls.append(_tls_entry(endpoint, facts))
-    elif probe == "ssh":
-        lists = {k: list(v) for k, v in facts.items() if k in SSH_LISTS and isinstance(v, list)}
-        item.ssh.append({"endpoint": endpoint, "banner": facts.get("banner", ""), **lists})
+    elif probe == "ssh" and facts.get("port_state") != "closed":
+        entry = _ssh_entry(endpoint, facts)
+        if entry is not None:
+            item.ssh.append(entry)
 
 
 def inventory(observations: Iterable[dict[str, Any]]) -> list[AssetInventory]:

@@ -2,6 +2,10 @@
 exposure. Pure functions over finding documents and the inventory; the numbers they use
 (layer weights, object caps, penalties) are data in ``playbooks/scoring.yml``.
 
+A score that nothing observed is ``None`` (未测 / not tested), never 100: IPv6 is the mean
+of the agency's V6-SCORE indicator scores (its websites), exposure needs a completed port
+probe (tcp or nmap), and the overall figure is the mean of the measured ones only.
+
 The crypto score is the D/A part of the 密评 quantitative rule per layer: an object
 (endpoint) scores 1 with no failed check, else the lowest cap of its failed checks; a
 layer's score is the mean of its objects. K (key management) cannot be seen remotely, so it
@@ -21,6 +25,8 @@ from sentinel.model import Text
 from sentinel.report.inventory import AssetInventory
 from sentinel.severity import Severity
 
+PORT_PROBES = frozenset({"tcp", "nmap"})
+
 
 @dataclass(frozen=True)
 class LayerScore:
@@ -37,27 +43,38 @@ class LayerScore:
 class Scores:
     ipv6: float | None
     crypto: float | None
-    exposure: float
+    exposure: float | None
     layers: tuple[LayerScore, ...]
 
     @property
-    def overall(self) -> float:
-        """The leaderboard number: the mean of the scores that could be measured."""
+    def overall(self) -> float | None:
+        """The leaderboard number: the mean of the scores that could be measured (None:
+        nothing was)."""
         parts = [s for s in (self.ipv6, self.crypto, self.exposure) if s is not None]
-        return sum(parts) / len(parts)
+        return sum(parts) / len(parts) if parts else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "overall": round(self.overall, 1),
+            "overall": None if self.overall is None else round(self.overall, 1),
             "ipv6": None if self.ipv6 is None else round(self.ipv6, 1),
             "crypto_da": None if self.crypto is None else round(self.crypto, 1),
             "crypto_k": "未测",
-            "exposure": round(self.exposure, 1),
+            "exposure": None if self.exposure is None else round(self.exposure, 1),
             "layers": [{"id": s.layer_id, "name": s.name.model_dump(), "weight": s.weight,
                         "objects": s.objects,
                         "score": None if s.score is None else round(s.score, 1)}
                        for s in self.layers],
         }
+
+
+def ipv6_score(findings: Sequence[dict[str, Any]]) -> float | None:
+    """The V6 indicator set: the mean of the agency's V6-SCORE scores (one per website, as
+    the finding's evidence gives it); None when no website was judged."""
+    values = [float(d["sentinel"]["evidence"]["score"]) for d in findings
+              if d["rule"]["id"] == "V6-SCORE"
+              and d["result"]["evaluation"] in ("passed", "failed")
+              and isinstance(d["sentinel"].get("evidence", {}).get("score"), int | float)]
+    return sum(values) / len(values) if values else None
 
 
 def ipv6_readiness(assets: Sequence[AssetInventory]) -> float | None:
@@ -117,8 +134,12 @@ def crypto_layers(findings: Sequence[dict[str, Any]], assets: Sequence[AssetInve
         for layer_id, layer in policy.mipin.layers.items())
 
 
-def exposure(findings: Sequence[dict[str, Any]], policy: ScoringFile) -> float:
-    """100 minus the penalty of each failed exposure finding, floored at 0."""
+def exposure(findings: Sequence[dict[str, Any]], policy: ScoringFile,
+             assets: Sequence[AssetInventory] | None = None) -> float | None:
+    """100 minus the penalty of each failed exposure finding, floored at 0; None (未测)
+    when ``assets`` are given and none had a port probe (tcp, nmap) complete."""
+    if assets is not None and not any(a.probes & PORT_PROBES for a in assets):
+        return None
     penalty = sum(policy.exposure.penalty.get(Severity(d["sentinel"]["severity"]), 0.0)
                   for d in findings
                   if d["result"]["evaluation"] == "failed"
@@ -133,4 +154,4 @@ def score(findings: Sequence[dict[str, Any]], assets: Sequence[AssetInventory],
     measured = [s for s in layers if s.score is not None and s.weight > 0]
     weight = sum(s.weight for s in measured)
     crypto = (sum(s.weight * (s.score or 0.0) for s in measured) / weight) if weight else None
-    return Scores(ipv6_readiness(assets), crypto, exposure(findings, policy), layers)
+    return Scores(ipv6_score(findings), crypto, exposure(findings, policy, assets), layers)

@@ -15,6 +15,7 @@ from sentinel.catalog import checks as catalog
 from sentinel.catalog.scoring import SlaFile, scoring, sla
 from sentinel.model import KeyState, ScanRecord
 from sentinel.playbook import Agency
+from sentinel.report.evidence import public
 from sentinel.report.inventory import AssetInventory, inventory
 from sentinel.report.scores import Scores, score
 from sentinel.severity import Severity
@@ -55,6 +56,7 @@ def _item(doc: dict[str, Any], state: KeyState | None, change: str, period: Peri
         doc["@timestamp"].replace("Z", "+00:00"))
     due = policy.due(severity, first_seen) if doc["result"]["evaluation"] == "failed" else None
     dest = doc.get("destination", {})
+    evidence, unverified = public(doc["sentinel"].get("evidence", {}))
     return {
         "asset": doc["host"].get("name") or doc["host"]["id"],
         "address": dest.get("ip", ""),
@@ -67,9 +69,31 @@ def _item(doc: dict[str, Any], state: KeyState | None, change: str, period: Peri
         "days_open": max(0, (period.moment - first_seen).days),
         "due": due.date().isoformat() if due else "",
         "overdue": bool(due and due < period.moment),
-        "evidence": {k: v for k, v in sorted(doc["sentinel"].get("evidence", {}).items())
-                     if v not in (None, [], "", {})},
+        "evidence": evidence,
+        "unverified": unverified,
     }
+
+
+def _per_name_server(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """V6-NS is one problem per name server without IPv6, however many websites of its zone
+    were judged: one row per such name server (its oldest item's dates), naming the
+    websites; passing websites keep their own rows."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    kept = []
+    for item in sorted(items, key=lambda i: (i["first_seen"], i["asset"])):
+        names = item["evidence"].get("not_v6") or []
+        if item["evaluation"] != "failed" or not names:
+            kept.append(item)
+            continue
+        zone = str(item["evidence"].get("zone", ""))
+        for name in names:
+            row = rows.get((zone, str(name)))
+            if row is None:
+                row = rows[(zone, str(name))] = {
+                    **item, "asset": str(name), "address": "", "port": None, "unverified": [],
+                    "evidence": {"zone": zone, "name_server": str(name), "websites": []}}
+            row["evidence"]["websites"].append(item["asset"])
+    return [*rows.values(), *kept]
 
 
 def _group(check_id: str, severity: str) -> dict[str, Any]:
@@ -112,6 +136,8 @@ def _groups(store: SqliteStore, docs: list[dict[str, Any]], agency_id: str,
         key = doc["sentinel"]["finding"]["key"]
         change = "still-open" if key in before else "new"
         group["items"].append(_item(doc, states.get(key), change, period, policy))
+    if "V6-NS" in groups:
+        groups["V6-NS"]["items"] = _per_name_server(groups["V6-NS"]["items"])
     return sorted(groups.values(), key=lambda g: (Severity(g["severity"]).rank, g["check_id"]))
 
 
@@ -159,14 +185,18 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
     assets = inventory(observations)
     stored_name = next((d["organization"].get("name") for d in docs + observations), agency_id)
     names = agency.name.model_dump() if agency else {"zh": stored_name, "en": stored_name}
-    counts = Counter(d["sentinel"]["severity"] for d in docs
-                     if d["result"]["evaluation"] == "failed")
+    groups = _groups(store, docs, agency_id, period)
+    counts = Counter(i["severity"] for g in groups for i in g["items"]
+                     if i["evaluation"] == "failed")
+    # Passing V6-SCORE findings carry the scores of the websites that are ready.
+    scored = docs + store.findings(scan_id=scan.id, agency_id=agency_id, check_id="V6-SCORE",
+                                   evaluations=("passed",))
     return AgencyView(
         agency={"id": agency_id, "name": names, "owner": _owner(agency)},
         period=period,
-        scores=score(docs, assets, scoring()),
+        scores=score(scored, assets, scoring()),
         counts={s.value: counts.get(s.value, 0) for s in Severity},
-        groups=_groups(store, docs, agency_id, period),
+        groups=groups,
         changes=changes(store, agency_id, period),
         assets=assets,
     )

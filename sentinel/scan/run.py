@@ -210,7 +210,10 @@ class ScanRecorder:
                 await asyncio.to_thread(
                     _stream, self.sink, observations, outcome.findings, outcome.events
                 )
-        self.failed += sum(f.evaluation is Evaluation.FAILED for f in outcome.findings)
+        # Distinct keys, as the store keeps them (one row per key and scan): a check failing
+        # on both addresses of one port is one failed finding, not two.
+        self.failed += len({f.key for f in outcome.findings
+                            if f.evaluation is Evaluation.FAILED})
         if self.progress is not None:
             self.progress(plan, observations)
 

@@ -166,3 +166,16 @@ def test_ra_absent_fails_and_ra_present_passes() -> None:
         found = assess_ipv6(view([obs("discovery", "198.18.11.20", None,
                                       {"router_advertisements": adverts})]))
         assert [f.evaluation for f in found if f.check_id == "V6-RA"] == [expected]
+
+
+def test_a_name_without_a_website_gets_no_website_indicators() -> None:
+    """A switch (sw1.test) has a name but no website: no V6-AAAA/NS/SCORE for it (issue 18
+    item 4); a website in the same zone still gets them."""
+    switch = {"hostname": "sw1.test", "url": None,
+              "dns": site(aaaa=False, ns_ok=(True, False))["dns"]}
+    assert assess_ipv6(view([obs("site", "198.18.30.53", None, switch)])) == []
+    web = by_check(assess_ipv6(view([obs("site", "198.18.30.53", None,
+                                         site(ns_ok=(True, False)))])))
+    assert web["V6-NS"][0].evaluation is Evaluation.FAILED
+    assert web["V6-NS"][0].evidence["not_v6"] == ["ns1.test"]
+    assert len(web["V6-NS"]) == 1 and len(web["V6-SCORE"]) == 1
