@@ -97,6 +97,9 @@ class Context(BaseModel):
     zone: str = "extranet"
     tenant: str | None = None
     drill_id: str | None = None
+    # The segment's 密评 (GB/T 39786) level, when the scan knew it: rules read it as
+    # ``sentinel.levels.mipin`` (a finding judged for a level-3 system, not a level-2 one).
+    mipin_level: int | None = None
 
 
 class Observation(BaseModel):
@@ -145,6 +148,9 @@ class Finding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
     observed_at: datetime
     status: FindingStatus | None = None  # lifecycle of a failed finding, set by the store
+    # Set by the lifecycle on the scan where the key opened or reopened (None while it stays
+    # open): finding rules alert on that scan only (``sentinel.finding.change``).
+    change: Literal["opened", "reopened"] | None = None
 
     @property
     def key(self) -> str:
@@ -180,6 +186,15 @@ class Alert(BaseModel):
     group: dict[str, str] = Field(default_factory=dict)
     agency_id: str | None = None
     created: datetime
+    # The context of the triggering documents (sorted, distinct): who is affected, where.
+    hosts: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    segments: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()  # check ids (findings' rule.id, lifecycle events' check)
+    # One short summary per triggering document (id, time, check or action, host, address,
+    # port, segment, severity), in the order matched.
+    documents: tuple[dict[str, Any], ...] = ()
 
 
 class UnfinishedUnit(BaseModel):
@@ -264,6 +279,8 @@ def _context_fields(ctx: Context) -> dict[str, Any]:
         sentinel["tenant"] = ctx.tenant
     if ctx.drill_id:
         sentinel["drill"] = {"id": ctx.drill_id}
+    if ctx.mipin_level is not None:
+        sentinel["levels"] = {"mipin": ctx.mipin_level}
     return {
         "organization": {"id": ctx.agency_id, "name": ctx.agency_name or ctx.agency_id},
         "sentinel": sentinel,
@@ -331,6 +348,7 @@ def finding_to_ecs(finding: Finding) -> dict[str, Any]:
                 "finding": {
                     "key": finding.key,
                     **({"status": finding.status.value} if finding.status else {}),
+                    **({"change": finding.change} if finding.change else {}),
                 },
                 "title": {"zh": finding.title.zh, "en": finding.title.en},
                 "evidence": finding.evidence,
@@ -391,11 +409,21 @@ def alert_to_ecs(alert: Alert) -> dict[str, Any]:
         "observer": _observer(),
         "sentinel": {
             "severity": alert.level.value,
-            "alert": {"matched": list(alert.matched_ids), "group": alert.group},
+            "alert": {"matched": list(alert.matched_ids), "group": alert.group,
+                      "check": list(alert.checks), "documents": list(alert.documents)},
         },
     }
     if alert.agency_id:
         doc["organization"] = {"id": alert.agency_id}
+    if alert.hosts:
+        doc["host"] = {"id": list(alert.hosts)}
+    if alert.addresses or alert.ports:
+        doc["destination"] = {
+            **({"ip": list(alert.addresses)} if alert.addresses else {}),
+            **({"port": list(alert.ports)} if alert.ports else {}),
+        }
+    if alert.segments:
+        doc["sentinel"]["segment"] = list(alert.segments)
     return doc
 
 

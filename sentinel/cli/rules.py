@@ -116,16 +116,35 @@ def _moment(value: str | None, flag: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _listed(values: tuple[object, ...], most: int = 5) -> str:
+    """``a,b,c`` (at most ``most`` values, then ``+N``), ``-`` when there are none."""
+    shown = ",".join(str(v) for v in values[:most]) or "-"
+    return f"{shown},+{len(values) - most}" if len(values) > most else shown
+
+
+def _where(alert: Alert) -> str:
+    """The hosts an alert is about, with the endpoint when it is one document's."""
+    if len(alert.documents) == 1:
+        doc = alert.documents[0]
+        address, port = doc.get("address"), doc.get("port")
+        if address is not None:
+            host = f"[{address}]" if ":" in str(address) else str(address)
+            endpoint = f"{host}:{port}" if port is not None else host
+            return f"host={doc.get('host', '-')} {endpoint}"
+    return f"hosts={_listed(alert.hosts)}"
+
+
 def _print(alerts: list[Alert], as_json: bool) -> None:
     for alert in sorted(alerts, key=lambda a: (a.level.rank, a.created, a.rule_id)):
         if as_json:
             print(json.dumps(alert_to_ecs(alert), ensure_ascii=False))
         else:
-            group = " ".join(f"{k}={v}" for k, v in alert.group.items())
-            print(
-                f"{alert.level.value:<8} {alert.rule_title}  [{alert.agency_id or '-'}] "
-                f"{group} {len(alert.matched_ids)} doc(s)".rstrip()
-            )
+            parts = [f"[{alert.agency_id or '-'}]", _where(alert),
+                     f"segment={_listed(alert.segments)}",
+                     *([f"check={_listed(alert.checks)}"] if alert.checks else []),
+                     *(f"{k}={v}" for k, v in alert.group.items()),
+                     f"{len(alert.matched_ids)} doc(s)"]
+            print(f"{alert.level.value:<8} {alert.rule_title}  {' '.join(parts)}")
 
 
 def detect_command(

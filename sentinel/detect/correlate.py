@@ -20,6 +20,7 @@ from sentinel.detect.match import Document, field_values
 from sentinel.detect.sigma import Correlation, Rule
 from sentinel.errors import InputError
 from sentinel.model import Alert
+from sentinel.severity import Severity
 
 
 @dataclass(frozen=True)
@@ -64,18 +65,108 @@ def _agency(doc: Document) -> str | None:
     return str(values[0]) if values else None
 
 
+def _first(doc: Document, name: str) -> Any:
+    values = field_values(doc, name)
+    return values[0] if values else None
+
+
+def _port(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | str):
+        try:
+            number = int(value)
+        except ValueError:
+            return None
+        return number if 0 <= number <= 65535 else None
+    return None
+
+
+def _check(doc: Document) -> str | None:
+    """The check a document is about: a finding's ``rule.id``, a lifecycle event's check."""
+    found = _first(doc, "rule.id") or _first(doc, "sentinel.after.check_id")
+    return str(found) if found is not None else None
+
+
+def summary(hit: Hit) -> dict[str, Any]:
+    """What an analyst reads first about one triggering document (no evidence, no message)."""
+    doc = hit.doc
+    out: dict[str, Any] = {"id": hit.doc_id}
+    fields = (("@timestamp", "@timestamp"), ("action", "event.action"),
+              ("host", "host.id"), ("address", "destination.ip"),
+              ("segment", "sentinel.segment"), ("severity", "sentinel.severity"),
+              ("status", "sentinel.finding.status"))
+    for key, name in fields:
+        value = _first(doc, name)
+        if value is not None and not isinstance(value, dict | list):
+            out[key] = str(value)
+    check, port = _check(doc), _port(_first(doc, "destination.port"))
+    if check is not None:
+        out["check"] = check
+    if port is not None:
+        out["port"] = port
+    return out
+
+
+def context(hits: Sequence[Hit]) -> dict[str, Any]:
+    """An alert's context from its triggering documents: hosts, addresses, ports, segments,
+    checks (each sorted and distinct) and one summary per document."""
+    documents = tuple(summary(h) for h in hits)
+
+    def distinct(key: str) -> tuple[str, ...]:
+        return tuple(sorted({str(d[key]) for d in documents if key in d}))
+
+    return {
+        "hosts": distinct("host"),
+        "addresses": distinct("address"),
+        "ports": tuple(sorted({int(d["port"]) for d in documents if "port" in d})),
+        "segments": distinct("segment"),
+        "checks": distinct("check"),
+        "documents": documents,
+    }
+
+
+def alert_level(rule: Rule, hit: Hit) -> Severity:
+    """A finding rule's alert takes the finding's own severity (the check's, from
+    ``playbooks/remediation``, scaled by the assessor): one source for reports and alerts.
+    An event rule, or a finding without a readable severity, keeps the rule's level."""
+    if rule.category == "finding":
+        value = _first(hit.doc, "sentinel.severity")
+        if isinstance(value, str) and value.lower() in _SEVERITIES:
+            return Severity(value.lower())
+    return rule.level
+
+
+_SEVERITIES = frozenset(s.value for s in Severity)
+
+
 def rule_alert(rule: Rule, hit: Hit) -> Alert:
     """The alert of a single rule on one document."""
     # Every value is built here from typed fields: skip re-validating one alert per match.
     return Alert.model_construct(
         rule_id=rule.id,
         rule_title=rule.title,
-        level=rule.level,
+        level=alert_level(rule, hit),
         matched_ids=(hit.doc_id,),
         agency_id=_agency(hit.doc),
         group={},
         created=_moment(hit.seconds),
+        **context((hit,)),
     )
+
+
+def fires(rule: Rule, hit: Hit) -> bool:
+    """Whether a match counts: a failed finding the lifecycle tracks (it has a
+    ``sentinel.finding.status``) counts on the scan where it opened or reopened
+    (``sentinel.finding.change``), not on every later scan while it stays open."""
+    if rule.category != "finding":
+        return True
+    doc = hit.doc
+    if str(_first(doc, "result.evaluation") or "").lower() != "failed":
+        return True
+    if _first(doc, "sentinel.finding.status") is None:
+        return True  # not tracked by the lifecycle (written by hand, or by an old Sentinel)
+    return _first(doc, "sentinel.finding.change") is not None
 
 
 class _Window:
@@ -168,6 +259,7 @@ def correlate(corr: Correlation, hits: Iterable[Hit]) -> list[Alert]:
                     group=group,
                     agency_id=group.get("organization.id") or _agency(window[0].doc),
                     created=_moment(window[-1].seconds),
+                    **context(list({h.doc_id: h for h in window}.values())),
                 )
             )
     return alerts
@@ -181,6 +273,8 @@ def alerts_from(hits: Iterable[tuple[Rule, Hit]],
     alerts: list[Alert] = []
     feeding: list[Hit] = []
     for rule, hit in hits:
+        if not fires(rule, hit):
+            continue
         if rule.generate:
             alerts.append(rule_alert(rule, hit))
         if rule.id in feeds:

@@ -49,13 +49,28 @@ def _common(rule_id: str, title: str, level: Severity, sigma: Any, index: str) -
     }
 
 
+# A failed finding the lifecycle tracks raises an alert on the scan where it opened or
+# reopened only (sentinel.detect.correlate.fires): the same guard, in Lucene.
+OPENED_ONLY = ("(_exists_:sentinel.finding.change OR (*:* AND NOT _exists_:sentinel.finding.status)"
+               " OR (*:* AND NOT result.evaluation.lower:failed))")
+
+
 def _query_rule(rule: Rule, query: str, prefix: str) -> dict[str, Any]:
     index = f"{prefix}-{INDEX_KIND[rule.category]}-*"
-    return {
+    out = {
         **_common(rule.id, rule.title, rule.level, rule.sigma, index),
         "type": "query",
         "query": query,
     }
+    if rule.category == "finding":
+        out["query"] = f"({query}) AND {OPENED_ONLY}"
+        # The alert's severity is the finding's own (the check's), as in sentinel detect.
+        out["severity_mapping"] = [
+            {"field": "sentinel.severity", "operator": "equals", "value": sev.value,
+             "severity": _KIBANA_SEVERITY[sev]} for sev in Severity]
+        out["risk_score_mapping"] = [
+            {"field": "event.risk_score", "operator": "equals", "value": ""}]
+    return out
 
 
 def _threshold_rule(

@@ -79,7 +79,8 @@ def apply(
         else:
             status, first, reopened = prior.status, prior.first_seen, prior.reopened
             action = ""
-        findings.append(finding.model_copy(update={"status": status}))
+        change = {"finding-opened": "opened", "finding-reopened": "reopened"}.get(action)
+        findings.append(finding.model_copy(update={"status": status, "change": change}))
         state = KeyState(
             key,
             finding.check_id,

@@ -30,7 +30,8 @@ from sentinel.store.sqlite import SqliteStore
 def segment_context(playbook: Playbook, segment: Segment, scan_id: str) -> Context:
     agency = playbook.agency(segment.agency)
     return Context(scan_id=scan_id, agency_id=agency.id, agency_name=agency.name.zh,
-                   segment_id=segment.id, zone=segment.zone, tenant=segment.tenant)
+                   segment_id=segment.id, zone=segment.zone, tenant=segment.tenant,
+                   mipin_level=segment.levels.mipin)
 
 
 def _job(facts: dict[str, Any], address: str, asset: Asset, ctx: Context,

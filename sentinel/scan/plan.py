@@ -106,6 +106,7 @@ def _context(playbook: Playbook, segment: Segment, scan_id: str, drill_id: str |
         zone=segment.zone,
         tenant=segment.tenant,
         drill_id=drill_id,
+        mipin_level=segment.levels.mipin,
     )
 
 
@@ -194,7 +195,7 @@ def site_plans(playbook: Playbook, scan_id: str, drill_id: str | None = None
         agency = playbook.agency(site.agency)
         context = Context(scan_id=scan_id, agency_id=agency.id, agency_name=agency.name.zh,
                           segment_id=segment.id, zone=segment.zone, tenant=segment.tenant,
-                          drill_id=drill_id)
+                          drill_id=drill_id, mipin_level=segment.levels.mipin)
         asset = Asset(id=f"site:{site.hostname}", name=site.hostname)
         target = Target(Endpoint(address=anchor, port=None, transport="none"), asset, context,
                         segment, site.hostname)

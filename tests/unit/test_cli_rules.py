@@ -98,3 +98,25 @@ def test_rules_list_test_convert_export(tmp_path: Path) -> None:
     rules = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["type"] for r in rules} == {"query", "threshold"}
     assert all(r["index"][0].startswith("sentinel-") and r["threat"] == [] for r in rules)
+
+
+def test_detect_prints_which_hosts(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    fill(db)
+    done = runner.invoke(app, ["detect", "--store", str(db)])
+    assert done.exit_code == 0, done.output
+    lines = done.stdout.splitlines()
+    telnet = next(line for line in lines if "Telnet exposed" in line)
+    assert telnet.startswith("high ")
+    assert "host=h1 198.18.1.5:23 segment=seg-1 check=DB-CES-CREDPLAIN 1 doc(s)" in telnet
+    corr = next(line for line in lines if "Agency lost national crypto" in line)
+    assert "hosts=h0,h1,h2 segment=seg-1" in corr and "3 doc(s)" in corr
+    as_json = runner.invoke(app, ["detect", "--store", str(db), "--json"])
+    docs = [json.loads(line) for line in as_json.stdout.splitlines() if line.startswith("{")]
+    alert = next(d for d in docs if d["rule"]["name"].startswith("Telnet exposed"))
+    assert alert["host"] == {"id": ["h1"]} and alert["organization"] == {"id": "agency-a"}
+    assert alert["destination"] == {"ip": ["198.18.1.5"], "port": [23]}
+    assert alert["sentinel"]["segment"] == ["seg-1"]
+    assert alert["sentinel"]["alert"]["check"] == ["DB-CES-CREDPLAIN"]
+    assert [d["id"] for d in alert["sentinel"]["alert"]["documents"]] == alert["sentinel"][
+        "alert"]["matched"]

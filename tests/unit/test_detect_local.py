@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sigma.collection import SigmaCollection
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaDetectionItem, SigmaRule
 
 from sentinel.detect.correlate import correlate
 from sentinel.detect.local import LocalEngine
@@ -167,7 +168,7 @@ def test_a_wrong_example_fails_its_rule_test() -> None:
     ruleset = load_rules()
     engine = LocalEngine(ruleset)
     telnet = next(r for r in ruleset.rules if r.name == "sentinel_telnet_exposed")
-    doc = {"rule": {"id": "DB-CES-CREDPLAIN"}, "destination": {"port": 21}}
+    doc: dict[str, Any] = {"rule": {"id": "DB-CES-CREDPLAIN"}, "destination": {"port": 21}}
     doc["result"] = {"evaluation": "failed"}
     assert telnet not in engine.matching("finding", doc)
     doc["destination"]["port"] = 23
@@ -211,3 +212,153 @@ def test_pipeline_lowers_exactly_the_mapped_lower_fields() -> None:
 
 def test_empty_ruleset_raises_nothing() -> None:
     assert LocalEngine(RuleSet()).run([("finding", "x", {"rule": {"id": "A"}})]) == []
+
+
+def _matchable_checks(rule: Any, known: dict[str, Any]) -> set[str]:
+    """The check ids a finding rule's ``rule.id`` selections can match (plain values,
+    ``startswith`` prefixes and ``re`` patterns, against every known check id)."""
+    import re
+
+    from sigma.modifiers import SigmaStartswithModifier
+    from sigma.types import SigmaRegularExpression
+
+    found: set[str] = set()
+    for detection in rule.sigma.detection.detections.values():
+        for item in detection.detection_items:
+            if getattr(item, "field", None) != "rule.id":
+                continue
+            for value in item.value:
+                if isinstance(value, SigmaRegularExpression):
+                    found |= {c for c in known if re.fullmatch(str(value.regexp), c)}
+                elif SigmaStartswithModifier in item.modifiers:
+                    found |= {c for c in known if c.startswith(str(value))}
+                else:
+                    found.add(str(value))
+    return found
+
+
+_SIGMA_LEVEL = {Severity.INFO: "informational", Severity.LOW: "low", Severity.MEDIUM: "medium",
+                Severity.HIGH: "high", Severity.CRITICAL: "critical"}
+
+
+def test_every_finding_rule_level_is_its_checks_severity() -> None:
+    """One source: a rule naming checks has the highest of their severities in
+    playbooks/remediation (what reports show); a rule selecting severities has the highest
+    it selects. The alert itself takes the matched finding's own severity (next test)."""
+    from sentinel.catalog.checks import checks
+
+    known = checks()
+    judged = 0
+    for rule in load_rules().rules:
+        if rule.category != "finding":
+            continue
+        ids = _matchable_checks(rule, known)
+        assert ids <= set(known), (rule.source, ids - set(known))
+        if ids:
+            wanted = min((known[c].severity for c in ids), key=lambda s: s.rank)
+        else:
+            selected = {str(v).lower() for d in rule.sigma.detection.detections.values()
+                        for i in d.detection_items if isinstance(i, SigmaDetectionItem)
+                        and i.field == "sentinel.severity" for v in i.value}
+            if not selected:
+                continue  # any check (reopened, no tenant): the alert's level is the finding's
+            wanted = min((Severity(s) for s in selected), key=lambda s: s.rank)
+        assert rule.level is wanted, (rule.source, rule.level, wanted)
+        judged += 1
+    assert judged >= 20
+    for check_id, sev in (("TLS-PROTO-10", "high"), ("DB-CES-CREDPLAIN", "high"),
+                          ("TLS-CERT-HASH", "high"), ("MP-N3-CONF", "medium")):
+        assert known[check_id].severity.value == sev  # the drift issue 19 found, pinned
+
+
+def _finding(check: str, severity: Severity, when: datetime, *, mipin: int | None = 3,
+             address: str = "198.18.1.5", port: int = 443) -> Any:
+    from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Text
+
+    ctx = Context(scan_id=f"s-{when:%d}", agency_id="agency-a", segment_id="seg-1",
+                  mipin_level=mipin)
+    return Finding(check_id=check, title=Text(zh="题", en="title"),
+                   evaluation=Evaluation.FAILED, severity=severity, context=ctx,
+                   asset=Asset(id="gw1", name="gw1.test", addresses=(address,)),
+                   endpoint=Endpoint(address=address, port=port), probe="tls",
+                   observed_at=when)
+
+
+def test_an_alert_carries_its_context_and_the_findings_severity() -> None:
+    from sentinel.model import FindingStatus, alert_to_ecs, finding_to_ecs
+
+    when = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    engine = LocalEngine(load_rules())
+    doc = finding_to_ecs(_finding("TLS-PROTO-10", Severity.HIGH, when)
+                         .model_copy(update={"status": FindingStatus.OPEN, "change": "opened"}))
+    alerts = engine.run([("finding", "f1", doc)])
+    legacy = next(a for a in alerts if a.rule_title == "TLS 1.0 or 1.1 offered")
+    assert legacy.level is Severity.HIGH  # the check's severity, as reports show it
+    assert (legacy.hosts, legacy.addresses, legacy.ports, legacy.segments, legacy.checks) == (
+        ("gw1",), ("198.18.1.5",), (443,), ("seg-1",), ("TLS-PROTO-10",))
+    assert legacy.agency_id == "agency-a"
+    assert legacy.documents == ({"id": "f1", "@timestamp": "2026-11-20T08:00:00Z",
+                                 "host": "gw1", "address": "198.18.1.5", "segment": "seg-1",
+                                 "severity": "high", "status": "open",
+                                 "check": "TLS-PROTO-10", "port": 443},)
+    ecs = alert_to_ecs(legacy)
+    assert ecs["host"] == {"id": ["gw1"]} and ecs["organization"] == {"id": "agency-a"}
+    assert ecs["destination"] == {"ip": ["198.18.1.5"], "port": [443]}
+    assert ecs["sentinel"]["segment"] == ["seg-1"] and ecs["sentinel"]["severity"] == "high"
+    assert ecs["sentinel"]["alert"]["check"] == ["TLS-PROTO-10"]
+    assert ecs["sentinel"]["alert"]["documents"][0]["id"] == "f1"
+
+
+def test_a_finding_rule_alerts_when_the_finding_opens_or_reopens_only() -> None:
+    """Four scans through the real lifecycle: opened (alert), still open (none), fixed
+    (none), back (alert, reopened)."""
+    from sentinel.model import Context, finding_to_ecs
+    from sentinel.scan.lifecycle import apply
+
+    engine = LocalEngine(load_rules())
+    previous: dict[str, Any] = {}
+    raised = []
+    for day, fails in ((1, True), (2, True), (3, False), (4, True)):
+        when = datetime(2026, 11, day, 8, tzinfo=UTC)
+        found = [_finding("DB-CES-CREDPLAIN", Severity.HIGH, when, port=23)] if fails else []
+        ctx = Context(scan_id=f"s-{day:02d}", agency_id="agency-a", segment_id="seg-1")
+        outcome = apply(previous, found, {("gw1", "tls")}, ctx, when)
+        previous.update({s.key: s for s in outcome.states})
+        docs = [("finding", f"d{day}", finding_to_ecs(f)) for f in outcome.findings]
+        raised.append(sorted(a.rule_title for a in engine.run(docs)))  # type: ignore[arg-type]
+    telnet = "Telnet exposed (cleartext remote login)"
+    assert telnet in raised[0] and raised[1] == [] and raised[2] == []
+    assert telnet in raised[3] and "Remediated problem came back" in raised[3]
+
+
+def test_mipin_rule_reads_the_segments_level() -> None:
+    from sentinel.model import FindingStatus, finding_to_ecs
+
+    when = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    engine = LocalEngine(load_rules())
+    title = "Crypto assessment level 3 channel confidentiality not met"
+    for level, alerts in ((2, 0), (3, 1), (4, 1), (None, 1)):
+        finding = _finding("MP-N3-CONF", Severity.MEDIUM, when, mipin=level)
+        opened = {"status": FindingStatus.OPEN, "change": "opened"}
+        doc = finding_to_ecs(finding.model_copy(update=opened))
+        got = [a for a in engine.run([("finding", "f", doc)]) if a.rule_title == title]
+        assert len(got) == alerts, level
+
+
+def test_certificate_expiring_states_the_configured_days() -> None:
+    from sentinel.catalog.tls import tls_registry
+
+    days = tls_registry().certificates.expiry_warning_days
+    rule = next(r for r in load_rules().rules if r.name == "certificate_expiring")
+    zh, en = (rule.sigma.description or "").strip().split("\n")
+    assert f"{days} 天内" in zh and f"within {days} days" in en and str(days) in rule.title
+
+
+def test_rules_name_real_false_positives_and_real_references() -> None:
+    import re
+
+    field = re.compile(r"^(event|sentinel|network|destination|rule|host)\.[a-z_.]+( |$)")
+    for path in sorted((ROOT / "rules").glob("*/*.yml")):
+        for rule in SigmaCollection.from_yaml(path.read_text(), resolve_references=False):
+            assert all("none known" not in f.lower() for f in rule.falsepositives), path
+            assert not [r for r in rule.references if field.match(r)], path

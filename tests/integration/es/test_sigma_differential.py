@@ -9,6 +9,7 @@ as (rule, matched document ids) sets, correlations included.
 
 from __future__ import annotations
 
+import json
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -182,8 +183,12 @@ def golden() -> list[Item]:
     return items
 
 
-def alert_set(alerts: list[Alert]) -> set[tuple[str, tuple[str, ...]]]:
-    return {(a.rule_id, tuple(sorted(a.matched_ids))) for a in alerts}
+def alert_set(alerts: list[Alert]) -> set[tuple[Any, ...]]:
+    """Alerts as comparable tuples: rule, documents, level and the context they carry."""
+    return {(a.rule_id, tuple(sorted(a.matched_ids)), a.level, a.agency_id, a.hosts,
+             a.addresses, a.ports, a.segments, a.checks,
+             tuple(sorted(json.dumps(d, sort_keys=True) for d in a.documents)))
+            for a in alerts}
 
 
 def index(client: Elasticsearch, prefix: str, items: list[Item]) -> None:
@@ -207,8 +212,8 @@ def test_local_and_elasticsearch_raise_the_same_alerts(client: Elasticsearch, pr
     local = alert_set(LocalEngine(ruleset).run(items))
     remote = alert_set(ElasticEngine(client, ruleset, prefix).run())
     assert len(local) > 80  # the set is not trivially empty
-    assert {r for r, _ in local} >= {r.id for r in ruleset.rules if r.generate}
-    assert {c.id for c in ruleset.correlations} <= {r for r, _ in local}
+    assert {a[0] for a in local} >= {r.id for r in ruleset.rules if r.generate}
+    assert {c.id for c in ruleset.correlations} <= {a[0] for a in local}
     assert local - remote == set(), "alerts only the local engine raised"
     assert remote - local == set(), "alerts only Elasticsearch raised"
 
@@ -236,7 +241,7 @@ def test_queries_use_lower_subfields_and_plain_fields_for_regex_and_cidr() -> No
     assert "destination.ip:2000" in joined  # CIDR on the ip field
 
 
-LOWERED_SINCE_ISSUE_8 = {
+LOWERED_SINCE_ISSUE_8: dict[str, tuple[Category, str, str]] = {
     "result.evaluation": ("finding", "failed", "FAILED"),
     "sentinel.finding.status": ("finding", "reopened", "ReOpened"),
     "event.kind": ("event", "event", "EVENT"),
@@ -276,3 +281,54 @@ def test_fields_lowered_since_issue_8_match_in_any_case(
     remote = {hit["_id"] for hit in found["hits"]["hits"]}
     local = {doc_id for _, doc_id, doc in items if predicate(View(doc))}
     assert local == remote == {"upper"}
+
+
+def test_finding_rules_alert_when_a_finding_opens_or_reopens_on_both_engines(
+    client: Elasticsearch, prefix: str
+) -> None:
+    """Four scans through the real lifecycle (opened, still open, fixed, back): both engines
+    and the exported Kibana rule queries alert on the first and the last scan only."""
+    from datetime import UTC, datetime
+
+    from sentinel.detect.kibana import kibana_rules
+    from sentinel.model import (
+        Asset,
+        Context,
+        Endpoint,
+        Evaluation,
+        Finding,
+        KeyState,
+        Text,
+        finding_to_ecs,
+    )
+    from sentinel.scan.lifecycle import apply
+    from sentinel.severity import Severity
+
+    previous: dict[str, KeyState] = {}
+    items: list[Item] = []
+    for day, fails in ((1, True), (2, True), (3, False), (4, True)):
+        when = datetime(2026, 11, day, 8, tzinfo=UTC)
+        ctx = Context(scan_id=f"s-{day}", agency_id="agency-a", segment_id="seg-1",
+                      mipin_level=3)
+        found = [Finding(check_id="DB-CES-CREDPLAIN", title=Text(zh="明文", en="cleartext"),
+                         evaluation=Evaluation.FAILED, severity=Severity.HIGH, context=ctx,
+                         asset=Asset(id="h1", addresses=("2001:db8:1::5",)),
+                         endpoint=Endpoint(address="2001:db8:1::5", port=23), probe="tcp",
+                         observed_at=when)] if fails else []
+        outcome = apply(previous, found, {("h1", "tcp")}, ctx, when)
+        previous.update({s.key: s for s in outcome.states})
+        items += [("finding", f"scan{day}", finding_to_ecs(f)) for f in outcome.findings]
+    index(client, prefix, items)
+    ruleset = load_rules()
+    local = LocalEngine(ruleset).run(items)
+    remote = ElasticEngine(client, ruleset, prefix).run()
+    assert alert_set(local) == alert_set(remote)
+    telnet = [a for a in local if a.rule_title == "Telnet exposed (cleartext remote login)"]
+    assert sorted(a.matched_ids for a in telnet) == [("scan1",), ("scan4",)]
+    assert {(a.level, a.hosts, a.addresses, a.ports) for a in telnet} == {
+        (Severity.HIGH, ("h1",), ("2001:db8:1::5",), (23,))}
+    exported = next(r for r in kibana_rules(ruleset, prefix) if r["rule_id"] == telnet[0].rule_id)
+    found_ids = client.search(index=exported["index"][0],
+                              query={"query_string": {"query": exported["query"]}})
+    assert sorted(h["_id"] for h in found_ids["hits"]["hits"]) == ["scan1", "scan4"]
+    assert {m["value"]: m["severity"] for m in exported["severity_mapping"]}["high"] == "high"
