@@ -20,7 +20,7 @@ from sentinel.crypto import tlcp
 from sentinel.crypto.keyshare import NamedGroup
 from sentinel.errors import DecodeError, ErrorReason, ProbeError
 from sentinel.probes.base import Connector, Network, Planned, Target
-from sentinel.probes.certs import certificate_facts, tlcp_pair_check
+from sentinel.probes.certs import MAX_CHAIN, certificate_facts, tlcp_pair_check
 from sentinel.probes.tls13_client import read_tls13_certificates
 from sentinel.probes.tls_enum import enumerate_tls
 from sentinel.probes.tls_results import TlcpKeyExchange, TlsEnumeration
@@ -64,7 +64,8 @@ class TlsProbe:
         connect = network.connector(target.endpoint.address, port)
         server_name = target.server_name if self.sni else None
         facts = await probe_tls(connect, timeout=self.timeout, server_name=server_name)
-        return {"port_state": "open", **facts}
+        # The name sent (None: no SNI), which the certificate name check is judged against.
+        return {"port_state": "open", "server_name": server_name, **facts}
 
 
 async def _port_state(network: Network, address: str, port: int) -> str:
@@ -100,8 +101,11 @@ def enumeration_facts(enum: TlsEnumeration, registry: TlsRegistry) -> dict[str, 
     """The enumeration as plain values (codes as hex strings, DER as base64)."""
     chains = []
     for chain in enum.certificates:
-        parsed = [certificate_facts(der, registry) for der in chain.chain]
+        # A hostile server may send thousands of certificates: the first MAX_CHAIN are read
+        # (what any client would try to build a path from), the count is kept.
+        parsed = [certificate_facts(der, registry) for der in chain.chain[:MAX_CHAIN]]
         entry: dict[str, Any] = {
+            "sent": len(chain.chain),
             "protocol": chain.protocol,
             "suite": hex_code(chain.suite),
             "suite_name": registry.suite_name(chain.suite),
@@ -211,7 +215,8 @@ async def _read_tls13(connect: Connector, suites: Sequence[int], groups: Sequenc
         "signature_valid": result.signature_valid,
         "finished_valid": result.finished_valid,
         "hello_retry": result.hello_retry,
-        "chain": [certificate_facts(der, registry) for der in result.certificates],
+        "chain": [certificate_facts(der, registry) for der in result.certificates[:MAX_CHAIN]],
+        "sent": len(result.certificates),
     }
 
 
