@@ -55,7 +55,7 @@ def hbar(items: Sequence[tuple[str, float | None]], *, title: str, width: int = 
         if value is None:
             body.append(f'<rect x="{label_width}" y="{y + 3}" width="{scale * maximum:.1f}"'
                         ' height="14" fill="#eee" stroke="#bbb" stroke-dasharray="3 2"/>')
-            body.append(_text(label_width + 6, y + 14, "未测 / not measured", fill="#666"))
+            body.append(_text(label_width + 6, y + 14, "未测 / not tested", fill="#666"))
             continue
         length = max(0.0, min(value, maximum)) * scale
         body.append(f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="14"'

@@ -146,6 +146,8 @@ def test_nothing_observed_is_not_tested_never_100(store: SqliteStore) -> None:
     scores_en = _text(en[en.index('id="scores"'):en.index('id="changes"')])
     assert "100.0" not in scores_zh and scores_zh.count("未测") >= 4
     assert "100.0" not in scores_en and scores_en.count("not tested") >= 4
+    assert "本次扫描未发现问题" not in zh and "未观测到可评分的服务" in zh
+    assert "No findings in this scan" not in en
 
 
 def test_ipv6_score_is_the_mean_of_the_websites_v6_score(store: SqliteStore) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -40,7 +41,17 @@ def test_every_agency_renders_in_every_format(scanned: SqliteStore, tmp_path: Pa
     psb = json.loads((tmp_path / "prov-psb.json").read_text(encoding="utf-8"))
     checks = {g["check_id"] for g in psb["findings"]}
     assert "DB-CES-CREDPLAIN" in checks  # the lab's telnet server
-    assert psb["scores"]["ipv6"] == 0.0  # the IPv4-only segment
+    # IPv6 is the V6 indicator set: the mean of the agency's websites' V6-SCORE (issue 18).
+    for agency in AGENCIES:
+        doc = json.loads((tmp_path / f"{agency}.json").read_text(encoding="utf-8"))
+        site_scores = [d["sentinel"]["evidence"]["score"] for d in scanned.findings(
+            check_id="V6-SCORE", agency_id=agency, evaluations=("passed", "failed"))]
+        expected = sum(site_scores) / len(site_scores) if site_scores else None
+        assert doc["scores"]["ipv6"] == (None if expected is None else round(expected, 1))
+    data = json.loads((tmp_path / "prov-data.json").read_text(encoding="utf-8"))
+    assert data["scores"]["ipv6"] < 90  # legacy.test scores 20; it is never 100
+    noc = json.loads((tmp_path / "ext-noc.json").read_text(encoding="utf-8"))
+    assert noc["scores"]["ipv6"] is None  # no website: not tested
     cloud = (tmp_path / "cloud-t1.html").read_text(encoding="utf-8")
     assert "ECC_SM4_CBC_SM3" in cloud and "sm2-with-sm3" in cloud  # the crypto inventory
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
@@ -69,3 +80,35 @@ def test_pdf_chinese_is_real_glyphs(scanned: SqliteStore, tmp_path: Path) -> Non
     pixels = image.split(b"\n", 3)[3]
     assert sum(p < 128 for p in pixels) > 200
     assert (tmp_path / "coordinator.pdf").stat().st_size > 1000
+
+
+def test_one_finding_per_problem_and_readable_evidence(scanned: SqliteStore,
+                                                       tmp_path: Path) -> None:
+    """Issue 18 items 1, 3, 4: website IPv6 checks only on websites (not the switch
+    sw1.test), V6-NS once per name server in the report, the scan's failed count equals the
+    store's, no Python reprs or internal fields, SSH ciphers and MACs in the appendix."""
+    v6 = scanned.findings(evaluations=("passed", "failed", "error"))
+    judged = {d["host"]["name"] for d in v6 if d["rule"]["id"] in ("V6-AAAA", "V6-NS",
+                                                                     "V6-SCORE")}
+    assert "sw1.test" not in judged and "portal.test" in judged
+    record = scanned.latest_scan()
+    assert record is not None and record.findings == scanned.failed_count(record.id)
+    book = load_playbook(data_file("playbooks", "lab.yml"))
+    render_all(scanned, tmp_path, playbook=book, fmt="html")
+    render_all(scanned, tmp_path, playbook=book, fmt="json")
+    for agency in AGENCIES:
+        doc = json.loads((tmp_path / f"{agency}.json").read_text(encoding="utf-8"))
+        for group in doc["findings"]:
+            if group["check_id"] == "V6-NS":
+                servers = [i["asset"] for i in group["items"] if i["evaluation"] == "failed"]
+                assert len(servers) == len(set(servers))  # one row per name server
+        html = (tmp_path / f"{agency}.html").read_text(encoding="utf-8")
+        text = re.sub(r"<[^>]+>", " ", html)
+        for mark in ("{'", "['", "True", "False", "formula_status", "threshold_status"):
+            assert mark not in text, (agency, mark)
+    ssh_rows = [(agency, row) for agency in AGENCIES
+                for row in json.loads((tmp_path / f"{agency}.json").read_text(
+                    encoding="utf-8"))["inventory"] for _ in row["ssh"]]
+    assert ssh_rows  # the lab's SSH servers
+    noc = (tmp_path / "ext-noc.html").read_text(encoding="utf-8")  # bastion.test's OpenSSH
+    assert "aes256-gcm@openssh.com" in noc and "hmac-sha2-256" in noc  # ciphers and MACs
