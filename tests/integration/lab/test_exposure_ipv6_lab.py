@@ -71,13 +71,21 @@ def _one(found: list[Finding], check: str, asset: str) -> Finding:
     return matches[0]
 
 
-def test_v6_aaaa_follows_the_manifest_for_every_site(findings: list[Finding],
-                                                     manifest: Manifest) -> None:
+def test_v6_aaaa_follows_the_manifest_for_every_website(findings: list[Finding],
+                                                        manifest: Manifest) -> None:
+    """Website indicators only where a website is served (the site has a URL): a switch,
+    a name server or a telnet host gets none of V6-AAAA/NS/SCORE (issue 18 item 4)."""
+    websites = {s.hostname for s in load_playbook(PLAYBOOK).sites if s.url is not None}
+    assert {"portal.test", "legacy.test", "www.city.test"} <= websites
     for host in manifest.hosts:
         if not host.services:
             continue
-        verdict = _one(findings, "V6-AAAA", f"site:{host.hostname}").evaluation
-        assert verdict is (Evaluation.PASSED if host.aaaa else Evaluation.FAILED), host.id
+        if host.hostname in websites:
+            verdict = _one(findings, "V6-AAAA", f"site:{host.hostname}").evaluation
+            assert verdict is (Evaluation.PASSED if host.aaaa else Evaluation.FAILED), host.id
+        else:
+            assert not [f for f in findings if f.asset.id == f"site:{host.hostname}"], host.id
+    assert not [f for f in findings if f.asset.id == "site:sw1.test"]
 
 
 def test_v6_ns_fails_because_ns2_has_no_ipv6(findings: list[Finding]) -> None:
