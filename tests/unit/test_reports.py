@@ -35,6 +35,7 @@ def test_html_escapes_markup_and_shows_control_characters(store: SqliteStore,
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;登录\\x1b[0m\\u202e" in html
     assert "\x1b" not in html and "\u202e" not in html
+    assert "banner: &lt;b&gt;x&lt;/b&gt;\\x1b[31m" in html  # evidence: escaped, as text
 
 
 def test_json_is_inert_and_clean(store: SqliteStore, tmp_path: Path) -> None:
