@@ -269,6 +269,18 @@ class Site(Strict):
     internal_domains: tuple[str, ...] = ()
 
 
+CloudProvider = Literal["openstack", "tencentcloud"]
+
+
+class Tenant(Strict):
+    """A government-cloud tenant: which agency owns the provider's project (tenant) id."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,56}$")]
+    agency: str
+    provider: CloudProvider
+    project: Annotated[str, Field(min_length=1, max_length=255)]
+
+
 class ProbeSelection(Strict):
     """Which probe kinds run, with their options; a kind left out does not run."""
 
@@ -294,6 +306,7 @@ class Playbook(Strict):
     probes: ProbeSelection = ProbeSelection()
     sites: tuple[Site, ...] = ()
     resolvers: tuple[str, ...] = ()  # DNS servers Sentinel asks (never the system resolver)
+    tenants: tuple[Tenant, ...] = ()  # cloud projects → agencies (sentinel cloud ...)
 
     @model_validator(mode="after")
     def _references(self) -> Playbook:
@@ -304,6 +317,15 @@ class Playbook(Strict):
         for index, site in enumerate(self.sites):
             if site.agency not in agency_ids:
                 raise _Dangling(("sites", index, "agency"), f"unknown agency {site.agency!r}")
+        _unique("tenants", [t.id for t in self.tenants])
+        seen_projects: set[tuple[str, str]] = set()
+        for index, tenant in enumerate(self.tenants):
+            if tenant.agency not in agency_ids:
+                raise _Dangling(("tenants", index, "agency"), f"unknown agency {tenant.agency!r}")
+            if (tenant.provider, tenant.project) in seen_projects:
+                raise _Dangling(("tenants", index, "project"),
+                                f"project {tenant.project!r} is mapped twice")
+            seen_projects.add((tenant.provider, tenant.project))
         for index, resolver in enumerate(self.resolvers):
             try:
                 ipaddress.ip_address(resolver)

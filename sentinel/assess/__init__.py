@@ -5,6 +5,7 @@ from __future__ import annotations
 from sentinel.assess.attempts import assess_attempts
 from sentinel.assess.base import Assessor, AssetView
 from sentinel.assess.certificates import assess_certificates
+from sentinel.assess.cloud import assess_cloud
 from sentinel.assess.crypto import assess_crypto
 from sentinel.assess.exposure import assess_exposure
 from sentinel.assess.ipv6 import assess_ipv6
@@ -22,6 +23,7 @@ ASSESSORS: tuple[Assessor, ...] = (
     assess_ssh,
     assess_snmp,
     assess_tls_weakness,
+    assess_cloud,
 )
 
 

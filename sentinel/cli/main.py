@@ -42,6 +42,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "discover": ("sentinel.cli.discover", "app"),
     "agent": ("sentinel.cli.agent", "app"),
     "agents": ("sentinel.cli.agent", "agents_command"),
+    "cloud": ("sentinel.cli.cloud", "app"),
 }
 
 

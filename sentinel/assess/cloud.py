@@ -1,0 +1,195 @@
+"""Cloud tenants as their cloud declares them: security groups, networks and elastic IPs.
+
+Judges the observations of probe kind ``cloud`` (one per resource, the facts made by
+:mod:`sentinel.cloud.resources` from the cloud's API), never the network. Which ports are
+management or high-risk comes from the service catalog (``probes/services.yml``). A rule that
+opens every port is judged once, as CLOUD-SG-ANYINGRESS, not again per risky service.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import Any
+
+from sentinel.assess.base import AssetView, assessor, make_finding
+from sentinel.catalog.services import services
+from sentinel.cloud.model import Rule
+from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
+
+_COUNTERPART = {"icmp": "icmpv6"}
+
+
+@functools.cache
+def _risky_ports() -> tuple[tuple[str, int, str], ...]:
+    """(service id, port, transport) of every management or high-risk service."""
+    return tuple((s.id, p.port, p.transport) for s in services().services
+                 if s.management or s.high_risk for p in s.ports)
+
+
+def _rules(facts: list[dict[str, Any]]) -> list[Rule]:
+    return [Rule(id=str(f.get("id")), direction="egress" if f.get("direction") == "egress"
+                 else "ingress", family=6 if f.get("family") == 6 else 4,
+                 protocol=f.get("protocol"), port_min=f.get("port_min"),
+                 port_max=f.get("port_max"), remote_prefix=f.get("remote_prefix"),
+                 remote_group=f.get("remote_group")) for f in facts]
+
+
+def _risky(rule: Rule) -> list[str]:
+    """The risky services an ingress rule opens (none for an any-port rule: judged apart)."""
+    if rule.direction != "ingress" or rule.any_port:
+        return []
+    return sorted({f"{sid} ({port}/{transport})" for sid, port, transport in _risky_ports()
+                   if rule.opens(port, transport)})
+
+
+def _verdict(failed: bool) -> Evaluation:
+    return Evaluation.FAILED if failed else Evaluation.PASSED
+
+
+def _inside(rule: Rule, ranges: list[str]) -> bool:
+    net = rule.remote_network
+    if net is None:
+        return True  # a remote group: members of a group, not an address range
+    for cidr in ranges:
+        own = ipaddress.ip_network(cidr)
+        if own.version == net.version and net.subnet_of(own):  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def _overlaps(rule: Rule, cidr: str) -> bool:
+    net, other = rule.remote_network, ipaddress.ip_network(cidr)
+    return (net is not None and net.prefixlen > 0 and net.version == other.version
+            and net.overlaps(other))
+
+
+def _same_ports(a: Rule, b: Rule, protocol: str | None) -> bool:
+    """Whether ``b`` (another family's rule) covers ``a``'s protocol and ports."""
+    if b.protocol is not None and b.protocol != protocol:
+        return False
+    if b.protocol is None:
+        return True
+    return ((b.port_min or 1) <= (a.port_min or 1)
+            and (b.port_max or 65535) >= (a.port_max or 65535))
+
+
+def _group(view: AssetView, obs: Observation) -> list[Finding]:
+    facts = obs.facts
+    rules = _rules(facts.get("rules", []))
+    ingress = [r for r in rules if r.direction == "ingress"]
+    own = list(facts.get("own_ranges", []))
+    base = {"group": facts.get("group"), "provider": facts.get("provider"),
+            "project": facts.get("project"), "tenant": facts.get("tenant")}
+
+    def finding(check: str, failed: bool, **evidence: Any) -> Finding:
+        return make_finding(view, check, _verdict(failed), endpoint=None, probe="cloud",
+                            evidence={**base, **evidence}, observed=obs)
+
+    world = [(r, _risky(r)) for r in ingress if r.to_everyone]
+    world = [(r, s) for r, s in world if s]
+    cross: list[dict[str, Any]] = []
+    for rule in ingress:
+        opened = _risky(rule)
+        if not opened or rule.to_everyone:
+            continue
+        for other in facts.get("other_tenant_ranges", []):
+            if _overlaps(rule, other["cidr"]):
+                cross.append({"rule": rule.label(), "services": opened, **other})
+    anyway = [r for r in ingress if r.any_port and not _inside(r, own)]
+    wider: list[str] = []
+    for rule in ingress:
+        if rule.family != 6 or not rule.to_everyone:
+            continue
+        v4 = [r for r in ingress if r.family == 4 and _same_ports(rule, r, rule.protocol)]
+        if v4 and not any(r.to_everyone for r in v4):
+            wider.append(f"{rule.label()} while IPv4 allows only "
+                         f"{', '.join(r.label() for r in v4)}")
+    missing = [r.label() for r in ingress if r.family == 4 and not any(
+        _same_ports(r, v6, _COUNTERPART.get(r.protocol or "", r.protocol))
+        for v6 in ingress if v6.family == 6)]
+    return [
+        finding("CLOUD-SG-RISKYWORLD", bool(world),
+                rules=[{"rule": r.label(), "services": s} for r, s in world]),
+        finding("CLOUD-SG-CROSSTENANT", bool(cross), rules=cross),
+        finding("CLOUD-SG-ANYINGRESS", bool(anyway), rules=[r.label() for r in anyway],
+                own_ranges=own),
+        finding("CLOUD-SG-V6WIDER", bool(wider), rules=wider),
+        finding("CLOUD-SG-V6MISSING", bool(missing), ipv4_only=missing),
+        finding("CLOUD-SG-UNUSED", facts.get("ports_using", 0) == 0,
+                ports_using=facts.get("ports_using", 0)),
+    ]
+
+
+def _network(view: AssetView, obs: Observation) -> list[Finding]:
+    facts = obs.facts
+    if facts.get("external"):
+        return []  # the provider's external network, not a tenant network
+    subnets = facts.get("subnets", [])
+    v6 = [s["cidr"] for s in subnets if s.get("family") == 6]
+    return [make_finding(view, "CLOUD-NET-NOV6", _verdict(not v6), endpoint=None, probe="cloud",
+                         evidence={"network": facts.get("network"),
+                                   "tenant": facts.get("tenant"),
+                                   "project": facts.get("project"),
+                                   "subnets": [s["cidr"] for s in subnets]},
+                         observed=obs)]
+
+
+def _floating(view: AssetView, obs: Observation) -> list[Finding]:
+    facts = obs.facts
+    evidence = {"address": facts.get("address"), "instance": facts.get("instance"),
+                "tenant": facts.get("tenant"), "project": facts.get("project")}
+    attached = facts.get("port") is not None
+    out = [make_finding(view, "CLOUD-EIP-ORPHAN", _verdict(not attached),
+                        endpoint=obs.endpoint, probe="cloud", evidence=evidence,
+                        observed=obs)]
+    if not attached or not facts.get("port_known"):
+        return out  # nothing known of what guards it: not judged
+    family = ipaddress.ip_address(str(facts.get("address"))).version
+    exposed = []
+    for rule, raw in zip(_rules(facts.get("ingress_rules", [])),
+                         facts.get("ingress_rules", []), strict=True):
+        if rule.family != family or not rule.to_everyone:
+            continue
+        opened = ["every port"] if rule.any_port else _risky(rule)
+        if opened:
+            exposed.append({"group": raw.get("group"), "rule": rule.label(),
+                            "services": opened})
+    out.append(make_finding(view, "CLOUD-EIP-RISKY", _verdict(bool(exposed)),
+                            endpoint=obs.endpoint, probe="cloud",
+                            evidence={**evidence, "groups": facts.get("groups", []),
+                                      "exposed": exposed}, observed=obs))
+    return out
+
+
+_JUDGES = {"security-group": _group, "network": _network, "floating-ip": _floating}
+
+
+@assessor(
+    "CLOUD-EIP-ORPHAN",
+    "CLOUD-EIP-RISKY",
+    "CLOUD-NET-NOV6",
+    "CLOUD-SG-ANYINGRESS",
+    "CLOUD-SG-CROSSTENANT",
+    "CLOUD-SG-RISKYWORLD",
+    "CLOUD-SG-UNUSED",
+    "CLOUD-SG-V6MISSING",
+    "CLOUD-SG-V6WIDER",
+    "CLOUD-TENANT-UNMAPPED",
+)
+def assess_cloud(view: AssetView) -> list[Finding]:
+    """Per security group, network, floating IP and instance the cloud declared."""
+    findings: list[Finding] = []
+    for obs in view.of("cloud"):
+        if obs.status is not AttemptStatus.COMPLETED:
+            continue
+        judge = _JUDGES.get(str(obs.facts.get("kind")))
+        if judge is not None:
+            findings.extend(judge(view, obs))
+        tenant = obs.facts.get("tenant")
+        findings.append(make_finding(
+            view, "CLOUD-TENANT-UNMAPPED", _verdict(tenant is None), endpoint=None,
+            probe="cloud", observed=obs,
+            evidence={"provider": obs.facts.get("provider"), "kind": obs.facts.get("kind"),
+                      "project": obs.facts.get("project"), "tenant": tenant}))
+    return findings
