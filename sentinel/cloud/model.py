@@ -65,7 +65,7 @@ class Rule:
     def label(self) -> str:
         """``tcp/22 from 0.0.0.0/0 (IPv4)``: the rule as people read it."""
         proto = self.protocol or "any"
-        if self.protocol in (None, "tcp", "udp"):
+        if self.protocol in ("tcp", "udp"):
             low, high = self.port_min or 1, self.port_max or 65535
             ports = "all" if (low, high) == (1, 65535) else (
                 str(low) if low == high else f"{low}-{high}")
