@@ -116,8 +116,9 @@ class OpenStackApi(BaseHTTPRequestHandler):
                 marker = ports[2]["id"]
                 return self._send(200, {"ports": ports[:3], "ports_links": [
                     {"rel": "next", "href": f"{base}/network/v2.0/ports?limit=3&marker={marker}"}]})
+            back = f"{base}/network/v2.0/ports?limit=3&page_reverse=True"
             return self._send(200, {"ports": ports[3:], "ports_links": [
-                {"rel": "previous", "href": f"{base}/network/v2.0/ports?limit=3&page_reverse=True"}]})
+                {"rel": "previous", "href": back}]})
         return self._send(200, body)
 
 

@@ -4,11 +4,12 @@ Neutron and Nova API references document them) and on small groups built for one
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sentinel.assess.cloud import assess_cloud
 from sentinel.assess.base import AssetView
+from sentinel.assess.cloud import assess_cloud
 from sentinel.cloud.model import Inventory, Rule, SecurityGroup
 from sentinel.cloud.openstack import load_dir
 from sentinel.cloud.resources import CloudResource, resources, tenants_of
@@ -16,7 +17,7 @@ from sentinel.model import Asset, AttemptStatus, Context, Endpoint, Evaluation, 
 from sentinel.playbook import Segment, load_playbook
 
 DATA = Path(__file__).parents[1] / "data" / "cloud"
-WHEN = __import__("datetime").datetime(2026, 11, 26, tzinfo=__import__("datetime").UTC)
+WHEN = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def _judge(resource: CloudResource) -> list[Finding]:

@@ -130,7 +130,7 @@ def test_hostile_bytes_are_bad_input(tmp_path: Path, raw: bytes) -> None:
 
 
 def test_a_folder_without_any_body_is_bad_input(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="none of security-groups.json"):
+    with pytest.raises(InputError, match=r"none of security-groups\.json"):
         load_dir(tmp_path)
 
 
