@@ -109,10 +109,11 @@ async def store_inventory(playbook: Playbook, store: SqliteStore, inventory: Inv
     return record, len(found), unmapped_projects(inventory, mapping)
 
 
-def _digest(inventory: Inventory) -> str:
-    """The same declared inventory imported twice is one scan: nothing doubles."""
-    mapping: dict[str, Tenant] = {}
-    material = json.dumps([r.facts for r in resources(inventory, mapping)], sort_keys=True)
+def _digest(playbook: Playbook, inventory: Inventory) -> str:
+    """The same declared inventory, mapped the same way, imported twice is one scan."""
+    mapping = tenants_of(playbook, inventory.provider)
+    material = json.dumps([[r.facts for r in resources(inventory, mapping)],
+                           [t.model_dump() for t in playbook.tenants]], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()[:12]
 
 
@@ -160,7 +161,7 @@ def import_(
         with SqliteStore(store or default_path()) as db:
             record, count, unmapped = asyncio.run(store_inventory(
                 book, db, inventory, playbook_name=str(playbook),
-                scan_id=f"cloud-{provider}-{_digest(inventory)}"))
+                scan_id=f"cloud-{provider}-{_digest(book, inventory)}"))
     except SentinelError as exc:
         fail(exc)
     _told(record, count, unmapped, str(folder))

@@ -33,7 +33,10 @@ from sentinel.errors import InputError, SourceLocation
 from sentinel.yamlio import read_bounded
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-MAX_ITEMS = 200_000  # resources of one kind in one body
+MAX_ITEMS = 50_000  # resources of one kind (in one body, or over all pages of a collect)
+# Values in one body, counted on the text before it is parsed (every value but the first of
+# a container follows a comma): bounds the parsed objects' memory, whatever the bytes.
+MAX_VALUES = 1_000_000
 
 # file name → the body's top-level key (the API's collection name)
 FILES: dict[str, str] = {
@@ -259,13 +262,26 @@ def parse(bodies: Mapping[str, Any], *, source: str) -> Inventory:
 def read_body(path: Path) -> Any:
     """One JSON body from a file: a regular file, bounded, UTF-8, not nested absurdly."""
     text = read_bounded(path, InputError, MAX_BODY_BYTES)
+    return load_body(text, str(path))
+
+
+def load_body(text: str | bytes, name: str) -> Any:
+    """Parse one body, refusing more than ``MAX_VALUES`` values before parsing."""
+    if isinstance(text, bytes):
+        values = text.count(b",") + text.count(b"[") + text.count(b"{")
+    else:
+        values = text.count(",") + text.count("[") + text.count("{")
+    if values > MAX_VALUES:
+        raise InputError(f"more than {MAX_VALUES} values", SourceLocation(name))
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg}",
-                         SourceLocation(str(path), exc.lineno, exc.colno)) from None
+                         SourceLocation(name, exc.lineno, exc.colno)) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 JSON", SourceLocation(name)) from None
     except RecursionError:
-        raise InputError("nested too deeply", SourceLocation(str(path))) from None
+        raise InputError("nested too deeply", SourceLocation(name)) from None
 
 
 def load_dir(folder: Path) -> Inventory:

@@ -11,12 +11,11 @@ through its ``*_links`` ``next`` links, at most ``MAX_PAGES`` pages. openstacksd
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from sentinel.cloud.model import Inventory
-from sentinel.cloud.openstack import FILES, MAX_BODY_BYTES, parse
+from sentinel.cloud.openstack import FILES, MAX_BODY_BYTES, MAX_ITEMS, load_body, parse
 from sentinel.errors import InputError, SentinelError, SourceLocation
 
 MAX_PAGES = 100
@@ -42,10 +41,7 @@ def _read(response: Any, what: str) -> Any:
     raw = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True)
     if len(raw) > MAX_BODY_BYTES:
         raise InputError(f"larger than {MAX_BODY_BYTES} bytes", SourceLocation(what))
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InputError(f"not JSON: {str(exc)[:120]}", SourceLocation(what)) from None
+    return load_body(raw, what)
 
 
 def _next_link(body: Any, key: str) -> str | None:
@@ -93,6 +89,8 @@ def collect(cloud: str, *, all_projects: bool = False) -> tuple[Inventory, dict[
                     bodies[name] = body  # the parser names what is wrong with it
                     break
                 merged.extend(page)
+                if len(merged) > MAX_ITEMS:
+                    raise CollectError(f"{service} {path}: more than {MAX_ITEMS} items")
                 url, params = _next_link(body, key), {}
                 if url is not None and urlsplit(url).netloc == "":
                     url = None  # only absolute links, as the APIs give them

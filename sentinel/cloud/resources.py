@@ -10,12 +10,14 @@ and reported all the same, never dropped.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sentinel.cloud.model import Inventory, Rule
 from sentinel.playbook import Playbook, Tenant
+from sentinel.scope import IPNetwork
 
 NO_ADDRESS = "0.0.0.0"  # the endpoint of a resource with no address of its own (a group)  # noqa: S104
 
@@ -34,6 +36,11 @@ class CloudResource:
     @property
     def asset_id(self) -> str:
         return f"{self.facts['provider']}:{self.kind}:{self.id}"
+
+
+def _overlaps_any(cidr: str, prefixes: list[IPNetwork]) -> bool:
+    net = ipaddress.ip_network(cidr)
+    return any(p.version == net.version and p.overlaps(net) for p in prefixes)
 
 
 def tenants_of(playbook: Playbook, provider: str) -> dict[str, Tenant]:
@@ -67,8 +74,13 @@ def resources(inventory: Inventory, mapping: dict[str, Tenant]) -> list[CloudRes
             users[group_id] += 1
     groups = {g.id: g for g in inventory.groups}
     for group in sorted(inventory.groups, key=lambda g: g.id):
+        # Other projects' ranges that a rule of this group names (bounded by the rules, not
+        # by the size of the cloud): the assessor decides whether opening them is a problem.
+        named = [r.remote_network for r in group.rules if r.direction == "ingress"]
+        prefixes = [n for n in named if n is not None and n.prefixlen > 0]
         others = [{"project": p, "tenant": mapping[p].id if p in mapping else None, "cidr": c}
-                  for p in sorted(ranges) if p != group.project for c in ranges[p]]
+                  for p in sorted(ranges) if p != group.project for c in ranges[p]
+                  if _overlaps_any(c, prefixes)]
         facts = {**base("security-group", group.project),
                  "group": {"id": group.id, "name": group.name},
                  "rules": [_rule_facts(r) for r in group.rules],

@@ -57,7 +57,9 @@ def test_resources_carry_their_tenant_and_unmapped_projects_are_kept() -> None:
     web = next(r for r in found if r.name == "rsj-web")
     assert web.tenant is not None and web.tenant.agency == "rsj"
     assert web.facts["ports_using"] == 1
-    assert {o["tenant"] for o in web.facts["other_tenant_ranges"]} == {"wjw-cloud", None}
+    assert web.facts["other_tenant_ranges"] == [  # only the ranges its rules name
+        {"project": "7a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6", "tenant": "wjw-cloud",
+         "cidr": "198.18.50.0/24"}]
 
 
 def test_missing_optional_files_are_fine(tmp_path: Path) -> None:
@@ -141,3 +143,9 @@ def test_a_tenant_must_name_a_known_agency(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="unknown agency 'nobody'") as caught:
         load_playbook(tmp_path / "p.yml")
     assert caught.value.location is not None and caught.value.location.line is not None
+
+
+def test_a_body_of_too_many_values_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    (tmp_path / "ports.json").write_bytes(b'{"ports": [' + b"{}," * 1_000_001 + b"{}]}")
+    with pytest.raises(InputError, match="more than 1000000 values"):
+        load_dir(tmp_path)
