@@ -95,9 +95,10 @@ def test_nested_selections_anchor_the_rule_and_collector_state_is_restored() -> 
     from sentinel.detect.local import anchor
 
     rule = next(r for r in load_rules().rules if r.name == "cloud_finding_without_tenant")
-    assert anchor(rule) == ("sentinel.zone", ["cloud"])  # `selection and tenant`
+    assert anchor(rule) == ("sentinel.zone", ["cloud-tenant"])  # `selection and tenant`
     engine = LocalEngine(load_rules())
-    docs = [("finding", "d", {"sentinel": {"zone": "Cloud"}, "result": {"evaluation": "failed"}})]
+    docs = [("finding", "d", {"sentinel": {"zone": "Cloud-Tenant"},
+                              "result": {"evaluation": "failed"}})]
     assert gc.isenabled()
     assert [a.rule_id for a in engine.run(docs)] == [rule.id]  # type: ignore[arg-type]
     assert gc.isenabled()

@@ -147,7 +147,7 @@ AWKWARD: list[tuple[Category, dict[str, Any]]] = [
         "finding",
         {
             "@timestamp": "2026-11-20T08:00:00Z",
-            "sentinel.zone": "CLOUD",
+            "sentinel.zone": "CLOUD-TENANT",
             "sentinel.tenant": None,
             "result.evaluation": "failed",
         },
@@ -156,7 +156,7 @@ AWKWARD: list[tuple[Category, dict[str, Any]]] = [
         "finding",
         {
             "@timestamp": "2026-11-20T08:00:00Z",
-            "sentinel.zone": "cloud",
+            "sentinel.zone": "cloud-tenant",
             "sentinel.tenant": "",
             "result.evaluation": "failed",
         },
