@@ -96,7 +96,10 @@ def _group(view: AssetView, obs: Observation) -> list[Finding]:
         for other in facts.get("other_tenant_ranges", []):
             if _overlaps(rule, other["cidr"]):
                 cross.append({"rule": rule.label(), "services": opened, **other})
-    anyway = [r for r in ingress if r.any_port and not _inside(r, own)]
+    known = set(facts.get("known", []))
+    # Without the subnets the tenant's own ranges are unknown: only "from everyone" counts.
+    anyway = [r for r in ingress if r.any_port and (
+        not _inside(r, own) if "subnets" in known else r.to_everyone)]
     wider: list[str] = []
     for rule in ingress:
         if rule.family != 6 or not rule.to_everyone:
@@ -108,7 +111,7 @@ def _group(view: AssetView, obs: Observation) -> list[Finding]:
     missing = [r.label() for r in ingress if r.family == 4 and not any(
         _same_ports(r, v6, _COUNTERPART.get(r.protocol or "", r.protocol))
         for v6 in ingress if v6.family == 6)]
-    return [
+    out = [
         finding("CLOUD-SG-RISKYWORLD", bool(world),
                 rules=[{"rule": r.label(), "services": s} for r, s in world]),
         finding("CLOUD-SG-CROSSTENANT", bool(cross), rules=cross),
@@ -116,15 +119,17 @@ def _group(view: AssetView, obs: Observation) -> list[Finding]:
                 own_ranges=own),
         finding("CLOUD-SG-V6WIDER", bool(wider), rules=wider),
         finding("CLOUD-SG-V6MISSING", bool(missing), ipv4_only=missing),
-        finding("CLOUD-SG-UNUSED", facts.get("ports_using", 0) == 0,
-                ports_using=facts.get("ports_using", 0)),
     ]
+    if "ports" in known:  # without the ports, which groups are used is unknown
+        out.append(finding("CLOUD-SG-UNUSED", facts.get("ports_using", 0) == 0,
+                           ports_using=facts.get("ports_using", 0)))
+    return out
 
 
 def _network(view: AssetView, obs: Observation) -> list[Finding]:
     facts = obs.facts
-    if facts.get("external"):
-        return []  # the provider's external network, not a tenant network
+    if facts.get("external") or "subnets" not in set(facts.get("known", [])):
+        return []  # the provider's external network; or its subnets are unknown
     subnets = facts.get("subnets", [])
     v6 = [s["cidr"] for s in subnets if s.get("family") == 6]
     return [make_finding(view, "CLOUD-NET-NOV6", _verdict(not v6), endpoint=None, probe="cloud",
@@ -146,7 +151,10 @@ def _floating(view: AssetView, obs: Observation) -> list[Finding]:
     if not attached or not facts.get("port_known"):
         return out  # nothing known of what guards it: not judged
     family = ipaddress.ip_address(str(facts.get("address"))).version
-    exposed = []
+    exposed: list[dict[str, Any]] = []
+    if facts.get("port_security") is False:  # no group filters this port at all
+        exposed.append({"group": None, "rule": "port security disabled",
+                        "services": ["every port"]})
     for rule, raw in zip(_rules(facts.get("ingress_rules", [])),
                          facts.get("ingress_rules", []), strict=True):
         if rule.family != family or not rule.to_everyone:

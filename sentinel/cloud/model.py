@@ -113,6 +113,7 @@ class Port:
     device_owner: str
     addresses: tuple[str, ...]
     groups: tuple[str, ...]
+    port_security: bool = True  # False: no group filters the port at all
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,9 @@ class Inventory:
     ports: list[Port] = field(default_factory=list)
     servers: list[Server] = field(default_factory=list)
     floating_ips: list[FloatingIp] = field(default_factory=list)
+    # The collections the provider answered ("ports", "subnets"...): a missing one is
+    # unknown, not empty, so nothing is judged on its absence.
+    known: set[str] = field(default_factory=set)
 
     def projects(self) -> set[str]:
         every: list[object] = [*self.groups, *self.subnets, *self.networks, *self.ports,

@@ -187,7 +187,9 @@ def _port(item: Mapping[str, Any], path: str) -> Port:
                 network=_get(item, "network_id", path, str),
                 device=_get(item, "device_id", path, str, optional=True) or None,
                 device_owner=_get(item, "device_owner", path, str, optional=True) or "",
-                addresses=addresses, groups=tuple(groups))
+                addresses=addresses, groups=tuple(groups),
+                port_security=_get(item, "port_security_enabled", path, bool,
+                                   optional=True) is not False)
 
 
 def _server(item: Mapping[str, Any], path: str) -> Server:
@@ -256,6 +258,7 @@ def parse(bodies: Mapping[str, Any], *, source: str) -> Inventory:
             "floatingips": inventory.floating_ips, "subnets": inventory.subnets,
             "networks": inventory.networks, "servers": inventory.servers}
         targets[key].extend(parsed)
+        inventory.known.add(key)
     return inventory
 
 

@@ -65,7 +65,8 @@ def resources(inventory: Inventory, mapping: dict[str, Tenant]) -> list[CloudRes
     def base(kind: str, project: str) -> dict[str, Any]:
         tenant = mapping.get(project)
         return {"kind": kind, "provider": provider, "project": project,
-                "tenant": tenant.id if tenant else None, "source": inventory.source}
+                "tenant": tenant.id if tenant else None, "source": inventory.source,
+                "known": sorted(inventory.known)}
 
     out: list[CloudResource] = []
     users: dict[str, int] = defaultdict(int)
@@ -112,7 +113,8 @@ def resources(inventory: Inventory, mapping: dict[str, Tenant]) -> list[CloudRes
                  "port": fip.port, "fixed_address": fip.fixed_address,
                  "port_known": port is not None,
                  "instance": {"id": server.id, "name": server.name} if server else None,
-                 "groups": list(port.groups) if port else [], "ingress_rules": guarding}
+                 "groups": list(port.groups) if port else [], "ingress_rules": guarding,
+                 "port_security": port.port_security if port else None}
         out.append(CloudResource("floating-ip", fip.id, fip.address, fip.project,
                                  mapping.get(fip.project), fip.address, (fip.address,), facts))
     for server in sorted(inventory.servers, key=lambda s: s.id):

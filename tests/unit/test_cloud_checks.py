@@ -4,6 +4,8 @@ Neutron and Nova API references document them) and on small groups built for one
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,7 +131,8 @@ def test_resource_of_an_unmapped_project() -> None:
 
 def _group(*rules: Rule, ranges: tuple[str, ...] = ("198.18.40.0/24",)) -> CloudResource:
     inventory = Inventory(provider="openstack", source="t",
-                          groups=[SecurityGroup("g1", "g", "p1", rules)])
+                          groups=[SecurityGroup("g1", "g", "p1", rules)],
+                          known={"security_groups", "subnets", "ports"})
     (resource,) = resources(inventory, {})
     facts: dict[str, Any] = {**resource.facts, "own_ranges": list(ranges)}
     return dataclasses.replace(resource, facts=facts)
@@ -171,3 +174,38 @@ def test_egress_rules_open_nothing() -> None:
     assert verdicts["CLOUD-SG-ANYINGRESS"] is Evaluation.PASSED
     assert verdicts["CLOUD-SG-RISKYWORLD"] is Evaluation.PASSED
     assert verdicts["CLOUD-SG-V6MISSING"] is Evaluation.PASSED
+
+
+def _partial(tmp_path: Path, *names: str) -> dict[tuple[str, str], Evaluation]:
+    tmp_path.mkdir()
+    for name in names:
+        shutil.copy(DATA / "openstack" / name, tmp_path)
+    out: dict[tuple[str, str], Evaluation] = {}
+    for resource in resources(load_dir(tmp_path), {}):
+        for finding in _judge(resource):
+            out[(finding.check_id, resource.name)] = finding.evaluation
+    return out
+
+
+def test_a_missing_collection_is_unknown_not_empty(tmp_path: Path) -> None:
+    only_groups = _partial(tmp_path / "a", "security-groups.json")
+    assert not any(check == "CLOUD-SG-UNUSED" for check, _ in only_groups)  # ports unknown
+    # own ranges unknown: an every-port rule from a range is not judged, one from everyone is
+    assert only_groups[("CLOUD-SG-ANYINGRESS", "wjw-open")] is Evaluation.FAILED
+    no_subnets = _partial(tmp_path / "b", "networks.json", "ports.json")
+    assert not any(check == "CLOUD-NET-NOV6" for check, _ in no_subnets)
+
+
+def test_an_elastic_ip_on_a_port_without_port_security_exposes_everything(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "dump"
+    shutil.copytree(DATA / "openstack", folder)
+    body = json.loads((folder / "ports.json").read_text(encoding="utf-8"))
+    db_port = next(p for p in body["ports"] if p["fixed_ips"][0]["ip_address"] == "198.18.41.20")
+    db_port["port_security_enabled"], db_port["security_groups"] = False, []
+    (folder / "ports.json").write_text(json.dumps(body), encoding="utf-8")
+    (fip,) = [r for r in resources(load_dir(folder), {}) if r.name == "198.18.200.40"]
+    (risky,) = [f for f in _judge(fip) if f.check_id == "CLOUD-EIP-RISKY"]
+    assert risky.evaluation is Evaluation.FAILED
+    assert risky.evidence["exposed"] == [{"group": None, "rule": "port security disabled",
+                                          "services": ["every port"]}]
