@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -110,6 +111,8 @@ class OpenStackApi(BaseHTTPRequestHandler):
         if path not in files:
             return self._send(404, {"NeutronError": {"type": "HTTPNotFound", "message": path}})
         body = json.loads((BODIES / files[path]).read_text(encoding="utf-8"))
+        if path.endswith("/servers/detail") and self.server.broken:
+            body["servers"][1]["addresses"]["rsj-db"][0]["addr"] = "198.18.41.300"
         if path.endswith("/ports"):  # paged, as Neutron pages with limit/marker
             ports = body["ports"]
             if "marker" not in query:
@@ -126,6 +129,7 @@ class OpenStackApi(BaseHTTPRequestHandler):
 def api() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), OpenStackApi)
     server.seen = []  # type: ignore[attr-defined]
+    server.broken = False  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -208,3 +212,27 @@ def test_an_unknown_cloud_name_is_bad_input(api: ThreadingHTTPServer, tmp_path: 
                      "--playbook", str(DATA / "playbook.yml"), "--store", str(tmp_path / "s.db"))
     assert done.returncode == 2, done.stderr
     assert "--cloud nosuch" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_malformed_api_answer_is_located_bad_input(
+        api: ThreadingHTTPServer, tmp_path: Path) -> None:
+    api.broken = True  # type: ignore[attr-defined]
+    env = _clouds(tmp_path, api.server_address[1])
+    store = tmp_path / "s.db"
+    done = _sentinel(env, "cloud", "collect", "--provider", "openstack", "--cloud", "govcloud",
+                     "--playbook", str(DATA / "playbook.yml"), "--store", str(store))
+    assert done.returncode == 2, done.stderr
+    assert "openstack cloud govcloud/servers.json: servers[1].addresses.rsj-db[0].addr" in (
+        done.stderr)
+    assert "Traceback" not in done.stderr and not store.exists()
+
+
+def test_an_unreachable_api_is_a_failure_without_traceback(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = _clouds(tmp_path, port)
+    done = _sentinel(env, "cloud", "collect", "--provider", "openstack", "--cloud", "govcloud",
+                     "--playbook", str(DATA / "playbook.yml"), "--store", str(tmp_path / "s.db"))
+    assert done.returncode == 1, done.stderr
+    assert "openstack cloud govcloud" in done.stderr and "Traceback" not in done.stderr
