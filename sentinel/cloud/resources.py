@@ -58,9 +58,13 @@ def _rule_facts(rule: Rule, group: str | None = None) -> dict[str, Any]:
 def resources(inventory: Inventory, mapping: dict[str, Tenant]) -> list[CloudResource]:
     """Every resource of the inventory, in a stable order (kind, then id)."""
     provider = inventory.provider
+    # A tenant's ranges: its subnets, except those of external or shared networks (the
+    # provider's floating-IP range is nobody's tenant range).
+    common = {n.id for n in inventory.networks if n.external or n.shared}
     ranges: dict[str, list[str]] = defaultdict(list)
     for subnet in inventory.subnets:
-        ranges[subnet.project].append(subnet.cidr)
+        if subnet.network not in common:
+            ranges[subnet.project].append(subnet.cidr)
 
     def base(kind: str, project: str) -> dict[str, Any]:
         tenant = mapping.get(project)

@@ -209,3 +209,18 @@ def test_an_elastic_ip_on_a_port_without_port_security_exposes_everything(
     assert risky.evaluation is Evaluation.FAILED
     assert risky.evidence["exposed"] == [{"group": None, "rule": "port security disabled",
                                           "services": ["every port"]}]
+
+
+def test_the_providers_external_range_is_no_tenants_range() -> None:
+    book = load_playbook(DATA / "playbook.yml")
+    inventory = load_dir(DATA / "openstack")
+    web = next(g for g in inventory.groups if g.name == "rsj-web")
+    rules = (*web.rules, _rule(id="from-fips", port_min=22, port_max=22,
+                               remote_prefix="198.18.200.0/24"),
+             _rule(id="from-x", port_min=6379, port_max=6379, remote_prefix="198.18.60.0/25"))
+    inventory.groups[inventory.groups.index(web)] = dataclasses.replace(web, rules=rules)
+    (group,) = [r for r in resources(inventory, tenants_of(book, "openstack"))
+                if r.name == "rsj-web"]
+    (cross,) = [f for f in _judge(group) if f.check_id == "CLOUD-SG-CROSSTENANT"]
+    assert [(e["cidr"], e["tenant"]) for e in cross.evidence["rules"]] == [
+        ("198.18.50.0/24", "wjw-cloud"), ("198.18.60.0/24", None)]  # not 198.18.200.0/24
