@@ -10,7 +10,7 @@ as (rule, matched document ids) sets, correlations included.
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -284,7 +284,7 @@ def test_fields_lowered_since_issue_8_match_in_any_case(
 
 
 def test_finding_rules_alert_when_a_finding_opens_or_reopens_on_both_engines(
-    client: Elasticsearch, prefix: str
+    client: Elasticsearch, prefix: str, tmp_path: Path
 ) -> None:
     """Four scans through the real lifecycle (opened, still open, fixed, back): both engines
     and the exported Kibana rule queries alert on the first and the last scan only."""
@@ -332,3 +332,17 @@ def test_finding_rules_alert_when_a_finding_opens_or_reopens_on_both_engines(
                               query={"query_string": {"query": exported["query"]}})
     assert sorted(h["_id"] for h in found_ids["hits"]["hits"]) == ["scan1", "scan4"]
     assert {m["value"]: m["severity"] for m in exported["severity_mapping"]}["high"] == "high"
+    # the alerts, written through the real sink, are found by host, port, segment and check
+    from sentinel.store.elastic import ElasticSink
+
+    with ElasticSink(client, tmp_path / "spool", prefix=prefix) as sink:
+        sink.add_alerts(telnet)
+    client.indices.refresh(index=f"{prefix}-alerts*")
+    query = ("host.id:h1 AND destination.port:23 AND destination.ip:\"2001:db8:1::5\" AND "
+             "sentinel.segment:seg-1 AND sentinel.alert.check:DB-CES-CREDPLAIN AND "
+             "organization.id:agency-a AND sentinel.severity:high")
+    hits = client.search(index=f"{prefix}-alerts*", query={"query_string": {"query": query}})
+    stored = [h["_source"] for h in hits["hits"]["hits"]]
+    assert sorted(d["sentinel"]["alert"]["matched"] for d in stored) == [["scan1"], ["scan4"]]
+    assert {d["sentinel"]["alert"]["documents"][0]["status"] for d in stored} == {
+        "open", "reopened"}
