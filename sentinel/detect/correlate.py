@@ -65,7 +65,24 @@ def _agency(doc: Document) -> str | None:
     return str(values[0]) if values else None
 
 
+@lru_cache(maxsize=256)
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(name.split("."))
+
+
 def _first(doc: Document, name: str) -> Any:
+    """The first value of a dotted field (None when missing), as :func:`field_values` reads
+    it: nested mappings walked directly (the common case), arrays through it."""
+    node: Any = doc
+    for part in _parts(name):
+        if type(node) is not dict:
+            break
+        node = node.get(part)
+        if node is None:
+            return None
+    else:
+        if type(node) is not list:
+            return node
     values = field_values(doc, name)
     return values[0] if values else None
 
@@ -88,15 +105,17 @@ def _check(doc: Document) -> str | None:
     return str(found) if found is not None else None
 
 
+_SUMMARY_FIELDS = (("@timestamp", "@timestamp"), ("action", "event.action"),
+                   ("host", "host.id"), ("address", "destination.ip"),
+                   ("segment", "sentinel.segment"), ("severity", "sentinel.severity"),
+                   ("status", "sentinel.finding.status"))
+
+
 def summary(hit: Hit) -> dict[str, Any]:
     """What an analyst reads first about one triggering document (no evidence, no message)."""
     doc = hit.doc
     out: dict[str, Any] = {"id": hit.doc_id}
-    fields = (("@timestamp", "@timestamp"), ("action", "event.action"),
-              ("host", "host.id"), ("address", "destination.ip"),
-              ("segment", "sentinel.segment"), ("severity", "sentinel.severity"),
-              ("status", "sentinel.finding.status"))
-    for key, name in fields:
+    for key, name in _SUMMARY_FIELDS:
         value = _first(doc, name)
         if value is not None and not isinstance(value, dict | list):
             out[key] = str(value)
@@ -112,6 +131,14 @@ def context(hits: Sequence[Hit]) -> dict[str, Any]:
     """An alert's context from its triggering documents: hosts, addresses, ports, segments,
     checks (each sorted and distinct) and one summary per document."""
     documents = tuple(summary(h) for h in hits)
+    if len(documents) == 1:  # a single rule's alert: no sorting, no sets
+        one = documents[0]
+
+        def only(key: str) -> tuple[Any, ...]:
+            return (one[key],) if key in one else ()
+
+        return {"hosts": only("host"), "addresses": only("address"), "ports": only("port"),
+                "segments": only("segment"), "checks": only("check"), "documents": documents}
 
     def distinct(key: str) -> tuple[str, ...]:
         return tuple(sorted({str(d[key]) for d in documents if key in d}))
