@@ -68,7 +68,7 @@ def convert_command(
     target: Annotated[str, typer.Option("-t", "--target", help="Query language.")] = "lucene",
 ) -> None:
     """Print each rule's query (correlations run in Sentinel and are listed, not converted)."""
-    from sentinel.detect.elastic import convert_lucene
+    from sentinel.detect.elastic import convert_lucene, opened_only
     from sentinel.detect.sigma import load_rules
 
     if target != "lucene":
@@ -79,7 +79,10 @@ def convert_command(
     except SentinelError as exc:
         fail(exc)
     for rule in ruleset.rules:
-        print(f"# {rule.id} {rule.title}\n{queries[rule.id]}\n")
+        query = queries[rule.id]
+        if rule.category == "finding":  # alert on the scan where a finding opens or reopens
+            query = opened_only(query)
+        print(f"# {rule.id} {rule.title}\n{query}\n")
     for corr in ruleset.correlations:
         group = ", ".join(corr.group_by)
         print(

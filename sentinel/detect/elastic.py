@@ -48,6 +48,18 @@ def convert_lucene(ruleset: RuleSet) -> dict[str, str]:
     return queries
 
 
+# A failed finding the lifecycle tracks raises an alert on the scan where it opened or
+# reopened only (:func:`sentinel.detect.correlate.fires`, applied to this engine's hits too):
+# the same guard in Lucene, for queries run outside Sentinel (Kibana, ``rules convert``).
+OPENED_ONLY = ("(_exists_:sentinel.finding.change OR (*:* AND NOT _exists_:sentinel.finding.status)"
+               " OR (*:* AND NOT result.evaluation.lower:failed))")
+
+
+def opened_only(query: str) -> str:
+    """A finding rule's query that leaves out findings still open from an earlier scan."""
+    return f"({query}) AND {OPENED_ONLY}"
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sentinel.detect.elastic import INDEX_KIND, convert_lucene
+from sentinel.detect.elastic import INDEX_KIND, convert_lucene, opened_only
 from sentinel.detect.sigma import Correlation, Rule, RuleSet
 from sentinel.severity import Severity
 
@@ -49,12 +49,6 @@ def _common(rule_id: str, title: str, level: Severity, sigma: Any, index: str) -
     }
 
 
-# A failed finding the lifecycle tracks raises an alert on the scan where it opened or
-# reopened only (sentinel.detect.correlate.fires): the same guard, in Lucene.
-OPENED_ONLY = ("(_exists_:sentinel.finding.change OR (*:* AND NOT _exists_:sentinel.finding.status)"
-               " OR (*:* AND NOT result.evaluation.lower:failed))")
-
-
 def _query_rule(rule: Rule, query: str, prefix: str) -> dict[str, Any]:
     index = f"{prefix}-{INDEX_KIND[rule.category]}-*"
     out = {
@@ -63,7 +57,7 @@ def _query_rule(rule: Rule, query: str, prefix: str) -> dict[str, Any]:
         "query": query,
     }
     if rule.category == "finding":
-        out["query"] = f"({query}) AND {OPENED_ONLY}"
+        out["query"] = opened_only(query)
         # The alert's severity is the finding's own (the check's), as in sentinel detect.
         out["severity_mapping"] = [
             {"field": "sentinel.severity", "operator": "equals", "value": sev.value,
@@ -78,7 +72,9 @@ def _threshold_rule(
 ) -> dict[str, Any]:
     members = [ruleset.by_id(r) for r in corr.rules]
     kinds = [INDEX_KIND[m.category] for m in members if isinstance(m, Rule)]
-    query = " OR ".join(f"({queries[m.id]})" for m in members if m.id in queries)
+    query = " OR ".join(
+        f"({opened_only(queries[m.id]) if m.category == 'finding' else queries[m.id]})"
+        for m in members if isinstance(m, Rule) and m.id in queries)
     threshold: dict[str, Any] = {"field": list(corr.group_by), "value": 1}
     if corr.kind == "value_count" and corr.field:
         threshold["cardinality"] = [{"field": corr.field, "value": corr.count}]
