@@ -16,8 +16,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from io import TextIOBase
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -35,6 +39,9 @@ if TYPE_CHECKING:
     from sentinel.probe_options import ResolvedV3
     from sentinel.probes.snmp import SnmpProbe
 
+# Targets started and not yet printed, per host slot: the order given is kept while a slow
+# target finishes, and memory stays bounded however many targets there are.
+WINDOW_PER_HOST_SLOT = 4
 JsonOption = Annotated[bool, typer.Option("--json", help="the full observation as JSON")]
 ScopeOption = Annotated[list[str] | None, typer.Option(
     "--scope", help="a CIDR you are authorised to probe, beyond the probe scope")]
@@ -89,12 +96,14 @@ def targets_gate(addresses: Sequence[str], scope: tuple[str, ...] = (),
     return Gate(policy, limits or ProbeLimits())
 
 
-async def _run_tls(targets: Sequence[tuple[str, int]], sni: str | None, timeout: float,
-                   gate: Gate) -> list[dict[str, Any]]:
-    """Every target enumerated concurrently under one gate, at most the gate's
-    ``concurrent_hosts`` targets at a time (a long target list must not open thousands of
-    sockets at once); a target whose probe fails becomes an ``error`` document and the
-    others go on."""
+async def _run_tls(targets: Iterable[tuple[str, int]], sni: str | None, timeout: float,
+                   gate: Gate) -> AsyncIterator[dict[str, Any]]:
+    """Every target enumerated under one gate, at most the gate's ``concurrent_hosts`` at a
+    time, each document yielded in the order given as soon as it and those before it are
+    done. At most ``WINDOW_PER_HOST_SLOT`` × ``concurrent_hosts`` targets are started and
+    not yet yielded, so memory does not grow with the number of targets (a slow target holds
+    the ones after it back, never more than the window). A target whose probe fails becomes
+    an ``error`` document and the others go on."""
     from sentinel.probes.tls import probe_tls
 
     network = Network(gate, connect_timeout=timeout)
@@ -111,7 +120,22 @@ async def _run_tls(targets: Sequence[tuple[str, int]], sni: str | None, timeout:
                                           "detail": exc.detail}}
         return {**head, **facts, "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
 
-    return list(await asyncio.gather(*(one(a, p) for a, p in targets)))
+    window = WINDOW_PER_HOST_SLOT * max(1, gate.limits.concurrent_hosts)
+    started: deque[asyncio.Task[dict[str, Any]]] = deque()
+    feed = iter(targets)
+    try:
+        while True:
+            while len(started) < window:
+                target = next(feed, None)
+                if target is None:
+                    break
+                started.append(asyncio.create_task(one(*target)))
+            if not started:
+                return
+            yield await started.popleft()
+    finally:
+        for task in started:
+            task.cancel()
 
 
 def _summary(doc: dict[str, Any]) -> str:
@@ -126,9 +150,11 @@ def _summary(doc: dict[str, Any]) -> str:
 
 @app.command("tls")
 def tls(
-    targets: Annotated[list[str], typer.Argument(
-        help="ADDRESS:PORT or [IPV6]:PORT; several are probed concurrently")],
+    targets: Annotated[list[str] | None, typer.Argument(
+        help="ADDRESS:PORT or [IPV6]:PORT; several are probed concurrently")] = None,
     *,
+    targets_from: Annotated[Path | None, typer.Option(
+        "--targets-from", help="a file of ADDRESS:PORT lines ('-': standard input)")] = None,
     sni: Annotated[str | None, typer.Option("--sni", help="server name to send")] = None,
     as_json: JsonOption = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=60, callback=finite)] = 5.0,
@@ -142,34 +168,101 @@ def tls(
 ) -> None:
     """Enumerate TLS/TLCP on endpoints: versions, suites, groups, certificates.
 
-    One target prints one JSON document (--json); several print one document per line, in
-    the order given. A target that cannot be probed gets a document with ``error`` and the
-    exit status is 1; a target outside the probe scope refuses the whole run before anything
-    is sent (exit 2)."""
+    One target prints one JSON document (--json); several (or --targets-from) print one
+    document per line, in the order given, each as soon as it and those before it are done
+    (memory stays flat in the number of targets). A target that cannot be probed gets a
+    document with ``error`` and the exit status is 1; a target outside the probe scope
+    refuses the whole run before anything is sent (exit 2)."""
     limits = ProbeLimits(packets_per_second=rate, connections_per_host=connections)
+    if not targets and targets_from is None:
+        fail(UsageError("no target: give ADDRESS:PORT arguments or --targets-from FILE"))
 
-    def run() -> list[dict[str, Any]]:
-        parsed = [parse_target(t) for t in targets]
-        gate = _authorised_gate([a for a, _ in parsed], _scope_flags(scope or []), limits)
-        return aio.run(_run_tls(parsed, sni, timeout, gate))
+    def parsed() -> list[tuple[str, int]]:
+        given = [parse_target(t) for t in targets or []]
+        if targets_from is not None:
+            given += _read_targets(targets_from)
+        return given
 
-    documents = _guarded(", ".join(targets), run)
-    failed = [d for d in documents if "error" in d]
-    if len(documents) == 1 and failed:
-        fail(ProbeError(ErrorReason(failed[0]["error"]["reason"]), failed[0]["error"]["detail"]),
-             prefix=f"{targets[0]}: ")
-    if len(documents) == 1:
-        _emit(documents[0], as_json, _summary)
-    else:
-        for document in documents:
-            if as_json:
-                print(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
-            elif "error" in document:
-                print(f"{_where(document)}  error: {document['error']['message']}")
-            else:
-                print(_summary(document))
-    if failed:
+    named = _guarded(", ".join(targets or [str(targets_from)]), parsed)
+    if len(named) == 1 and targets:
+        label = targets[0]
+
+        def single() -> dict[str, Any]:
+            gate = _authorised_gate([a for a, _ in named], _scope_flags(scope or []), limits)
+            return aio.run(_first(_run_tls(named, sni, timeout, gate)))
+
+        document = _guarded(label, single)
+        if "error" in document:
+            fail(ProbeError(ErrorReason(document["error"]["reason"]),
+                            document["error"]["detail"]), prefix=f"{label}: ")
+        _emit(document, as_json, _summary)
+        return
+
+    def stream() -> int:
+        gate = _authorised_gate([a for a, _ in named], _scope_flags(scope or []), limits)
+        return aio.run(_print_all(_run_tls(named, sni, timeout, gate), as_json))
+
+    if _guarded(f"{len(named)} targets", stream):
         raise typer.Exit(1)
+
+
+async def _first(documents: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+    async for document in documents:
+        return document
+    raise AssertionError("no document for the one target")
+
+
+async def _print_all(documents: AsyncIterator[dict[str, Any]], as_json: bool) -> int:
+    """Print each document as it comes (one JSON document per line with --json); the number
+    of targets that could not be probed."""
+    failed = 0
+    async for document in documents:
+        if "error" in document:
+            failed += 1
+        if as_json:
+            line = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        elif "error" in document:
+            line = f"{_where(document)}  error: {document['error']['message']}"
+        else:
+            line = _summary(document)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    return failed
+
+
+def _read_targets(path: Path) -> list[tuple[str, int]]:
+    """ADDRESS:PORT per line ('-': standard input); blank lines and '#' comments skipped; a
+    bad line is one error naming the file and line."""
+    if str(path) == "-":
+        lines: Iterable[str] = sys.stdin
+        name = "<stdin>"
+    else:
+        try:
+            if not path.is_file():
+                raise UsageError(f"--targets-from {path}: not a regular file")
+            lines = path.open(encoding="utf-8", errors="strict")
+        except OSError as exc:
+            raise UsageError(f"--targets-from {path}: {exc.strerror or exc}") from None
+        name = str(path)
+    found: list[tuple[str, int]] = []
+    try:
+        for number, line in enumerate(lines, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            if len(text) > 300:
+                raise UsageError(f"{name}:{number}: a line of {len(text)} characters is not "
+                                 "a target")
+            try:
+                found.append(parse_target(text))
+            except UsageError as exc:
+                raise UsageError(f"{name}:{number}: {exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: not UTF-8 text") from None
+    finally:
+        if isinstance(lines, TextIOBase) and lines is not sys.stdin:
+            lines.close()
+    return found
 
 
 def _where(document: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sentinel.cli.main import app
+from tests.integration.test_cert_findings_local import TlsServer, _cert, _key, _pem
 from tests.integration.test_tls_enum_local import LOOPBACK, _free_port, _running, _s_server
 
 
@@ -68,3 +69,40 @@ def test_one_target_outside_the_probe_scope_refuses_the_whole_run(
     assert result.exit_code == 2
     assert "outside the authorised scope of probes" in result.output
     assert '"accepted"' not in result.output  # nothing was probed, not even the allowed one
+
+
+
+def test_targets_from_a_file_stream_in_the_order_given(tmp_path: Path) -> None:
+    """More targets than the window of targets in flight (4 per host slot, 32 slots) against
+    three real TLS servers (one thread per connection): every target gets its document, in
+    the order of the file, with a refused one early on."""
+    key = _key(7101)
+    cert = _cert("stream.test", key, ("stream.test", key), ca=True)
+    servers = [TlsServer(tmp_path, f"s{n}", _pem(cert), key) for n in range(3)]
+    try:
+        closed = _free_port()
+        ports = [closed, *([s.port for s in servers] * 50)]
+        listing = tmp_path / "targets.txt"
+        listing.write_text("# endpoints\n\n" + "".join(f"{LOOPBACK}:{p}\n" for p in ports),
+                           encoding="ascii")
+        result = CliRunner().invoke(app, ["probe", "tls", "--targets-from", str(listing),
+                                          "--json", "--rate", "5000"])
+    finally:
+        for server in servers:
+            server.close()
+    assert result.exit_code == 1  # the closed port
+    documents = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [d["target"]["port"] for d in documents] == ports
+    assert documents[0]["error"]["reason"] == "refused"
+    first = _pairs(documents[1])
+    assert ("TLSv1.3", "0x1302") in first
+    assert all(_pairs(d) == first for d in documents[1:])
+
+
+def test_a_bad_line_in_the_targets_file_is_named_and_nothing_is_sent(tmp_path: Path) -> None:
+    listing = tmp_path / "targets.txt"
+    listing.write_text(f"{LOOPBACK}:443\n{LOOPBACK}:99999\n", encoding="ascii")
+    result = CliRunner().invoke(app, ["probe", "tls", "--targets-from", str(listing)])
+    assert result.exit_code == 2
+    assert f"{listing}:2" in result.output and "Traceback" not in result.output
+    assert result.stdout.strip() == ""
