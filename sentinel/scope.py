@@ -275,6 +275,10 @@ class _HostState:
     slots: asyncio.Semaphore
     last_connect: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # connections holding or waiting for a slot
+
+
+VERDICT_CACHE = 8192  # addresses whose verdict a gate remembers (a cache: cleared when full)
 
 
 class Gate:
@@ -311,6 +315,8 @@ class Gate:
             reason = self.policy.verdict(address)
             if reason is None and self.egress is not None:
                 reason = self.egress(address)
+            if len(self._verdicts) >= VERDICT_CACHE:  # memory flat over 100,000 targets
+                self._verdicts.clear()
             self._verdicts[address] = reason
         if reason is not None:
             self.refuse(address, reason)
@@ -336,16 +342,27 @@ class Gate:
         Yields the canonical address to connect to."""
         destination = self.authorise(address)
         state = self._host(destination)
-        async with state.slots:
-            if self.limits.host_delay_ms:
-                async with state.lock:
-                    wait = state.last_connect + self.limits.host_delay_ms / 1000 - time.monotonic()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                    state.last_connect = time.monotonic()
-            await self.bucket.take()
-            self.connections += 1
-            yield destination
+        state.users += 1
+        try:
+            async with state.slots:
+                if self.limits.host_delay_ms:
+                    async with state.lock:
+                        wait = (state.last_connect + self.limits.host_delay_ms / 1000
+                                - time.monotonic())
+                        if wait > 0:
+                            await asyncio.sleep(wait)
+                        state.last_connect = time.monotonic()
+                await self.bucket.take()
+                self.connections += 1
+                yield destination
+        finally:
+            state.users -= 1
+            # A host nobody holds or waits for is forgotten (memory flat in the number of
+            # targets), unless its spacing still has to be kept.
+            if state.users == 0 and (
+                    not self.limits.host_delay_ms
+                    or time.monotonic() - state.last_connect >= self.limits.host_delay_ms / 1000):
+                self._hosts.pop(destination, None)
 
     async def packets(self, address: str, count: int = 1) -> str:
         """Authorise and pay for ``count`` raw packets to ``address`` (discovery probes);
