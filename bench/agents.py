@@ -50,13 +50,13 @@ from kombu import Connection
 from sentinel.agent.broker import scan_dead, scan_results, segment_units
 from sentinel.agent.coordinator import Coordinator, Cut, _Follow, _Link
 from sentinel.agent.protocol import UnitResult, WorkUnit, read_unit, seal, to_body
+from sentinel.lab.agents import answers, broker_env, broker_home, consumers
 from sentinel.model import ScanRecord, now
 from sentinel.playbook import load_playbook
 from sentinel.scan.run import ScanRecorder, run_scan
 from sentinel.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).parents[1]
-BROKER_HOME = Path(os.environ.get("SENTINEL_BROKER_HOME") or Path.home() / ".cache/sentinel-broker")
 PORT_BASE = 2100
 HOSTS_AT_ONCE = 24
 
@@ -64,36 +64,13 @@ HOSTS_AT_ONCE = 24
 # -- the broker ------------------------------------------------------------------------------
 
 
-def broker_env() -> dict[str, str]:
-    text = (BROKER_HOME / "broker.env").read_text(encoding="utf-8")
-    return dict(line.split("=", 1) for line in text.split())
-
-
-def answers(url: str) -> bool:
-    try:
-        with Connection(url, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-        return True
-    except Exception:
-        return False
-
-
 def ensure_broker() -> bool:
     """True when this bench started the broker (and must stop it)."""
-    if (BROKER_HOME / "broker.env").exists() and answers(broker_env()["SENTINEL_BROKER"]):
+    if (broker_home() / "broker.env").exists() and answers(broker_env()["SENTINEL_BROKER"]):
         return False
     subprocess.run(["bash", str(ROOT / "tools/broker/start.sh")], check=True,
                    capture_output=True, timeout=180)
     return True
-
-
-def consumers(url: str, segment: str) -> int:
-    with Connection(url) as conn:
-        try:
-            return int(conn.default_channel.queue_declare(
-                queue=f"sentinel.seg.{segment}", passive=True).consumer_count)
-        except Exception:
-            return 0
 
 
 # -- the farm --------------------------------------------------------------------------------

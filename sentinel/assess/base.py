@@ -86,3 +86,24 @@ def make_finding(
         evidence=evidence or {},
         observed_at=when,
     )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check's outcome: failed or not, severity override, what it was judged on."""
+
+    failed: bool
+    evidence: dict[str, Any]
+    severity: Severity | None = None
+    evaluation: Evaluation | None = None  # ERROR when the facts cannot decide
+
+
+def verdict_finding(view: AssetView, check_id: str, verdict: Verdict, obs: Observation, *,
+                    probe: str, protocol: str | None = None) -> Finding:
+    """The finding of one check's verdict on one observed endpoint (its severity override
+    only when it failed)."""
+    evaluation = verdict.evaluation or (Evaluation.FAILED if verdict.failed
+                                        else Evaluation.PASSED)
+    return make_finding(view, check_id, evaluation, endpoint=obs.endpoint, probe=probe,
+                        protocol=protocol, evidence=verdict.evidence,
+                        severity=verdict.severity if verdict.failed else None, observed=obs)

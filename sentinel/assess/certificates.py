@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sentinel.assess.base import AssetView, assessor, make_finding
+from sentinel.assess.base import AssetView, Verdict, assessor, verdict_finding
 from sentinel.catalog.trust import TrustStore, trust_store
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.probes.certs import chain_facts, tlcp_pair_defects
@@ -59,14 +59,6 @@ class Chain:
         if enc is not None:
             indices.append(enc["index"])
         return [self.certs[i] for i in indices if i < len(self.certs)]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    failed: bool
-    evidence: dict[str, Any]
-    severity: Severity | None = None
-    evaluation: Evaluation | None = None
 
 
 @dataclass(frozen=True)
@@ -289,10 +281,6 @@ def assess_certificates(view: AssetView) -> list[Finding]:
         if obs.status is not AttemptStatus.COMPLETED or obs.facts.get("port_state") != "open":
             continue
         for check_id, verdict in judge(obs.facts, names_of(obs), obs.started, trust_store()):
-            evaluation = verdict.evaluation or (
-                Evaluation.FAILED if verdict.failed else Evaluation.PASSED)
-            findings.append(make_finding(
-                view, check_id, evaluation, endpoint=obs.endpoint, probe="tls",
-                protocol="tls", evidence=verdict.evidence,
-                severity=verdict.severity if verdict.failed else None, observed=obs))
+            findings.append(verdict_finding(view, check_id, verdict, obs, probe="tls",
+                                            protocol="tls"))
     return findings

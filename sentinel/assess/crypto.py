@@ -20,25 +20,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from sentinel.assess.base import AssetView, assessor, make_finding
+from sentinel.assess.base import AssetView, Verdict, assessor, verdict_finding
 from sentinel.catalog.tls import CipherSuite, NationalCrypto, national_crypto, tls_registry
 from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
 
 OLD_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One check's outcome: failed or not, severity override, what it was judged on."""
-
-    failed: bool
-    evidence: dict[str, Any]
-    severity: Severity | None = None
-    evaluation: Evaluation | None = None  # ERROR when the facts cannot decide
 
 
 def _pass(**evidence: Any) -> Verdict:
@@ -469,11 +458,6 @@ def assess_crypto(view: AssetView) -> list[Finding]:
             continue
         facts = Facts(obs.facts, view.segment.levels.mipin)
         for check_id, rule in CHECKS:
-            verdict = rule(facts)
-            evaluation = verdict.evaluation or (
-                Evaluation.FAILED if verdict.failed else Evaluation.PASSED)
-            findings.append(make_finding(
-                view, check_id, evaluation, endpoint=obs.endpoint, probe="tls",
-                protocol="tls", evidence=verdict.evidence,
-                severity=verdict.severity if verdict.failed else None, observed=obs))
+            findings.append(verdict_finding(view, check_id, rule(facts), obs, probe="tls",
+                                            protocol="tls"))
     return findings

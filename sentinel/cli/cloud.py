@@ -158,13 +158,10 @@ def import_(
     try:
         book = load_playbook(playbook)
         inventory = load_dir(folder)  # parsed before the store opens: bad input writes nothing
-        with SqliteStore(store or default_path()) as db:
-            record, count, unmapped = asyncio.run(store_inventory(
-                book, db, inventory, playbook_name=str(playbook),
-                scan_id=f"cloud-{provider}-{_digest(book, inventory)}"))
+        _stored(book, inventory, playbook, store, f"cloud-{provider}-{_digest(book, inventory)}",
+                str(folder))
     except SentinelError as exc:
         fail(exc)
-    _told(record, count, unmapped, str(folder))
 
 
 @app.command("collect")
@@ -188,10 +185,16 @@ def collect(
         inventory, bodies = fetch(cloud, all_projects=all_projects)
         if dump is not None:
             _dump(dump, bodies)
-        with SqliteStore(store or default_path()) as db:
-            record, count, unmapped = asyncio.run(store_inventory(
-                book, db, inventory, playbook_name=str(playbook),
-                scan_id=f"cloud-{provider}-{uuid.uuid4().hex[:12]}"))
+        _stored(book, inventory, playbook, store, f"cloud-{provider}-{uuid.uuid4().hex[:12]}",
+                inventory.source)
     except SentinelError as exc:
         fail(exc)
-    _told(record, count, unmapped, inventory.source)
+
+
+def _stored(book: Playbook, inventory: Inventory, playbook: Path, store: Path | None,
+            scan_id: str, source: str) -> None:
+    """Store the inventory as one scan and say what was stored."""
+    with SqliteStore(store or default_path()) as db:
+        record, count, unmapped = asyncio.run(store_inventory(
+            book, db, inventory, playbook_name=str(playbook), scan_id=scan_id))
+    _told(record, count, unmapped, source)

@@ -71,7 +71,8 @@ def broker_env() -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.split() if "=" in line)
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether a broker answers at ``url``."""
     from kombu import Connection
 
     try:
@@ -85,7 +86,7 @@ def _answers(url: str) -> bool:
 def _broker(paths: LabPaths) -> str:
     """The node's local URL, starting the node when it does not answer."""
     envfile = broker_home() / "broker.env"
-    if envfile.exists() and _answers(broker_env().get("SENTINEL_BROKER", "")):
+    if envfile.exists() and answers(broker_env().get("SENTINEL_BROKER", "")):
         return broker_env()["SENTINEL_BROKER"]
     script = ROOT / "tools" / "broker" / "start.sh"
     if not script.is_file():
@@ -144,7 +145,8 @@ def agent_playbook(manifest: Manifest, segment: Segment) -> dict[str, Any]:
     return book
 
 
-def _consumers(url: str, segment: str) -> int:
+def consumers(url: str, segment: str) -> int:
+    """The consumers of a segment's queue, as the broker counts them (0: not declared)."""
     from kombu import Connection
 
     with Connection(url, connect_timeout=3) as conn:
@@ -222,7 +224,7 @@ def _wait_ready(url: str, manifest: Manifest, records: list[ProcessRecord],
                 f"{name}: {(paths.logs / f'{name}.log').read_text(errors='replace')[-600:]}"
                 for name in dead)
             raise LabError(f"lab agents exited at start: {logs}")
-        waiting = [s for s in waiting if _consumers(url, s) == 0]
+        waiting = [s for s in waiting if consumers(url, s) == 0]
         if waiting and time.monotonic() > deadline:
             raise LabError(f"lab agents of {', '.join(waiting)} did not reach the broker "
                            f"within {READY_TIMEOUT_S:g} s (logs in {paths.logs})")

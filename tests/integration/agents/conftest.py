@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 from kombu import Connection
 
+from sentinel.lab.agents import answers, broker_env, broker_home, consumers
+
 ROOT = Path(__file__).parents[3]
-BROKER_HOME = Path(os.environ.get("SENTINEL_BROKER_HOME") or Path.home() / ".cache/sentinel-broker")
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
@@ -43,31 +44,17 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, step: floa
         time.sleep(step)  # a poll interval, not a synchronisation
 
 
-def _broker_env() -> dict[str, str]:
-    text = (BROKER_HOME / "broker.env").read_text(encoding="utf-8")
-    return dict(line.split("=", 1) for line in text.split())
-
-
-def _answers(url: str) -> bool:
-    try:
-        with Connection(url, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture(scope="session")
 def broker() -> Iterator[dict[str, str]]:
     """``SENTINEL_BROKER``, ``SENTINEL_BROKER_TLS`` and ``SENTINEL_BROKER_CA`` of a running
     node (started here when it does not answer, and then stopped at the end)."""
     started = False
-    if not ((BROKER_HOME / "broker.env").exists() and _answers(_broker_env()["SENTINEL_BROKER"])):
+    if not ((broker_home() / "broker.env").exists() and answers(broker_env()["SENTINEL_BROKER"])):
         done = subprocess.run(["bash", str(ROOT / "tools/broker/start.sh")], capture_output=True,
                               text=True, timeout=180, check=False)
         assert done.returncode == 0, f"tools/broker/start.sh failed:\n{done.stderr[-2000:]}"
         started = True
-    yield _broker_env()
+    yield broker_env()
     if started:
         subprocess.run(["bash", str(ROOT / "tools/broker/stop.sh")], capture_output=True,
                        timeout=120, check=False)
@@ -141,12 +128,7 @@ class Env:
         return agent
 
     def consumers(self, segment: str) -> int:
-        with Connection(self.broker["SENTINEL_BROKER"]) as conn:
-            try:
-                return int(conn.default_channel.queue_declare(
-                    queue=f"sentinel.seg.{segment}", passive=True).consumer_count)
-            except Exception:  # not declared yet
-                return 0
+        return consumers(self.broker["SENTINEL_BROKER"], segment)
 
 
 @dataclass
