@@ -246,6 +246,8 @@ class DiscoveryProbeConfig(Strict):
     syn_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = (80, 443, 22)
     timeout_s: Annotated[float, Field(gt=0, le=30)] = 2.0
     batch: Annotated[int, Field(ge=1, le=65536)] = 1024  # addresses in flight per sweep
+    # Rounds more for the addresses still silent (a lost probe is not a down host).
+    retries: Annotated[int, Field(ge=0, le=3)] = 1
 
 
 class WebProbeConfig(Strict):

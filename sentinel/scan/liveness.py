@@ -147,18 +147,25 @@ async def sweep_batch(gate: Gate, batch: list[str], config: DiscoveryProbeConfig
     from sentinel.probes.discovery import echo_sweep, syn_ping  # scapy only when sweeping
 
     wanted = set(batch)
-    echo = [a for a in batch if ("icmpv6" if ":" in a else "icmp") in config.methods]
-    for hit in await echo_sweep(gate, echo, config.timeout_s) if echo else []:
-        if hit["address"] in wanted:
-            live.up.setdefault(hit["address"], []).append(hit["method"])
-    if "syn" not in config.methods:
-        return
-    silent = iter([a for a in batch if a not in live.up])
-    # SYN costs one packet per port: keep each burst within the same budget as an echo batch.
-    for chunk in _batches(silent, max(1, len(batch) // len(config.syn_ports))):
-        for hit in await syn_ping(gate, chunk, config.timeout_s, tuple(config.syn_ports)):
+    # Every round asks only the addresses still silent: a probe lost on the way (the first
+    # packet to a neighbour not yet resolved, a reply the capture missed) is sent again
+    # ``config.retries`` times before the address is called down, as nmap retransmits.
+    for _round in range(1 + config.retries):
+        silent = [a for a in batch if a not in live.up]
+        if not silent:
+            return
+        echo = [a for a in silent if ("icmpv6" if ":" in a else "icmp") in config.methods]
+        for hit in await echo_sweep(gate, echo, config.timeout_s) if echo else []:
             if hit["address"] in wanted:
                 live.up.setdefault(hit["address"], []).append(hit["method"])
+        if "syn" not in config.methods:
+            continue
+        quiet = iter([a for a in silent if a not in live.up])
+        # SYN costs one packet per port: keep each burst within the budget of an echo batch.
+        for chunk in _batches(quiet, max(1, len(batch) // len(config.syn_ports))):
+            for hit in await syn_ping(gate, chunk, config.timeout_s, tuple(config.syn_ports)):
+                if hit["address"] in wanted:
+                    live.up.setdefault(hit["address"], []).append(hit["method"])
 
 
 async def sweep(playbook: Playbook, gate: Gate,
