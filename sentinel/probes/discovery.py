@@ -31,7 +31,8 @@ from scapy.layers.inet6 import (
     IPv6,
 )
 from scapy.layers.l2 import ARP, Ether
-from scapy.sendrecv import AsyncSniffer, send, sr, srp
+from scapy.sendrecv import AsyncSniffer, send, sndrcv, srp
+from scapy.supersocket import L3RawSocket, L3RawSocket6
 
 from sentinel.errors import ScopeRefused
 from sentinel.playbook import Segment
@@ -55,6 +56,7 @@ def _fresh_routes(addresses: Iterable[str]) -> None:
     could leave by the wrong link. Every send re-reads the table, and refuses an address the
     kernel has no route for rather than letting scapy guess.
     """
+    _fresh_links()
     conf.route.resync()
     conf.route6.resync()
     for address in addresses:
@@ -62,6 +64,30 @@ def _fresh_routes(addresses: Iterable[str]) -> None:
         iface = table.route(address)[0]
         if not iface or (iface == conf.loopback_name and not _is_loopback(address)):
             raise ScopeRefused(address, "no route to it on this machine")
+
+
+_LINKS: set[tuple[str, int, str]] = set()  # the links the neighbour cache was learnt on
+
+
+def _fresh_links() -> None:
+    """Re-read the machine's interfaces into scapy, and forget learnt neighbours if any link
+    changed since the last send.
+
+    scapy also keeps its interface list (names with their kernel index) and a neighbour cache
+    (ARP, ND) from the time it first needed them. When a link is deleted and made again under
+    the same name (the lab rebuilt, an agent's veth replaced), the old index names no device
+    and every send fails with ENODEV; a cached MAC of the old peer would send frames nobody
+    receives, and the host would be called down.
+    """
+    _ = conf.route  # scapy loads its interface list together with the routes
+    if conf.ifaces is None:
+        return
+    conf.ifaces.reload()
+    links = {(i.name, i.index, str(i.mac)) for i in conf.ifaces.values()}
+    if links != _LINKS:
+        conf.netcache.flush()
+        _LINKS.clear()
+        _LINKS.update(links)
 
 
 def _is_loopback(address: str) -> bool:
@@ -80,6 +106,31 @@ async def _pay(gate: Gate, addresses: Iterable[str]) -> list[str]:
     return allowed
 
 
+def _exchange(family: type[L3RawSocket], packets: list[Any], timeout: float) -> list[Any]:
+    sock = family()
+    try:
+        answered, _ = sndrcv(sock, packets, timeout=timeout, verbose=0)
+    finally:
+        sock.close()
+    return [reply for _, reply in answered]
+
+
+async def _send_receive(packets: list[Any], timeout: float) -> list[Any]:
+    """Send layer-3 probes through the kernel (raw IP sockets) and gather the replies.
+
+    The kernel routes each packet and resolves the next hop's MAC, with its own neighbour
+    retransmissions, exactly as for the TCP and TLS probes that follow. scapy's own layer-2
+    path asks for the next hop's MAC with one neighbour solicitation and a one-second wait;
+    when that answer is late (a loaded machine), it sends the probe to the broadcast MAC,
+    which a Linux router does not forward for IPv6, and a live IPv6-only host is called down.
+    """
+    v4 = [p for p in packets if p.haslayer(IP)]
+    v6 = [p for p in packets if p.haslayer(IPv6)]
+    runs = [asyncio.to_thread(_exchange, kind, batch, timeout)
+            for kind, batch in ((L3RawSocket, v4), (L3RawSocket6, v6)) if batch]
+    return [reply for replies in await asyncio.gather(*runs) for reply in replies]
+
+
 async def echo_sweep(gate: Gate, addresses: list[str], timeout: float) -> list[dict[str, Any]]:
     """ICMP echo (IPv4) and ICMPv6 echo (IPv6) to each authorised unicast address."""
     allowed = await _pay(gate, addresses)
@@ -88,9 +139,9 @@ async def echo_sweep(gate: Gate, addresses: list[str], timeout: float) -> list[d
     if not packets:
         return []
     _fresh_routes(allowed)
-    answered, _ = await asyncio.to_thread(sr, packets, timeout=timeout, verbose=0)
+    answered = await _send_receive(packets, timeout)
     out = []
-    for _, reply in answered:
+    for reply in answered:
         if reply.haslayer(ICMP) and reply[ICMP].type == 0:
             out.append(_found(reply[IP].src, "icmp-echo"))
         elif reply.haslayer(ICMPv6EchoReply):
@@ -108,9 +159,9 @@ async def syn_ping(gate: Gate, addresses: list[str], timeout: float,
     if not packets:
         return []
     _fresh_routes(set(allowed))
-    answered, _ = await asyncio.to_thread(sr, packets, timeout=timeout, verbose=0)
+    answered = await _send_receive(packets, timeout)
     seen: dict[str, dict[str, Any]] = {}
-    for _, reply in answered:
+    for reply in answered:
         if reply.haslayer(TCP):
             layer = reply[IPv6] if reply.haslayer(IPv6) else reply[IP]
             address = str(ipaddress.ip_address(layer.src))
@@ -124,6 +175,7 @@ async def arp_sweep(gate: Gate, network: ipaddress.IPv4Network, iface: str,
     allowed = await _pay(gate, (str(h) for h in network.hosts()))
     if not allowed:
         return []
+    _fresh_links()
     frames = [Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=a) for a in allowed]
     answered, _ = await asyncio.to_thread(srp, frames, iface=iface, timeout=timeout, verbose=0)
     return [_found(r[ARP].psrc, "arp", r[ARP].hwsrc) for _, r in answered]
@@ -157,6 +209,7 @@ async def multicast_echo(gate: Gate, segment: Segment, iface: str,
     if source is None:
         return []
     await gate.bucket.take(1)
+    _fresh_links()
     probe = Ether(dst="33:33:00:00:00:01", src=get_if_hwaddr(iface)) / IPv6(
         src=source, dst="ff02::1", hlim=1) / ICMPv6EchoRequest(id=0x5e17)
     sniffer = AsyncSniffer(iface=iface, filter="icmp6 and ip6[40] == 129", store=True)
@@ -194,6 +247,7 @@ def _advert(frame: Any) -> dict[str, Any]:
 async def router_adverts(gate: Gate, iface: str, wait: float) -> list[dict[str, Any]]:
     """Solicit (RS to ff02::2, link-local) and capture router advertisements on the link."""
     await gate.bucket.take(1)
+    _fresh_links()
     sniffer = AsyncSniffer(iface=iface, filter="icmp6 and ip6[40] == 134", store=True)
     sniffer.start()
     await asyncio.sleep(0.2)
