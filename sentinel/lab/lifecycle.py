@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -111,6 +112,8 @@ def lab_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> L
     if current.up and built is not None and built == manifest:
         return current
     if current.namespaces or current.root_links or current.processes or paths.root.exists():
+        print(f"lab up: rebuilding the lab ({_why_rebuilt(current, built, manifest)})",
+              file=sys.stderr)
         lab_down(paths)
     _check_tools()
     started = time.monotonic()
@@ -125,6 +128,21 @@ def lab_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> L
     paths.manifest_copy.write_text(manifest.model_dump_json(), encoding="utf-8")
     (paths.root / "built-seconds").write_text(f"{time.monotonic() - started:.1f}\n")
     return lab_status(paths)
+
+
+def _why_rebuilt(current: LabStatus, built: Manifest | None, manifest: Manifest) -> str:
+    """Why a lab that exists is taken down and built again: a rebuild renumbers every link,
+    so the reason is worth a line (a process that died mid-run is a finding of its own)."""
+    if built is None:
+        return "no finished build recorded"
+    if built != manifest:
+        return "built from another manifest"
+    dead = [p.name for p in current.processes if not p.alive]
+    if dead:
+        return "not running: " + ", ".join(sorted(dead)[:8])
+    if current.missing_namespaces:
+        return "missing namespaces: " + ", ".join(current.missing_namespaces[:8])
+    return "no lab process recorded"
 
 
 def _build(manifest: Manifest, paths: LabPaths) -> None:
