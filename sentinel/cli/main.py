@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,9 +24,22 @@ from sentinel.cli.output import console, fail, say
 from sentinel.errors import ScopeRefused, SentinelError, UsageError
 from sentinel.severity import Severity
 
+
+class SortChoice(StrEnum):
+    """``sentinel findings --sort``: the JSON field the rows are ordered by."""
+
+    SEVERITY = "severity"
+    HOST = "host"
+    CHECK = "check"
+    AGENCY = "agency"
+    ENDPOINT = "endpoint"
+
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator
 
     from sentinel.playbook import Playbook
+    from sentinel.scan.engine import AssetPlan
     from sentinel.store.sqlite import SqliteStore
 
 # Sub-commands that live beside their capability: name -> (module, attribute). They are
@@ -118,6 +132,7 @@ def main_options(
 
 
 def _dry_run(playbook: Playbook, allow_public: bool) -> None:
+    from sentinel.cli.plan_view import dry_run_lines, summarise
     from sentinel.scan.plan import asset_plans, probes_for, refusals
     from sentinel.scan.run import policy_for
 
@@ -126,13 +141,19 @@ def _dry_run(playbook: Playbook, allow_public: bool) -> None:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         first = refused[0]
         raise ScopeRefused(f"{first.what} {first.target}", f"{first.reason}{more}")
-    kinds = ", ".join(f"{p.kind}({len(ports)} ports)" for p, ports in probes_for(playbook))
-    total = 0
-    for plan in asset_plans(playbook, "dry-run"):
-        addresses = sorted({j.target.endpoint.address for j in plan.jobs})
-        total += len(plan.jobs)
-        print(f"{plan.asset_id}\t{','.join(addresses)}\t{len(plan.jobs)} probes")
-    print(f"# {total} probes planned ({kinds}); nothing was sent", file=sys.stderr)
+    planned = probes_for(playbook)
+    kinds = ", ".join(f"{p.kind}({len(ports)} ports)" for p, ports in planned)
+
+    def listed() -> Iterator[AssetPlan]:
+        for plan in asset_plans(playbook, "dry-run", probes=planned):
+            addresses = sorted({j.target.endpoint.address for j in plan.jobs})
+            print(f"{plan.asset_id}\t{','.join(addresses)}\t{len(plan.jobs)} probes")
+            yield plan
+
+    summary = summarise(playbook, listed())
+    for line in dry_run_lines(playbook, summary):
+        say(f"# {line}")
+    print(f"# {summary.probes} probes planned ({kinds}); nothing was sent", file=sys.stderr)
 
 
 @app.command()
@@ -167,9 +188,17 @@ def scan(
     import signal
     from contextlib import nullcontext
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from sentinel.cli.es import open_sink
+    from sentinel.cli.plan_view import planned_assets
     from sentinel.model import ScanRecord
     from sentinel.scan.run import run_scan
 
@@ -194,13 +223,20 @@ def scan(
             Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
-                TextColumn("{task.completed} assets"),
+                MofNCompleteColumn(),
+                TextColumn("assets"),
                 TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
                 console=console(),
                 transient=True,
+                disable=not console().is_terminal,  # a pipe gets the summary line only
             ) as bar,
         ):
-            task = bar.add_task(f"scanning {book.name}", total=None)
+            # The plan's size before any sweep: with discovery, the live hosts may be fewer.
+            swept = " (at most; discovery first)" if book.probes.discovery else ""
+            task = bar.add_task(f"scanning {book.name}{swept}",
+                                total=planned_assets(book) if console().is_terminal else None)
             terminated: list[signal.Signals] = []
 
             async def until_terminated() -> ScanRecord:
@@ -250,11 +286,17 @@ def findings(
     as_json: Annotated[
         bool, typer.Option("--json", help="A JSON array of finding documents.")
     ] = False,
+    as_jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="JSON Lines: one finding document a line.")
+    ] = False,
     scan_id: Annotated[
         str | None, typer.Option("--scan", help="Scan id (default: latest).")
     ] = None,
     agency: Annotated[str | None, typer.Option("--agency", help="Only this agency.")] = None,
     check: Annotated[str | None, typer.Option("--check", help="Only this check id.")] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Only this host: its name, id or one of its addresses.")] = None,
+    segment: Annotated[str | None, typer.Option("--segment", help="Only this segment.")] = None,
     severity: Annotated[
         Severity | None,
         typer.Option("--severity", case_sensitive=False, help="At least this severe."),
@@ -262,14 +304,29 @@ def findings(
     include_passed: Annotated[
         bool, typer.Option("--all-results", help="Include passed checks.")
     ] = False,
+    sort: Annotated[SortChoice | None, typer.Option(
+        "--sort", case_sensitive=False,
+        help="Order by this field (default: severity, then check and host).")] = None,
+    fail_on: Annotated[Severity | None, typer.Option(
+        "--fail-on", case_sensitive=False,
+        help="Exit 1 when a failed finding at or above this severity is listed.")] = None,
     store: StoreOption = None,
 ) -> None:
-    """List findings of a scan (default: the latest completed scan)."""
+    """List findings of a scan (default: the latest completed scan) as a table.
+
+    Exit status: 0 listed (and, with --fail-on, nothing failed at or above it); 1 a failed
+    finding at or above the --fail-on severity is listed, or a store fault; 2 bad input
+    (an unknown scan, agency, check or segment, or --json with --jsonl).
+    """
+    from sentinel.cli import table
     from sentinel.report.html import find_scan
 
     try:
+        if as_json and as_jsonl:
+            raise UsageError("give at most one of --json and --jsonl")
         with _store(store, create=False) as db:
-            scan_id = find_scan(db, scan_id).id
+            record = find_scan(db, scan_id)
+            scan_id = record.id
             _known_filters(db, scan_id, agency, check)
             evaluations = ("failed", "error", "passed") if include_passed else ("failed", "error")
             docs = db.findings(
@@ -279,20 +336,31 @@ def findings(
                 min_severity=severity,
                 evaluations=evaluations,
             )
+            if segment is not None and not any(
+                    d.get("sentinel", {}).get("segment") == segment
+                    for d in db.findings(scan_id=scan_id, evaluations=table.EVALUATIONS)):
+                raise UsageError(f"--segment {segment!r}: not a segment of scan {scan_id}")
     except SentinelError as exc:
         fail(exc)
+    docs = table.ordered(table.matching(docs, host_filter=host, segment=segment),
+                         sort.value if sort is not None else None)
     if as_json:
         json.dump(docs, sys.stdout, ensure_ascii=False, indent=1)
         print()
-        return
-    for doc in docs:
-        where = doc.get("destination", {})
-        endpoint = f"{where.get('ip', '')}:{where.get('port', '')}".rstrip(":")
-        print(
-            f"{doc['sentinel']['severity']:<8} {doc['result']['evaluation']:<6} "
-            f"{doc['rule']['id']:<22} {doc['organization']['id']:<12} {endpoint:<28} "
-            f"{doc['sentinel']['title']['zh']}"
-        )
+    elif as_jsonl:
+        for line in table.json_lines(docs):
+            print(line)
+    else:
+        started = record.started.strftime("%Y-%m-%d %H:%M:%S")
+        for line in table.table(docs, f"scan {record.id} {record.status} {started} UTC "
+                                      f"({record.playbook})"):
+            print(line)
+    if fail_on is not None:
+        failing = table.fails_at(docs, fail_on)
+        if failing:
+            say(f"--fail-on {fail_on.value}: {len(failing)} failed finding"
+                f"{'s' if len(failing) != 1 else ''} at or above it")
+            raise typer.Exit(1)
 
 
 def _known_filters(db: SqliteStore, scan_id: str, agency: str | None, check: str | None) -> None:

@@ -1,0 +1,141 @@
+"""The operator's view of findings: a plain-text table with a header and totals, sorting by
+the documents' own fields, JSON Lines, and the ``--fail-on`` verdict for pipelines.
+
+Everything here works on the finding documents as stored (the same dicts ``--json`` prints),
+so a column, a sort key and a JSON field always agree. Nothing here prints: the command does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from sentinel.severity import Severity
+
+Doc = dict[str, Any]
+EVALUATIONS = ("failed", "error", "passed")
+COLUMNS = ("severity", "eval", "check", "agency", "host", "endpoint", "title")
+WIDTHS = (8, 6, 22, 12, 24, 28)  # the title (last) is not padded
+
+
+def _clean(text: object) -> str:
+    """A cell: control characters (a server's ESC, a newline) shown as escapes, never obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def endpoint(doc: Doc) -> str:
+    """``addr:port``, ``[addr]:port`` for IPv6, the address alone for a host-level check."""
+    where = doc.get("destination") or {}
+    address, port = str(where.get("ip") or ""), where.get("port")
+    if not address:
+        return ""
+    shown = f"[{address}]" if ":" in address and port is not None else address
+    return f"{shown}:{port}" if port is not None else shown
+
+
+def host(doc: Doc) -> str:
+    """The host's name (a site's hostname, an inventory name) or else its id."""
+    found = doc.get("host") or {}
+    name = str(found.get("name") or found.get("id") or "")
+    return name.removeprefix("site:")
+
+
+def severity(doc: Doc) -> Severity:
+    value = doc.get("sentinel", {}).get("severity", "info")
+    try:
+        return Severity(value)
+    except ValueError:
+        return Severity.INFO
+
+
+def evaluation(doc: Doc) -> str:
+    return str(doc.get("result", {}).get("evaluation", ""))
+
+
+def check(doc: Doc) -> str:
+    return str(doc.get("rule", {}).get("id", ""))
+
+
+def agency(doc: Doc) -> str:
+    return str(doc.get("organization", {}).get("id", ""))
+
+
+def _port_order(doc: Doc) -> tuple[str, int]:
+    where = doc.get("destination") or {}
+    port = where.get("port")
+    return str(where.get("ip") or ""), port if isinstance(port, int) else -1
+
+
+_ORDER: dict[str, Callable[[Doc], tuple[Any, ...]]] = {
+    "severity": lambda d: (severity(d).rank, check(d), host(d), _port_order(d)),
+    "host": lambda d: (host(d), _port_order(d), severity(d).rank, check(d)),
+    "check": lambda d: (check(d), host(d), _port_order(d)),
+    "agency": lambda d: (agency(d), severity(d).rank, check(d), host(d), _port_order(d)),
+    "endpoint": lambda d: (_port_order(d), severity(d).rank, check(d)),
+}
+
+
+def ordered(docs: Iterable[Doc], key: str | None) -> list[Doc]:
+    """The documents by ``key`` (severity, host, check, agency or endpoint; a stable sort);
+    ``None`` keeps the store's order."""
+    return list(docs) if key is None else sorted(docs, key=_ORDER[key])
+
+
+def matching(docs: Iterable[Doc], *, host_filter: str | None = None,
+             segment: str | None = None) -> list[Doc]:
+    """The documents on this host (its name, id or any of its addresses, or the probed
+    address) and in this segment."""
+    out = []
+    for doc in docs:
+        if segment is not None and doc.get("sentinel", {}).get("segment") != segment:
+            continue
+        if host_filter is not None:
+            found = doc.get("host") or {}
+            names = {str(found.get("name") or ""), str(found.get("id") or ""), host(doc),
+                     *(str(a) for a in found.get("ip") or ()),
+                     str((doc.get("destination") or {}).get("ip") or "")}
+            if host_filter not in names:
+                continue
+        out.append(doc)
+    return out
+
+
+def totals(docs: Sequence[Doc]) -> str:
+    """``N findings: critical 1, high 2 · failed 2, error 1`` (only the counts that occur)."""
+    by_severity = Counter(severity(d) for d in docs)
+    by_evaluation = Counter(evaluation(d) for d in docs)
+    severities = ", ".join(f"{s.value} {by_severity[s]}" for s in Severity if by_severity[s])
+    evaluations = ", ".join(f"{e} {by_evaluation[e]}" for e in EVALUATIONS if by_evaluation[e])
+    head = f"{len(docs)} finding{'s' if len(docs) != 1 else ''}"
+    return f"{head}: {severities} | {evaluations}" if docs else f"{head}"
+
+
+def table(docs: Sequence[Doc], title: str) -> Iterator[str]:
+    """The lines of the table: a title line, the column header, one row per finding, the
+    totals."""
+    yield title
+    header = [c.upper() for c in COLUMNS]
+    yield _row(header)
+    for doc in docs:
+        yield _row([severity(doc).value, evaluation(doc), check(doc), agency(doc), host(doc),
+                    endpoint(doc), doc.get("sentinel", {}).get("title", {}).get("zh", "")])
+    yield f"total: {totals(docs)}"
+
+
+def _row(cells: Sequence[object]) -> str:
+    shown = [_clean(c) for c in cells]
+    padded = [f"{c:<{w}}" for c, w in zip(shown, WIDTHS, strict=False)]
+    return " ".join([*padded, *shown[len(WIDTHS):]]).rstrip()
+
+
+def json_lines(docs: Iterable[Doc]) -> Iterator[str]:
+    """One compact JSON document a line (JSON Lines), non-ASCII kept as is."""
+    for doc in docs:
+        yield json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def fails_at(docs: Iterable[Doc], threshold: Severity) -> list[Doc]:
+    """The failed findings at or above ``threshold`` (what ``--fail-on`` exits 1 for)."""
+    return [d for d in docs if evaluation(d) == "failed" and severity(d).rank <= threshold.rank]
