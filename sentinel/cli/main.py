@@ -57,6 +57,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("sentinel.cli.agent", "app"),
     "agents": ("sentinel.cli.agent", "agents_command"),
     "cloud": ("sentinel.cli.cloud", "app"),
+    "export": ("sentinel.cli.export", "export_command"),
 }
 
 

@@ -1,0 +1,118 @@
+"""Findings as SARIF 2.1.0 (OASIS): one run of the Sentinel driver, one rule per check, one
+result per finding; a finding's location is its endpoint (``tcp://address:port``) and its
+asset, its key the partial fingerprint; an accepted finding carries an accepted external
+suppression with the acceptance's reason and approver.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sentinel import __version__
+from sentinel.catalog.checks import checks
+from sentinel.model import ScanRecord
+from sentinel.report.safe import visible
+
+SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+# Sentinel's severities as SARIF levels (the schema's enum); security-severity is GitHub's
+# 0-10 scale, from the stored risk score.
+_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note",
+          "info": "note"}
+
+
+def _get(doc: dict[str, Any], *path: str) -> Any:
+    value: Any = doc
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _text(value: Any) -> str:
+    return visible(str(value)) if value is not None else ""
+
+
+def _rule(check_id: str) -> dict[str, Any]:
+    spec = checks().get(check_id)
+    if spec is None:  # a store written by an older catalog: the id alone
+        return {"id": check_id}
+    return {
+        "id": check_id,
+        "name": check_id,
+        "shortDescription": {"text": spec.title.en},
+        "fullDescription": {"text": spec.title.zh},
+        "defaultConfiguration": {"level": _LEVEL.get(str(spec.severity), "warning")},
+        "properties": {"tags": ["security", *spec.references],
+                       "security-severity": f"{spec.severity.risk_score / 10:.1f}"},
+    }
+
+
+def _uri(doc: dict[str, Any]) -> str:
+    address, port = _get(doc, "destination", "ip"), _get(doc, "destination", "port")
+    if not isinstance(address, str) or not address:
+        return "urn:sentinel:asset:" + "".join(
+            c if c.isalnum() or c in "-._" else f"%{ord(c):02X}" for c in
+            str(_get(doc, "host", "id") or "unknown")[:255])
+    host = f"[{address}]" if ":" in address else address
+    transport = _get(doc, "network", "transport") or "tcp"
+    suffix = f":{port}" if isinstance(port, int) else ""
+    return f"{transport if transport in ('tcp', 'udp') else 'tcp'}://{host}{suffix}"
+
+
+def _result(doc: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
+    check_id = str(_get(doc, "rule", "id"))
+    severity = str(_get(doc, "sentinel", "severity") or "medium")
+    failed = _get(doc, "result", "evaluation") == "failed"
+    asset = _text(_get(doc, "host", "id"))
+    title = _get(doc, "sentinel", "title") or {}
+    result: dict[str, Any] = {
+        "ruleId": check_id,
+        "ruleIndex": index[check_id],
+        # an errored check is not a failure: SARIF's "open" (could not decide), level none
+        "kind": "fail" if failed else "open",
+        "level": _LEVEL.get(severity, "warning") if failed else "none",
+        "message": {"text": f"{_text(title.get('zh'))} / {_text(title.get('en'))}: {asset}"},
+        "locations": [{
+            "physicalLocation": {"artifactLocation": {"uri": _uri(doc)}},
+            "logicalLocations": [{"name": asset, "kind": "resource",
+                                  "fullyQualifiedName":
+                                      f"{_text(_get(doc, 'organization', 'id'))}/{asset}"}],
+        }],
+        "properties": {"severity": severity,
+                       "agency": _text(_get(doc, "organization", "id")),
+                       "status": _text(_get(doc, "sentinel", "finding", "status"))},
+    }
+    key = _get(doc, "sentinel", "finding", "key")
+    if isinstance(key, str) and key:
+        result["partialFingerprints"] = {"sentinelFindingKey/v1": key}
+    acceptance = _get(doc, "sentinel", "acceptance")
+    if isinstance(acceptance, dict) and acceptance.get("state") == "active":
+        result["suppressions"] = [{
+            "kind": "external", "status": "accepted",
+            "justification": f"{_text(acceptance.get('reason'))} (approved by "
+                             f"{_text(acceptance.get('approver'))}, until "
+                             f"{_text(acceptance.get('expires'))})",
+        }]
+    return result
+
+
+def sarif_log(docs: list[dict[str, Any]], scan: ScanRecord) -> dict[str, Any]:
+    """The SARIF log of one scan's finding documents (marked by any acceptances)."""
+    rule_ids = sorted({str(_get(d, "rule", "id")) for d in docs})
+    index = {rule_id: n for n, rule_id in enumerate(rule_ids)}
+    return {
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "Sentinel", "version": __version__,
+                                "rules": [_rule(r) for r in rule_ids]}},
+            "automationDetails": {"id": f"sentinel/{visible(scan.id)}"},
+            "results": [_result(d, index) for d in docs],
+        }],
+    }
+
+
+def sarif_json(docs: list[dict[str, Any]], scan: ScanRecord) -> str:
+    return json.dumps(sarif_log(docs, scan), ensure_ascii=False, indent=1) + "\n"
