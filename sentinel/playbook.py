@@ -14,13 +14,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from sentinel.errors import PlaybookError
+from sentinel.errors import PlaybookError, SourceLocation
 from sentinel.model import Text
 from sentinel.probe_options import SnmpProbeConfig, SshProbeConfig
 from sentinel.scope import IPNetwork
-from sentinel.yamlio import load_yaml, validate
+from sentinel.yamlio import LocatedDocument, load_yaml
 
 Zone = Literal["extranet", "cloud-tenant", "internet-facing", "management"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -312,48 +319,59 @@ class Playbook(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Playbook:
+        # Every dangling reference is collected, so a person fixes them all in one go.
+        problems: list[_Dangling] = []
         agency_ids = [a.id for a in self.agencies]
-        _unique("agencies", agency_ids)
-        _unique("segments", [s.id for s in self.segments])
-        _unique("assets", [a.id for a in self.assets])
+        problems += _unique("agencies", agency_ids)
+        problems += _unique("segments", [s.id for s in self.segments])
+        problems += _unique("assets", [a.id for a in self.assets])
         for index, site in enumerate(self.sites):
             if site.agency not in agency_ids:
-                raise _Dangling(("sites", index, "agency"), f"unknown agency {site.agency!r}")
-        _unique("tenants", [t.id for t in self.tenants])
+                problems.append(
+                    _Dangling(("sites", index, "agency"), f"unknown agency {site.agency!r}"))
+        problems += _unique("tenants", [t.id for t in self.tenants])
         seen_projects: set[tuple[str, str]] = set()
         for index, tenant in enumerate(self.tenants):
             if tenant.agency not in agency_ids:
-                raise _Dangling(("tenants", index, "agency"), f"unknown agency {tenant.agency!r}")
+                problems.append(_Dangling(("tenants", index, "agency"),
+                                          f"unknown agency {tenant.agency!r}"))
             if (tenant.provider, tenant.project) in seen_projects:
-                raise _Dangling(("tenants", index, "project"),
-                                f"project {tenant.project!r} is mapped twice")
+                problems.append(_Dangling(("tenants", index, "project"),
+                                          f"project {tenant.project!r} is mapped twice"))
             seen_projects.add((tenant.provider, tenant.project))
         for index, resolver in enumerate(self.resolvers):
             try:
                 ipaddress.ip_address(resolver)
             except ValueError:
-                raise _Dangling(("resolvers", index), "a resolver is an IP address") from None
+                problems.append(_Dangling(("resolvers", index), "a resolver is an IP address"))
+        problems += self._segment_problems(agency_ids)
+        if problems:
+            raise _Danglings(problems)
+        return self
+
+    def _segment_problems(self, agency_ids: list[str]) -> list[_Dangling]:
+        problems: list[_Dangling] = []
         for index, segment in enumerate(self.segments):
             if segment.agency not in agency_ids:
-                raise _Dangling(
+                problems.append(_Dangling(
                     ("segments", index, "agency"),
                     f"unknown agency {segment.agency!r} (known: {', '.join(agency_ids)})",
-                )
+                ))
             for host in segment.hosts:
                 if not any(ipaddress.ip_address(host) in n for n in segment.networks):
-                    raise _Dangling(
+                    problems.append(_Dangling(
                         ("segments", index, "hosts"),
                         f"host {host} is not inside the segment's CIDRs",
-                    )
+                    ))
             v4_size = sum(n.num_addresses for n in segment.networks if n.version == 4)
             limit = MAX_V4_DISCOVERY if self.probes.discovery else MAX_V4_EXPANSION
             if v4_size > limit and not segment.hosts:
-                raise _Dangling(
+                problems.append(_Dangling(
                     ("segments", index, "cidrs"),
                     f"{v4_size} IPv4 addresses is too many to sweep (limit {limit}); "
                     f"list 'hosts', use smaller CIDRs or enable probes.discovery",
-                )
-        return self
+                ))
+        return problems
 
     def agency(self, agency_id: str) -> Agency:
         return next(a for a in self.agencies if a.id == agency_id)
@@ -367,12 +385,66 @@ class _Dangling(ValueError):
         self.path = path
 
 
-def _unique(what: str, ids: list[str]) -> None:
+class _Danglings(ValueError):
+    """Every cross-reference error of a playbook, raised together."""
+
+    def __init__(self, problems: list[_Dangling]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _unique(what: str, ids: list[str]) -> list[_Dangling]:
     seen: set[str] = set()
+    out = []
     for index, item in enumerate(ids):
         if item in seen:
-            raise _Dangling((what, index, "id"), f"duplicate id {item!r}")
+            out.append(_Dangling((what, index, "id"), f"duplicate id {item!r}"))
         seen.add(item)
+    return out
+
+
+class PlaybookErrors(PlaybookError):
+    """Every error of one playbook at once (a person fixes them in one go, not one a run).
+    ``location`` and ``message`` are the first's (by line); the message lists the others on
+    lines of their own, each with its file, line and field."""
+
+    def __init__(self, problems: list[tuple[SourceLocation, str]]) -> None:
+        self.problems = problems
+        (where, first), rest = problems[0], problems[1:]
+        more = "".join(f"\n{loc}: {message}" for loc, message in rest)
+        count = f" ({len(problems)} errors)" if rest else ""
+        super().__init__(f"{first}{count}{more}", where)
+
+
+def _problems(doc: LocatedDocument, error: ValidationError) -> list[tuple[SourceLocation, str]]:
+    """Each of pydantic's errors (and each collected cross-reference error) located and worded
+    as :func:`sentinel.yamlio.validate` words the first."""
+    out: list[tuple[SourceLocation, str]] = []
+    for item in error.errors(include_url=False):
+        loc: tuple[str | int, ...] = tuple(item["loc"])
+        cause = item.get("ctx", {}).get("error")
+        if isinstance(cause, _Danglings):
+            out.extend(_located(doc, (*loc, *p.path), str(p)) for p in cause.problems)
+            continue
+        message = item["msg"]
+        cause_path = getattr(cause, "path", None)
+        if isinstance(cause, Exception) and isinstance(cause_path, tuple):
+            loc, message = (*loc, *cause_path), str(cause)
+        if item["type"] == "extra_forbidden":
+            message = f"unknown field {loc[-1]!r}"
+        elif item["type"] == "missing":
+            message = f"missing required field {loc[-1]!r}"
+        else:
+            given = item.get("input")
+            if isinstance(given, str | int | float) and not isinstance(given, bool):
+                message = f"{message} (got {given!r})"
+        out.append(_located(doc, loc, message))
+    return sorted(out, key=lambda p: (p[0].line or 0, p[0].column or 0))
+
+
+def _located(doc: LocatedDocument, loc: tuple[str | int, ...],
+             message: str) -> tuple[SourceLocation, str]:
+    return doc.locate(loc, ".".join(str(p) for p in loc) or None), message
 
 
 def load_playbook(source: Path | Traversable, text: str | None = None) -> Playbook:
@@ -382,4 +454,7 @@ def load_playbook(source: Path | Traversable, text: str | None = None) -> Playbo
         raise PlaybookError(
             "a playbook is a YAML mapping with name, agencies, scope, segments", doc.locate(())
         )
-    return validate(doc, Playbook, PlaybookError)
+    try:
+        return Playbook.model_validate(doc.data)
+    except ValidationError as exc:
+        raise PlaybookErrors(_problems(doc, exc)) from None
