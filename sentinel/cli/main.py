@@ -38,6 +38,7 @@ class SortChoice(StrEnum):
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from sentinel.accept import Acceptances
     from sentinel.playbook import Playbook
     from sentinel.scan.engine import AssetPlan
     from sentinel.store.sqlite import SqliteStore
@@ -99,6 +100,19 @@ StoreOption = Annotated[
         help="SQLite store (default: $SENTINEL_STORE or ~/.local/share/sentinel/sentinel.db)",
     ),
 ]
+
+
+AcceptOption = Annotated[
+    Path | None,
+    typer.Option("--accept", help="Risk-acceptance file: accepted findings are shown as "
+                 "accepted and not counted as failed (docs/accept.md)."),
+]
+
+
+def _acceptances(path: Path | None) -> Acceptances:
+    from sentinel.accept import NO_ACCEPTANCES, load_acceptances
+
+    return load_acceptances(path) if path is not None else NO_ACCEPTANCES
 
 
 def _store(path: Path | None, *, create: bool = True) -> SqliteStore:
@@ -311,6 +325,7 @@ def findings(
     fail_on: Annotated[Severity | None, typer.Option(
         "--fail-on", case_sensitive=False,
         help="Exit 1 when a failed finding at or above this severity is listed.")] = None,
+    accept: AcceptOption = None,
     store: StoreOption = None,
 ) -> None:
     """List findings of a scan (default: the latest completed scan) as a table.
@@ -325,6 +340,7 @@ def findings(
     try:
         if as_json and as_jsonl:
             raise UsageError("give at most one of --json and --jsonl")
+        acceptances = _acceptances(accept)
         with _store(store, create=False) as db:
             record = find_scan(db, scan_id)
             scan_id = record.id
@@ -341,6 +357,7 @@ def findings(
                     d.get("sentinel", {}).get("segment") == segment
                     for d in db.findings(scan_id=scan_id, evaluations=table.EVALUATIONS)):
                 raise UsageError(f"--segment {segment!r}: not a segment of scan {scan_id}")
+            docs = acceptances.mark(docs)
     except SentinelError as exc:
         fail(exc)
     docs = table.ordered(table.matching(docs, host_filter=host, segment=segment),

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from sentinel.accept import is_accepted
 from sentinel.severity import Severity
 
 Doc = dict[str, Any]
@@ -51,6 +52,8 @@ def severity(doc: Doc) -> Severity:
 
 
 def evaluation(doc: Doc) -> str:
+    if is_accepted(doc):  # a risk acceptance holds (--accept): shown, not counted as failed
+        return "accepted"
     return str(doc.get("result", {}).get("evaluation", ""))
 
 
@@ -107,7 +110,8 @@ def totals(docs: Sequence[Doc]) -> str:
     by_severity = Counter(severity(d) for d in docs)
     by_evaluation = Counter(evaluation(d) for d in docs)
     severities = ", ".join(f"{s.value} {by_severity[s]}" for s in Severity if by_severity[s])
-    evaluations = ", ".join(f"{e} {by_evaluation[e]}" for e in EVALUATIONS if by_evaluation[e])
+    evaluations = ", ".join(f"{e} {by_evaluation[e]}" for e in (*EVALUATIONS, "accepted")
+                            if by_evaluation[e])
     head = f"{len(docs)} finding{'s' if len(docs) != 1 else ''}"
     return f"{head}: {severities} | {evaluations}" if docs else f"{head}"
 
