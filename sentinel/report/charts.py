@@ -42,9 +42,20 @@ def _bar_colour(value: float) -> str:
     return "#27ae60" if value >= 80 else "#d68910" if value >= 50 else "#c0392b"
 
 
+def text_width(label: str) -> float:
+    """A generous estimate of a label's width at font-size 11: CJK and other wide characters
+    11 px, others 7 px (so a label box sized by it does not clip the text)."""
+    return sum(11.0 if ord(ch) >= 0x2E80 else 7.0 for ch in label)
+
+
 def hbar(items: Sequence[tuple[str, float | None]], *, title: str, width: int = 520,
-         maximum: float = 100.0, label_width: int = 170) -> Markup:
-    """Horizontal bars, one per (label, value); ``None`` draws a grey "未测 / n/a" row."""
+         maximum: float = 100.0, label_width: int | None = None,
+         missing: str = "未测 / not tested") -> Markup:
+    """Horizontal bars, one per (label, value); ``None`` draws a grey ``missing`` row. The
+    label column is as wide as the longest label (at least 170 px), the chart widens with it."""
+    if label_width is None:
+        label_width = int(max([170.0] + [text_width(str(label)) + 12 for label, _ in items]))
+    width = max(width, label_width + 350)
     row, top = 22, 6
     height = top + row * max(len(items), 1) + 4
     scale = (width - label_width - 50) / maximum
@@ -55,7 +66,7 @@ def hbar(items: Sequence[tuple[str, float | None]], *, title: str, width: int = 
         if value is None:
             body.append(f'<rect x="{label_width}" y="{y + 3}" width="{scale * maximum:.1f}"'
                         ' height="14" fill="#eee" stroke="#bbb" stroke-dasharray="3 2"/>')
-            body.append(_text(label_width + 6, y + 14, "未测 / not tested", fill="#666"))
+            body.append(_text(label_width + 6, y + 14, missing, fill="#666"))
             continue
         length = max(0.0, min(value, maximum)) * scale
         body.append(f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="14"'
@@ -64,7 +75,8 @@ def hbar(items: Sequence[tuple[str, float | None]], *, title: str, width: int = 
     return _svg(width, height, body, title)
 
 
-def severity_strip(counts: Mapping[str, int], *, title: str, width: int = 520) -> Markup:
+def severity_strip(counts: Mapping[str, int], *, title: str, width: int = 520,
+                   names: Mapping[str, str] | None = None) -> Markup:
     """One stacked bar of failed findings by severity, with a legend below."""
     total = sum(counts.values())
     body: list[str] = []
@@ -80,7 +92,8 @@ def severity_strip(counts: Mapping[str, int], *, title: str, width: int = 520) -
     for index, (severity, colour) in enumerate(SEVERITY_COLOURS.items()):
         lx = index * (width / len(SEVERITY_COLOURS))
         body.append(f'<rect x="{lx:.1f}" y="26" width="10" height="10" fill="{colour}"/>')
-        body.append(_text(lx + 14, 35, f"{severity} {counts.get(severity, 0)}"))
+        body.append(_text(lx + 14, 35, f"{(names or {}).get(severity, severity)} "
+                          f"{counts.get(severity, 0)}"))
     return _svg(width, 42, body, title)
 
 

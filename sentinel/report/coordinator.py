@@ -95,9 +95,10 @@ def coordinator_charts(rows: list[dict[str, Any]], history: dict[str, Any],
              "crypto": words["crypto"][lang], "exposure": words["exposure"][lang]}
     return {
         "leaderboard": charts.hbar([(r["agency"]["name"][lang], r["scores"].overall)
-                                    for r in rows[:40]], title=words["leaderboard"][lang]),
+                                    for r in rows[:40]], title=words["leaderboard"][lang],
+                                   missing=words["not_measured"][lang]),
         "progress": charts.hbar([(r["agency"]["name"][lang], r["progress"]) for r in rows[:40]],
-                                title=words["progress"][lang]),
+                                title=words["progress"][lang], missing=words["not_measured"][lang]),
         "trend": charts.line_chart(history["labels"],
                                    [charts.Series(names[k], v)
                                     for k, v in history["series"].items()],

@@ -69,7 +69,20 @@ def environment() -> SandboxedEnvironment:
         lstrip_blocks=True,
     )
     env.filters["readable"] = _readable
+    env.filters["terms"] = _terms
     return env
+
+
+def _terms(value: str, lang: str) -> str:
+    """In an English report, the Chinese terms that English texts quote (``term_*`` in
+    ``reports/labels.yml``) in English; other languages unchanged."""
+    if lang != "en":
+        return value
+    terms = sorted(((w["zh"], w["en"]) for k, w in labels().items() if k.startswith("term_")),
+                   key=lambda t: -len(t[0]))
+    for chinese, english in terms:
+        value = value.replace(chinese, english)
+    return value
 
 
 def _readable(value: Any, lang: str) -> str:
@@ -103,10 +116,12 @@ def agency_charts(view: AgencyView, lang: str) -> dict[str, Markup]:
         "scores": charts.hbar([(words["ipv6"][lang], scores.ipv6),
                                (words["crypto"][lang], scores.crypto),
                                (words["exposure"][lang], scores.exposure)],
-                              title=words["scores"][lang]),
+                              title=words["scores"][lang], missing=words["not_measured"][lang]),
         "layers": charts.hbar([(layer.name.pick(lang), layer.score) for layer in scores.layers],
-                              title=words["layers"][lang]),
-        "severity": charts.severity_strip(view.counts, title=words["severity"][lang]),
+                              title=words["layers"][lang], missing=words["not_measured"][lang]),
+        "severity": charts.severity_strip(
+            view.counts, title=words["severity"][lang],
+            names={s: words[f"sev_{s}"][lang] for s in view.counts}),
     }
 
 

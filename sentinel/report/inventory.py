@@ -52,7 +52,7 @@ def _certificate(cert: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _tls_entry(endpoint: str, facts: dict[str, Any]) -> dict[str, Any]:
+def _tls_entry(endpoint: str, port: int | None, facts: dict[str, Any]) -> dict[str, Any]:
     leaves = [_certificate(c["chain"][0]) for c in facts.get("certificates", []) if c["chain"]]
     tls13 = facts.get("tls13_certificate") or {}
     leaves += [_certificate(r["chain"][0]) for r in (tls13.get("standard"), tls13.get("sm"))
@@ -60,6 +60,7 @@ def _tls_entry(endpoint: str, facts: dict[str, Any]) -> dict[str, Any]:
     posture = facts.get("posture") or {}
     return {
         "endpoint": endpoint,
+        "port": port,
         "versions": list(facts.get("versions", [])),
         "suites": [f"{a['protocol']} {a['name']}" for a in facts.get("accepted", [])],
         "certificates": leaves,
@@ -129,7 +130,7 @@ def _add(item: AssetInventory, doc: dict[str, Any]) -> None:
                            "service": facts.get("service") or "",
                            "banner": banner_text(facts.get("banner"))})
     elif probe == "tls" and facts.get("versions"):
-        item.tls.append(_tls_entry(endpoint, facts))
+        item.tls.append(_tls_entry(endpoint, port, facts))
     elif probe == "ssh" and facts.get("port_state") != "closed":
         entry = _ssh_entry(endpoint, facts)
         if entry is not None:

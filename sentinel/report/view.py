@@ -15,6 +15,7 @@ from sentinel.catalog import checks as catalog
 from sentinel.catalog.scoring import SlaFile, scoring, sla
 from sentinel.model import KeyState, ScanRecord
 from sentinel.playbook import Agency
+from sentinel.report.actions import actions, endpoint_grades, timeline
 from sentinel.report.evidence import public
 from sentinel.report.inventory import AssetInventory, inventory
 from sentinel.report.scores import Scores, score
@@ -63,6 +64,7 @@ def _item(doc: dict[str, Any], state: KeyState | None, change: str, period: Peri
         "port": dest.get("port"),
         "evaluation": doc["result"]["evaluation"],
         "severity": severity.value,
+        "zone": str(doc["sentinel"].get("zone") or ""),
         "status": doc["sentinel"]["finding"].get("status", ""),
         "change": change,
         "first_seen": first_seen.date().isoformat(),
@@ -152,6 +154,9 @@ class AgencyView:
     groups: list[dict[str, Any]]
     changes: dict[str, Any]
     assets: list[AssetInventory]
+    actions: list[dict[str, Any]]
+    grades: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -162,6 +167,9 @@ class AgencyView:
                      "drill": self.period.drill_id},
             "scores": self.scores.as_dict(),
             "counts": self.counts,
+            "actions": self.actions,
+            "grades": self.grades,
+            "timeline": self.timeline,
             "changes": self.changes,
             "findings": self.groups,
             "inventory": [{"asset": a.asset_id, "name": a.name,
@@ -186,6 +194,7 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
     stored_name = next((d["organization"].get("name") for d in docs + observations), agency_id)
     names = agency.name.model_dump() if agency else {"zh": stored_name, "en": stored_name}
     groups = _groups(store, docs, agency_id, period)
+    todo = actions(groups)
     counts = Counter(i["severity"] for g in groups for i in g["items"]
                      if i["evaluation"] == "failed")
     # Passing V6-SCORE findings carry the scores of the websites that are ready.
@@ -199,4 +208,7 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
         groups=groups,
         changes=changes(store, agency_id, period),
         assets=assets,
+        actions=todo,
+        grades=endpoint_grades(groups, assets),
+        timeline=timeline(todo),
     )
