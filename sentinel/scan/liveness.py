@@ -54,11 +54,23 @@ class Liveness:
         """Live, or of a family no configured method sweeps (then it is probed as before)."""
         return address in self.up or not self.swept_family(address)
 
-    def live_in(self, segment: Segment) -> list[str]:
-        """The live addresses inside a segment's networks, IPv4 first."""
-        inside = [a for a in self.up
-                  if any(ipaddress.ip_address(a) in n for n in segment.networks)]
-        return sorted(inside, key=lambda a: (_family(a), ipaddress.ip_address(a)))
+    def live_in(self, segment: Segment) -> Iterator[str]:
+        """The live addresses inside a segment's networks, IPv4 first, each family in address
+        order. IPv4 CIDRs no larger than a few times the live set are walked in order (lazily,
+        nothing but the live set held); larger ones, and IPv6, are filtered and sorted."""
+        v4 = list(ipaddress.collapse_addresses(
+            n for n in segment.networks if isinstance(n, ipaddress.IPv4Network)))
+        if sum(n.num_addresses for n in v4) <= 16 * max(1, len(self.up)):
+            for network in v4:
+                yield from (a for a in map(str, network) if a in self.up)
+        else:
+            yield from sorted((a for a in self.up if ":" not in a
+                               and any(ipaddress.ip_address(a) in n for n in v4)),
+                              key=lambda a: int(ipaddress.ip_address(a)))
+        v6 = [n for n in segment.networks if isinstance(n, ipaddress.IPv6Network)]
+        yield from sorted((a for a in self.up if ":" in a
+                           and any(ipaddress.ip_address(a) in n for n in v6)),
+                          key=lambda a: int(ipaddress.ip_address(a)))
 
     def facts(self, address: str) -> dict[str, Any]:
         if not self.swept_family(address):

@@ -28,7 +28,6 @@ from sentinel.model import (
     Evaluation,
     Event,
     Finding,
-    KeyState,
     Observation,
     ScanRecord,
     Text,
@@ -154,12 +153,13 @@ class ScanRecorder:
     """What a scan records, one whole asset at a time (:meth:`on_asset`): observations,
     findings, lifecycle states and change events into the store, then the sink; the
     counters of the scan record. An in-process scan and the agents' coordinator both use it,
-    so their documents and finding keys are the same."""
+    so their documents and finding keys are the same. Each asset's previous finding states
+    are read from the store when the asset is recorded (by asset id, through an index), so
+    memory does not grow with the store's history nor with the number of assets."""
 
     playbook: Playbook
     store: SqliteStore
     record: ScanRecord
-    previous: dict[str, dict[str, KeyState]]
     progress: Progress | None
     sink: ElasticSink | None = None
     previous_scan: str | None = None  # the last completed scan, for change events
@@ -171,13 +171,10 @@ class ScanRecorder:
     def start(cls, playbook: Playbook, store: SqliteStore, record: ScanRecord,
               progress: Progress | None = None, sink: ElasticSink | None = None
               ) -> ScanRecorder:
-        """A recorder for ``record``: the findings' previous states and the last completed
-        scan (the baseline of change events) read from ``store``."""
-        previous: dict[str, dict[str, KeyState]] = defaultdict(dict)
-        for key, state in store.states().items():
-            previous[state.asset_id][key] = state
+        """A recorder for ``record``, with the last completed scan of ``store`` as the
+        baseline of change events."""
         last = store.latest_scan()
-        return cls(playbook, store, record, previous, progress, sink, last.id if last else None)
+        return cls(playbook, store, record, progress, sink, last.id if last else None)
 
     async def on_asset(self, plan: AssetPlan, observations: list[Observation]) -> None:
         if not plan.jobs:
@@ -192,7 +189,8 @@ class ScanRecorder:
             (o.asset.id, o.probe) for o in observations if o.status is AttemptStatus.COMPLETED
         }
         outcome = apply(
-            self.previous.get(target.asset.id, {}), assess(view), coverage, target.context, now()
+            self.store.asset_states(target.asset.id), assess(view), coverage, target.context,
+            now()
         )
         self.store.add_findings(outcome.findings)
         self.store.save_states(outcome.states)

@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -50,6 +51,7 @@ from sentinel.model import (
 from sentinel.severity import Severity
 
 STORE_ENV = "SENTINEL_STORE"
+_BATCH = 500  # keys per `IN (...)` look-up
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema.
@@ -82,6 +84,12 @@ MIGRATIONS: tuple[str, ...] = (
     # 2: agents' latest heartbeats (a scan through agents, `sentinel agents`).
     """
     CREATE TABLE agents (id TEXT PRIMARY KEY, seen TEXT NOT NULL, doc TEXT NOT NULL);
+    """,
+    # 3: at scale (issue 20): a rescan reads each asset's states and its previous
+    # observations by asset; an agency's findings of one scan are read by (scan, agency).
+    """
+    CREATE INDEX finding_state_asset ON finding_state (asset_id);
+    CREATE INDEX findings_scan_agency ON findings (scan_id, agency_id, severity_rank);
     """,
 )
 
@@ -533,22 +541,37 @@ class SqliteStore:
         rows = self._db.execute("SELECT doc FROM agents ORDER BY id")
         return [self._record(AgentHeartbeat, r[0], "agents") for r in rows]
 
-    def states(self, keys: Sequence[str] | None = None) -> dict[str, KeyState]:
-        """Lifecycle state of every remembered finding key (or of the given keys)."""
-        query = (
-            "SELECT key, check_id, asset_id, probe, status, severity, first_seen,"
-            " last_seen, reopened, state FROM finding_state"
-        )
+    _STATE_COLUMNS = ("SELECT key, check_id, asset_id, probe, status, severity, first_seen,"
+                      " last_seen, reopened, state FROM finding_state")
+
+    def _states(self, rows: Iterable[Sequence[Any]]) -> dict[str, KeyState]:
         out: dict[str, KeyState] = {}
-        for row in self._db.execute(query):
-            if keys is not None and row[0] not in keys:
-                continue
+        for row in rows:
             try:
                 out[row[0]] = self._state(row)
             except (ValueError, KeyError, TypeError) as exc:
                 raise self._damage(f"a state in finding_state is not Sentinel's: "
                                    f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         return out
+
+    def states(self, keys: Iterable[str] | None = None) -> dict[str, KeyState]:
+        """Lifecycle state of every remembered finding key (or of the given keys, looked up
+        by key in batches: a report's keys never scan the whole table)."""
+        if keys is None:
+            return self._states(self._db.execute(self._STATE_COLUMNS))
+        out: dict[str, KeyState] = {}
+        wanted = iter(dict.fromkeys(keys))
+        while batch := list(islice(wanted, _BATCH)):
+            marks = ",".join("?" * len(batch))
+            out.update(self._states(self._db.execute(
+                f"{self._STATE_COLUMNS} WHERE key IN ({marks})", batch)))
+        return out
+
+    def asset_states(self, asset_id: str) -> dict[str, KeyState]:
+        """Lifecycle state of every remembered finding key of one asset (a scan's lifecycle
+        step reads them asset by asset, through an index, never the whole table)."""
+        return self._states(self._db.execute(f"{self._STATE_COLUMNS} WHERE asset_id = ?",
+                                             (asset_id,)))
 
     @staticmethod
     def _state(row: Sequence[Any]) -> KeyState:
@@ -697,9 +720,9 @@ class SqliteStore:
         return {(r[0], r[1]) for r in rows}
 
     def open_states(self, agency_id: str | None = None) -> list[KeyState]:
-        return [
-            s
-            for s in self.states().values()
-            if s.status is not FindingStatus.RESOLVED
-            and (agency_id is None or s.context.agency_id == agency_id)
-        ]
+        """States not resolved (of one agency), filtered in SQL."""
+        sql, params = f"{self._STATE_COLUMNS} WHERE status != 'resolved'", []
+        if agency_id is not None:
+            sql, params = sql + " AND agency_id = ?", [agency_id]
+        return [s for s in self._states(self._db.execute(sql, params)).values()
+                if agency_id is None or s.context.agency_id == agency_id]
