@@ -36,7 +36,7 @@ from sentinel.store.sqlite import SqliteStore, default_path
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Cloud tenants from the cloud's API: inventory and security groups.")
 
-Provider = Literal["openstack"]
+Provider = Literal["openstack", "tencent"]
 UNMAPPED = "unmapped"  # the agency id of resources whose project no tenant maps
 
 
@@ -130,7 +130,8 @@ def _told(record: ScanRecord, count: int, unmapped: list[str], source: str) -> N
 def _dump(folder: Path, bodies: dict[str, Any]) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for name, body in bodies.items():
+        for name, body in bodies.items():  # names are the providers' own (ids checked)
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(json.dumps(body, indent=1, ensure_ascii=False),
                                        encoding="utf-8")
     except OSError as exc:
@@ -153,8 +154,9 @@ def import_(
     store: StoreOption = None,
 ) -> None:
     """Store a folder of the cloud's API bodies as a scan: CLOUD- findings, lifecycle."""
-    from sentinel.cloud.openstack import load_dir
+    from sentinel.cloud import openstack, tencent
 
+    load_dir = tencent.load_dir if provider == "tencent" else openstack.load_dir
     try:
         book = load_playbook(playbook)
         inventory = load_dir(folder)  # parsed before the store opens: bad input writes nothing
@@ -166,9 +168,16 @@ def import_(
 
 @app.command("collect")
 def collect(
-    cloud: Annotated[str, typer.Option("--cloud", help="A cloud named in clouds.yaml.")],
     playbook: PlaybookOption,
+    cloud: Annotated[str | None, typer.Option(
+        "--cloud", help="openstack: a cloud named in clouds.yaml.")] = None,
     provider: ProviderOption = "openstack",
+    region: Annotated[str | None, typer.Option(
+        "--region", help="tencent: the region (ap-guangzhou...).")] = None,
+    endpoint: Annotated[str | None, typer.Option(
+        "--endpoint", help="tencent: the API endpoint, http(s)://host[:port] ({service} is "
+                           "replaced by vpc or cvm); default https://{service}.tencentcloudapi.com"
+    )] = None,
     all_projects: Annotated[bool, typer.Option(
         "--all-projects", help="Ask Nova for every project's servers (admin credentials).")
     ] = False,
@@ -177,12 +186,22 @@ def collect(
     ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Read the tenants through the cloud's SDK and store them as a scan, like import."""
-    from sentinel.cloud.openstack_api import collect as fetch
-
+    """Read the tenants through the cloud's SDK and store them as a scan, like import.
+    Tencent Cloud credentials come from TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY."""
     try:
         book = load_playbook(playbook)
-        inventory, bodies = fetch(cloud, all_projects=all_projects)
+        if provider == "tencent":
+            from sentinel.cloud.tencent_api import collect as tencent_fetch
+
+            if region is None:
+                raise InputError("--provider tencent needs --region", SourceLocation("--region"))
+            inventory, bodies = tencent_fetch(region, endpoint=endpoint)
+        else:
+            from sentinel.cloud.openstack_api import collect as fetch
+
+            if cloud is None:
+                raise InputError("--provider openstack needs --cloud", SourceLocation("--cloud"))
+            inventory, bodies = fetch(cloud, all_projects=all_projects)
         if dump is not None:
             _dump(dump, bodies)
         _stored(book, inventory, playbook, store, f"cloud-{provider}-{uuid.uuid4().hex[:12]}",
