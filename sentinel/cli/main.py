@@ -71,18 +71,42 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is not None or cmd_name not in LAZY_COMMANDS:
-            return found
+            return _reflowed(found) if found is not None else None
         module, attribute = LAZY_COMMANDS[cmd_name]
         target = getattr(importlib.import_module(module), attribute)
         command: Command
-        if isinstance(target, typer.Typer):  # a sub-app stays a group even with one command
+        callback = target.registered_callback if isinstance(target, typer.Typer) else None
+        if (isinstance(target, typer.Typer) and callback is not None and callback.callback
+                and not target.registered_commands and not target.registered_groups):
+            # A sub-app that is only its callback (discover) is a plain command: its usage
+            # line has no COMMAND [ARGS].
+            holder = typer.Typer(add_completion=False)
+            holder.command(cmd_name, help=target.info.help or callback.help)(callback.callback)
+            command = typer.main.get_command(holder)
+        elif isinstance(target, typer.Typer):  # a sub-app stays a group even with one command
             command = typer.main.get_group(target)
-        else:
-            holder = typer.Typer()
+        else:  # a function: no --install-completion on a sub-command
+            holder = typer.Typer(add_completion=False)
             holder.command(cmd_name)(target)
             command = typer.main.get_command(holder)
         command.name = cmd_name
-        return command
+        return _reflowed(command)
+
+
+def _reflowed(command: Command) -> Command:
+    """``command`` (and its sub-commands) with each help paragraph on one line: Typer keeps a
+    docstring's line breaks after the first paragraph, which cut sentences mid-way in a
+    terminal of another width. A paragraph starting with ``\\b`` keeps its lines."""
+    import inspect
+
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(
+            p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+            for p in paragraphs)
+    for sub in getattr(command, "commands", {}).values():
+        _reflowed(sub)
+    return command
 
 
 app = typer.Typer(
@@ -97,7 +121,9 @@ StoreOption = Annotated[
     Path | None,
     typer.Option(
         "--store",
-        help="SQLite store (default: $SENTINEL_STORE or ~/.local/share/sentinel/sentinel.db)",
+        # No word longer than a narrow terminal's help column (rich would cut it with "…").
+        help="SQLite store (default: $SENTINEL_STORE, else sentinel/sentinel.db under "
+        "~/.local/share).",
     ),
 ]
 
