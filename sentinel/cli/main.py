@@ -459,6 +459,7 @@ def report(
     playbook: Annotated[
         Path | None, typer.Option("--playbook", help="Playbook for names and contacts.")
     ] = None,
+    accept: AcceptOption = None,
     store: StoreOption = None,
 ) -> None:
     """Render remediation reports (and with --all the coordinator report) from the store."""
@@ -471,12 +472,14 @@ def report(
             raise UsageError("give exactly one of --agency ID or --all")
         book = load_playbook(playbook) if playbook else None
         kind = next(f for f in FORMATS if f == fmt)
+        acceptances = _acceptances(accept) if accept is not None else None
         with _store(store, create=False) as db:
             written = (
-                render_all(db, out, playbook=book, scan_id=scan_id, lang=lang, fmt=kind)
+                render_all(db, out, playbook=book, scan_id=scan_id, lang=lang, fmt=kind,
+                           acceptances=acceptances)
                 if all_agencies
                 else [render_agency(db, agency or "", out, playbook=book, scan_id=scan_id,
-                                    lang=lang, fmt=kind)]
+                                    lang=lang, fmt=kind, acceptances=acceptances)]
             )
         for path in written:
             print(path)

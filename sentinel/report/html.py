@@ -23,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from sentinel import __version__
+from sentinel.accept import Acceptances
 from sentinel.catalog.resources import data_file
 from sentinel.errors import CatalogError, ReportError, UsageError
 from sentinel.model import ScanRecord, now
@@ -164,6 +165,7 @@ def render_agency(
     scan_id: str | None = None,
     lang: str = "zh",
     fmt: Format = "html",
+    acceptances: Acceptances | None = None,
 ) -> Path:
     """Write ``<agency>.<fmt>`` for one agency; returns its path. An agency the scan did not
     see is an error (a report of nothing would read as "no problems found")."""
@@ -174,7 +176,7 @@ def render_agency(
         raise UsageError(f"--agency {agency_id!r}: not an agency of scan {scan.id} "
                          f"(known: {shown or 'none'})")
     agency = _agency(playbook, agency_id)
-    view = agency_view(store, agency_id, scan, agency)
+    view = agency_view(store, agency_id, scan, agency, acceptances=acceptances)
     return write_atomic(report_path(out_dir, agency_id, fmt), agency_document(view, fmt, lang))
 
 
@@ -223,6 +225,7 @@ def render_all(
     scan_id: str | None = None,
     lang: str = "zh",
     fmt: Format = "html",
+    acceptances: Acceptances | None = None,
 ) -> list[Path]:
     """Every agency's report, then the coordinator report: ``index.html`` (and
     ``coordinator.pdf`` for PDF, ``coordinator.json`` for JSON)."""
@@ -233,7 +236,7 @@ def render_all(
     for doc in store.assets(scan.id):  # one read for all agencies
         observations[doc["organization"]["id"]].append(doc)
     views = [agency_view(store, agency_id, scan, _agency(playbook, agency_id),
-                         observations=observations[agency_id])
+                         observations=observations[agency_id], acceptances=acceptances)
              for agency_id in agencies_in(store, scan.id)]
     written = [write_atomic(report_path(out_dir, v.agency["id"], fmt),
                             agency_document(v, fmt, lang))

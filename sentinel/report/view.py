@@ -7,10 +7,11 @@ Built once and rendered three ways (HTML, PDF, JSON), so the formats never disag
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sentinel.accept import Acceptances, counted, is_accepted
 from sentinel.catalog import checks as catalog
 from sentinel.catalog.scoring import SlaFile, scoring, sla
 from sentinel.model import KeyState, ScanRecord
@@ -157,6 +158,8 @@ class AgencyView:
     actions: list[dict[str, Any]]
     grades: list[dict[str, Any]]
     timeline: list[dict[str, Any]]
+    # Findings a risk acceptance holds (--accept): shown apart, not counted or scored.
+    accepted: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -175,16 +178,20 @@ class AgencyView:
             "inventory": [{"asset": a.asset_id, "name": a.name,
                            "addresses": sorted(a.addresses), "ports": a.ports, "tls": a.tls,
                            "ssh": a.ssh} for a in self.assets],
+            "accepted": self.accepted,
         }
 
 
 def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
                 agency: Agency | None = None, *,
-                observations: list[dict[str, Any]] | None = None) -> AgencyView:
+                observations: list[dict[str, Any]] | None = None,
+                acceptances: Acceptances | None = None) -> AgencyView:
     """Build one agency's view of one scan (``agency`` adds names in both languages and
     contacts; without it the names stored in the findings are used). ``observations``:
     the agency's asset documents of the scan when the caller already read them."""
     docs = store.findings(scan_id=scan.id, agency_id=agency_id)
+    marked = acceptances.mark(docs) if acceptances is not None else docs
+    docs = counted(marked)  # an accepted finding is listed apart, not counted or scored
     drill = next((d["sentinel"]["drill"]["id"] for d in docs if "drill" in d["sentinel"]), None)
     period = Period(scan, previous_scan(store, scan), drill)
     if observations is None:
@@ -211,4 +218,15 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
         actions=todo,
         grades=endpoint_grades(groups, assets),
         timeline=timeline(todo),
+        accepted=[_accepted(d) for d in marked if is_accepted(d)],
     )
+
+
+def _accepted(doc: dict[str, Any]) -> dict[str, Any]:
+    acceptance = doc["sentinel"]["acceptance"]
+    return {"check_id": doc["rule"]["id"], "title": doc["sentinel"].get("title", {}),
+            "severity": doc["sentinel"]["severity"],
+            "asset": doc["host"].get("name") or doc["host"]["id"],
+            "port": doc.get("destination", {}).get("port"),
+            "reason": acceptance["reason"], "approver": acceptance["approver"],
+            "expires": acceptance["expires"]}
