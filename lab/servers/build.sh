@@ -46,7 +46,7 @@ bash "$HERE/tongsuo/build.sh" "$BIN" "$CACHE/build"
 bash "$HERE/gmssl/build.sh" "$BIN" "$CACHE/build"
 # TLS weakness servers (tests/integration/test_tls_weakness_local.py, bench/tls_weakness.py):
 # Tongsuo with zlib (TLS compression) and a rustls server (no TLS_FALLBACK_SCSV).
-bash "$HERE/tongsuo/build-zlib.sh" "$BIN" "$CACHE/build"
+bash "$HERE/tongsuo/build.sh" "$BIN" "$CACHE/build" zlib
 bash "$HERE/rustls/build.sh" "$BIN" "$CACHE/build"
 
 if [[ $NEW_CERTS == 1 || ! -f "$CERTS/ca.crt" || ! -f "$CERTS/ecdsa.key" ]]; then
