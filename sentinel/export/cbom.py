@@ -30,6 +30,7 @@ from cyclonedx.model.crypto import (
     RelatedCryptoMaterialProperties,
     RelatedCryptoMaterialType,
 )
+from cyclonedx.model.dependency import Dependency
 from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
@@ -230,16 +231,15 @@ def cbom(observations: list[dict[str, Any]], scan: ScanRecord) -> Bom:
     builder = _Builder(tls_registry())
     for observation in observations:
         builder.endpoint(observation)
-    metadata = BomMetaData(
-        timestamp=scan.started,
-        component=Component(name=f"sentinel scan {_text(scan.id)}",
-                            type=ComponentType.APPLICATION, version=__version__,
-                            bom_ref=f"scan:{_text(scan.id)}"))
+    root = Component(name=f"sentinel scan {_text(scan.id)}", type=ComponentType.APPLICATION,
+                     version=__version__, bom_ref=f"scan:{_text(scan.id)}")
+    metadata = BomMetaData(timestamp=scan.started, component=root)
     components = [builder.components[k] for k in sorted(builder.components)]
     bom = Bom(components=components, serial_number=uuid.uuid5(_NAMESPACE, scan.id),
               metadata=metadata)
-    assert metadata.component is not None
-    bom.register_dependency(metadata.component, components)
+    # The scan depends on every asset it saw (Bom.register_dependency is quadratic: built here).
+    bom.dependencies.add(Dependency(ref=root.bom_ref,
+                                    dependencies=[Dependency(ref=c.bom_ref) for c in components]))
     return bom
 
 
