@@ -10,7 +10,7 @@ DEBS := nmap nginx-light openssh-server openssh-client snmpd snmp radvd dnsmasq-
         curl openssl busybox socat poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
         libharfbuzz-subset0 strace zlib1g-dev testssl.sh
 
-.PHONY: deps install lint test demo lab-servers es es-stop broker broker-stop
+.PHONY: deps install lint test demo lab-servers es es-stop broker broker-stop rules-esql
 
 deps:
 	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
@@ -49,3 +49,7 @@ broker:
 
 broker-stop:
 	@bash tools/broker/stop.sh
+
+# Every Sigma rule of rules/ as ES|QL, correlations included (rules/README.md, "Commands").
+rules-esql:
+	@$(PYTHON) -m sentinel.detect.esql

@@ -280,7 +280,7 @@ class Agent:
         agency = self.playbook.agency(segment.agency)
         context = Context(scan_id=unit.scan, agency_id=agency.id, agency_name=agency.name.zh,
                           segment_id=segment.id, zone=segment.zone, tenant=segment.tenant,
-                          drill_id=unit.drill)
+                          drill_id=unit.drill, mipin_level=segment.levels.mipin)
         # The unit's jobs grouped by asset (the engine's unit of concurrency), each job
         # remembering its place in the unit.
         grouped: dict[str, list[tuple[int, Job]]] = {}

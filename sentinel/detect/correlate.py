@@ -308,3 +308,72 @@ def alerts_from(hits: Iterable[tuple[Rule, Hit]],
             feeding.append(hit)
     alerts.extend(correlate_all(correlations, feeding))
     return alerts
+
+
+@dataclass(frozen=True, order=True)
+class Bucket:
+    """One calendar bucket of one group that satisfies a correlation (ES|QL's semantics):
+    its start (ISO, milliseconds, ``Z``), the group's lower-cased values, the documents."""
+
+    correlation: str
+    start: str
+    group: tuple[str | None, ...]
+    ids: tuple[str, ...]
+
+
+_DAY = 86_400
+_OPERATORS = {"gte": lambda a, b: a >= b, "gt": lambda a, b: a > b,
+              "lte": lambda a, b: a <= b, "lt": lambda a, b: a < b,
+              "eq": lambda a, b: a == b, "neq": lambda a, b: a != b}
+
+
+def bucket_start(seconds: float, span: int) -> float:
+    """Where ES|QL's ``date_trunc(span, @timestamp)`` puts a moment (UTC): a day from
+    midnight, a week from Monday, shorter spans from the epoch."""
+    if span == 7 * _DAY:
+        day = int(seconds // _DAY)
+        return float((day - (day + 3) % 7) * _DAY)  # 1970-01-01 was a Thursday
+    if span == _DAY or (span < _DAY and _DAY % span == 0):
+        return float(int(seconds // span) * span)
+    raise InputError(f"timespan of {span} s has no calendar bucket here (1d, 7d, or a "
+                     "divisor of a day)")
+
+
+def _lowered(doc: Document, name: str) -> list[str | None]:
+    values = sorted({str(v).lower() for v in field_values(doc, name)})
+    return list(values) if values else [None]
+
+
+def buckets(correlations: Sequence[Correlation], hits: Iterable[tuple[Rule, Hit]]
+            ) -> list[Bucket]:
+    """The calendar buckets that satisfy each correlation, over the hits that count
+    (:func:`fires`): what its pySigma ES|QL query returns (:mod:`sentinel.detect.esql`).
+    Groups and counted values are lower-cased (the ``.lower`` subfields); a document with
+    several values of a group field counts in each of their groups."""
+    counted: dict[str, dict[str, Hit]] = {}
+    for rule, hit in hits:
+        if fires(rule, hit):
+            counted.setdefault(rule.id, {})[hit.doc_id] = hit
+    out: list[Bucket] = []
+    for corr in correlations:
+        if corr.kind not in ("event_count", "value_count"):
+            raise InputError(f"correlation {corr.id}: no bucket form of {corr.kind}")
+        members = {d: h for r in corr.rules for d, h in counted.get(r, {}).items()}
+        cells: dict[tuple[float, tuple[str | None, ...]], list[Hit]] = {}
+        for hit in members.values():
+            start = bucket_start(hit.seconds, corr.timespan_s)
+            keys: list[tuple[str | None, ...]] = [()]
+            for name in corr.group_by:
+                keys = [(*k, v) for k in keys for v in _lowered(hit.doc, name)]
+            for key in keys:
+                cells.setdefault((start, key), []).append(hit)
+        for (start, key), cell in cells.items():
+            if corr.kind == "event_count":
+                measured = len(cell)
+            else:
+                measured = len({v for h in cell for v in _lowered(h.doc, corr.field or "")
+                                if v is not None})
+            if _OPERATORS[corr.operator](measured, corr.count):
+                moment = _moment(start).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                out.append(Bucket(corr.id, moment, key, tuple(sorted(h.doc_id for h in cell))))
+    return sorted(out)

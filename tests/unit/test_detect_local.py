@@ -209,6 +209,12 @@ def test_pipeline_lowers_exactly_the_mapped_lower_fields() -> None:
     pipeline = yaml.safe_load((ROOT / "rules" / "pipelines" / "sentinel.yaml").read_text())
     lowered = next(t for t in pipeline["transformations"] if t["type"] == "field_name_suffix")
     assert set(lowered["field_name_conditions"][0]["fields"]) == mapped
+    # and exactly those fields' values are lower-cased (ES|QL compares with the stored,
+    # normalised values; Lucene normalises its terms itself)
+    cased = next(t for t in pipeline["transformations"] if t["type"] == "case")
+    assert cased["method"] == "lower"
+    assert set(cased["field_name_conditions"][0]["fields"]) == mapped
+    assert cased["detection_item_conditions"] == lowered["detection_item_conditions"]
 
 
 def test_empty_ruleset_raises_nothing() -> None:
