@@ -175,3 +175,18 @@ def test_dry_run_shows_agencies_segments_and_an_estimate(tmp_path: Path) -> None
                        "probe runs to its time limit")
     assert said[5].startswith("6 probes planned") and said[5].endswith("nothing was sent")
     assert not (tmp_path / "s.db").exists()
+
+
+def test_out_of_scope_dry_run_prints_its_refusal_only(tmp_path: Path) -> None:
+    """A playbook whose scope reaches public space plans nothing: one refusal, exit 2, no
+    list of targets and no count of probes that would never be sent."""
+    book = tmp_path / "book.yml"
+    book.write_text(BOOK.replace('authorised: ["198.18.0.0/15"]',
+                                 'authorised: ["198.18.0.0/15", "192.0.0.0/8"]'),
+                    encoding="utf-8")
+    result = CliRunner().invoke(app, ["scan", "--playbook", str(book), "--dry-run"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: refused scope 192.0.0.0/8: "), lines
+    assert "public address space" in lines[0] and "planned" not in result.stderr
