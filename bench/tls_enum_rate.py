@@ -18,10 +18,9 @@ from tests.integration.test_tls_enum_local import (
     NGINX,
     NGINX_CONF,
     _cert,
-    _free_port,
-    _running,
     loopback,
 )
+from tests.support.loopback import free_port, running
 
 
 async def rate(probe: Probe, count: int, parallel: int) -> float:
@@ -44,12 +43,12 @@ def main() -> None:
         tmp = Path(folder)
         rsa_key, rsa_crt = _cert(tmp, "rsa", ["-newkey", "rsa:2048"])
         ec_key, ec_crt = _cert(tmp, "ec", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        port = _free_port()
+        port = free_port()
         conf = tmp / "nginx.conf"
         conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, rsa_crt=rsa_crt, rsa_key=rsa_key,
                                           ec_crt=ec_crt, ec_key=ec_key)
                         .replace("ECDHE-ECDSA-AES256-SHA:", "ECDHE-RSA-AES128-GCM-SHA256:"))
-        with _running([NGINX, "-c", str(conf), "-p", str(tmp)], port):
+        with running([NGINX, "-c", str(conf), "-p", str(tmp)], port):
             probe = Probe(loopback(port), timeout=3.0)
             for parallel in (1, 8):
                 print(f"parallel={parallel}: {asyncio.run(rate(probe, count, parallel)):.0f} "

@@ -25,20 +25,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tests.support.loopback import started
 
 REPO = Path(__file__).resolve().parent.parent
 LAB_BIN = Path(os.environ.get("SENTINEL_LAB_CACHE") or "/var/cache/sentinel-lab") / "bin"
@@ -93,36 +93,9 @@ def make_credentials(folder: Path) -> tuple[Path, Path]:
     return folder / "cert.pem", folder / "key.pem"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def running(argv: list[str]) -> Iterator[int]:
-    port = free_port()
-    command = [a.replace("{port}", str(port)) for a in argv]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited with {process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command[0]} did not listen on {port}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def on_port(argv: list[str]) -> Callable[[int], list[str]]:
+    """The argv with its ``{port}`` placeholders filled in, for a port chosen later."""
+    return lambda port: [a.replace("{port}", str(port)) for a in argv]
 
 
 # --- Sentinel, in its own process -----------------------------------------------------------
@@ -229,7 +202,7 @@ def main() -> None:
         cert, key = make_credentials(workdir)
         print(f"{'server':26} {'weakness':14} {'built':>6} {'Sentinel':>9} {'testssl':>8}")
         for label, (argv, built) in servers(cert, key).items():
-            with running(argv) as port:
+            with started(on_port(argv)) as port:
                 sentinel_runs = [run_sentinel(port) for _ in range(args.runs)]
                 testssl_wall, testssl_weak, raw = run_testssl(port, workdir)
             sentinel_weak = sentinel_runs[0][1]

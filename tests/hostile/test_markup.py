@@ -18,7 +18,6 @@ import contextlib
 import http.server
 import json
 import os
-import socket
 import struct
 import threading
 from collections.abc import Iterator, Sequence
@@ -34,6 +33,7 @@ from tests.hostile.runner import (
     populated_store,
     run,
 )
+from tests.support.loopback import ThreadedServer, sends
 
 pytestmark = pytest.mark.hostile
 
@@ -62,39 +62,11 @@ def kexinit_packet(lists: Sequence[Sequence[str]]) -> bytes:
     return struct.pack(">IB", len(payload) + padding + 1, padding) + payload + bytes(padding)
 
 
-class HostileSsh:
+def _ssh_server(lists: Sequence[Sequence[str]],
+                banner: bytes = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n") -> ThreadedServer:
     """Answers every connection with an identification line and a KEXINIT, then waits for
     the client to go away."""
-
-    def __init__(self, lists: Sequence[Sequence[str]],
-                 banner: bytes = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n") -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.greeting = banner + kexinit_packet(lists)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(3)
-                with contextlib.suppress(OSError):
-                    conn.sendall(self.greeting)
-                    while conn.recv(4096):
-                        pass
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self.thread.join(timeout=5)
+    return ThreadedServer(sends(banner + kexinit_packet(lists), drain=True), backlog=16)
 
 
 def _lists(evil: str) -> list[list[str]]:
@@ -105,8 +77,8 @@ def _lists(evil: str) -> list[list[str]]:
 
 
 @contextlib.contextmanager
-def hostile_ssh(evil: str, banner: bytes | None = None) -> Iterator[HostileSsh]:
-    server = HostileSsh(_lists(evil), *([banner] if banner else []))
+def hostile_ssh(evil: str, banner: bytes | None = None) -> Iterator[ThreadedServer]:
+    server = _ssh_server(_lists(evil), *([banner] if banner else []))
     try:
         yield server
     finally:

@@ -9,14 +9,10 @@ from fixed integers; the validity dates are fixed (expired in 2021, valid until 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.loopback import ThreadedServer, tls_context, tls_handshakes
 
 PAST = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC))
 VALID = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
@@ -56,43 +54,15 @@ def _pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-class TlsServer:
+def tls_server(folder: Path, name: str, chain: bytes,
+                key: ec.EllipticCurvePrivateKey) -> ThreadedServer:
     """A real TLS server on 127.0.0.1 serving one chain; every connection on its own thread."""
-
-    def __init__(self, folder: Path, name: str, chain: bytes,
-                 key: ec.EllipticCurvePrivateKey) -> None:
-        (folder / f"{name}.pem").write_bytes(chain)
-        (folder / f"{name}.key").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(folder / f"{name}.pem", folder / f"{name}.key")
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = int(self.sock.getsockname()[1])
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
-        with contextlib.suppress(OSError, ssl.SSLError), conn, \
-                self.context.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(1)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self.thread.join(timeout=5)
+    (folder / f"{name}.pem").write_bytes(chain)
+    (folder / f"{name}.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    context = tls_context(folder / f"{name}.pem", folder / f"{name}.key")
+    return ThreadedServer(tls_handshakes(context, read=1))
 
 
 @pytest.fixture
@@ -109,10 +79,10 @@ def servers(tmp_path: Path) -> Iterator[tuple[Path, dict[str, int]]]:
     (overlay / "probes" / "trust.yml").write_text("system_bundles: []\nroots: [trust/]\n")
     (overlay / "probes" / "trust" / "test-root.pem").write_bytes(_pem(root))
     started = {
-        "expired": TlsServer(tmp_path, "expired", _pem(expired, inter), leaf_key),
-        "mismatch": TlsServer(tmp_path, "mismatch", _pem(other, inter), leaf_key),
-        "incomplete": TlsServer(tmp_path, "incomplete", _pem(good), leaf_key),
-        "sound": TlsServer(tmp_path, "sound", _pem(good, inter), leaf_key),
+        "expired": tls_server(tmp_path, "expired", _pem(expired, inter), leaf_key),
+        "mismatch": tls_server(tmp_path, "mismatch", _pem(other, inter), leaf_key),
+        "incomplete": tls_server(tmp_path, "incomplete", _pem(good), leaf_key),
+        "sound": tls_server(tmp_path, "sound", _pem(good, inter), leaf_key),
     }
     yield overlay, {name: s.port for name, s in started.items()}
     for server in started.values():

@@ -7,48 +7,23 @@ escaped, and closing then reopening a port must resolve then reopen its findings
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.loopback import ThreadedServer, sends
+
 HOSTILE = "<script>alert('x')</script> 登录 login:\x1b[31m\x00"
 
 
-class Listener:
+def _listener(address: str, port: int, banner: str) -> ThreadedServer:
     """A real TCP server on one loopback address that sends a banner and closes."""
-
-    def __init__(self, family: socket.AddressFamily, address: str, port: int, banner: str):
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((address, port))
-        self.sock.listen(16)
-        self.banner = banner.encode()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(self.banner)
-
-    def close(self) -> None:
-        # shutdown wakes the thread blocked in accept(); close alone would leave it listening.
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self.thread.join(timeout=5)
+    return ThreadedServer(sends(banner.encode()), address=address, port=port, backlog=16)
 
 
 PLAYBOOK = """\
@@ -81,10 +56,10 @@ def sentinel(*args: str, store: Path, check: bool = True) -> subprocess.Complete
 
 
 @pytest.fixture
-def listeners() -> Iterator[dict[str, Listener]]:
+def listeners() -> Iterator[dict[str, ThreadedServer]]:
     started = {
-        "telnet": Listener(socket.AF_INET, "127.0.0.1", 23, HOSTILE),
-        "ftp": Listener(socket.AF_INET6, "::1", 21, "220 <b>FTP</b> ready\r\n"),
+        "telnet": _listener("127.0.0.1", 23, HOSTILE),
+        "ftp": _listener("::1", 21, "220 <b>FTP</b> ready\r\n"),
     }
     yield started
     for listener in started.values():
@@ -102,7 +77,8 @@ def failed_checks(store: Path) -> set[tuple[str, str, int]]:
     }
 
 
-def test_scan_findings_report_and_lifecycle(tmp_path: Path, listeners: dict[str, Listener]) -> None:
+def test_scan_findings_report_and_lifecycle(tmp_path: Path,
+                                            listeners: dict[str, ThreadedServer]) -> None:
     book = tmp_path / "book.yml"
     book.write_text(PLAYBOOK, encoding="utf-8")
     store = tmp_path / "store.db"
@@ -130,7 +106,7 @@ def test_scan_findings_report_and_lifecycle(tmp_path: Path, listeners: dict[str,
     listeners["telnet"].close()
     sentinel("scan", "--playbook", str(book), store=store)
     assert not any(port == 23 for _, _, port in failed_checks(store))
-    listeners["telnet"] = Listener(socket.AF_INET, "127.0.0.1", 23, HOSTILE)
+    listeners["telnet"] = _listener("127.0.0.1", 23, HOSTILE)
     sentinel("scan", "--playbook", str(book), store=store)
     docs = json.loads(sentinel("findings", "--json", store=store).stdout)
     telnet = [d for d in docs if d.get("destination", {}).get("port") == 23]

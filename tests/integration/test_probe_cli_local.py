@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sentinel.cli.main import app
-from tests.integration.test_cert_findings_local import TlsServer, _cert, _key, _pem
-from tests.integration.test_tls_enum_local import LOOPBACK, _free_port, _running, _s_server
+from tests.integration.test_cert_findings_local import _cert, _key, _pem, tls_server
+from tests.integration.test_tls_enum_local import LOOPBACK, _s_server
+from tests.support.loopback import free_port, running
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[int, int]]:
                                  "-no_tls1_3", "-no_tls1", "-no_tls1_1")
     second, port_b, _ = _s_server(tmp_path / "b", "-ciphersuites", "TLS_AES_256_GCM_SHA384",
                                   "-tls1_3")
-    with _running(first, port_a), _running(second, port_b):
+    with running(first, port_a), running(second, port_b):
         yield port_a, port_b
 
 
@@ -52,7 +53,7 @@ def test_several_targets_one_json_document_per_line(two_servers: tuple[int, int]
 def test_a_target_that_cannot_be_probed_does_not_lose_the_others(
         two_servers: tuple[int, int]) -> None:
     port_a, _ = two_servers
-    closed = _free_port()  # nothing listens there: connection refused
+    closed = free_port()  # nothing listens there: connection refused
     result = CliRunner().invoke(app, ["probe", "tls", f"{LOOPBACK}:{closed}",
                                       f"{LOOPBACK}:{port_a}", "--json"])
     assert result.exit_code == 1
@@ -78,9 +79,9 @@ def test_targets_from_a_file_stream_in_the_order_given(tmp_path: Path) -> None:
     the order of the file, with a refused one early on."""
     key = _key(7101)
     cert = _cert("stream.test", key, ("stream.test", key), ca=True)
-    servers = [TlsServer(tmp_path, f"s{n}", _pem(cert), key) for n in range(3)]
+    servers = [tls_server(tmp_path, f"s{n}", _pem(cert), key) for n in range(3)]
     try:
-        closed = _free_port()
+        closed = free_port()
         ports = [closed, *([s.port for s in servers] * 50)]
         listing = tmp_path / "targets.txt"
         listing.write_text("# endpoints\n\n" + "".join(f"{LOOPBACK}:{p}\n" for p in ports),

@@ -4,18 +4,17 @@ carrying markup, CJK and control characters reach the reports escaped in HTML, P
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
+from ssl import SSLContext
 
 import pytest
+
+from tests.support.loopback import ThreadedServer, sends, tls_context, tls_handshakes
 
 MARKUP = "<script>alert(1)</script>登录"
 SUBJECT_CN = "<img src=x onerror=alert(1)>登录"  # no '/': openssl -subj splits RDNs on it
@@ -23,62 +22,21 @@ SUBJECT_O = "\x1b[31mEvil\u202eOrg"
 BANNER = f"220 {MARKUP} <b>ftp</b>\x1b[2J\x07 ready\r\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """A real TCP server on 127.0.0.1: plain banner, or TLS with the hostile certificate."""
-
-    def __init__(self, port: int, banner: bytes, context: ssl.SSLContext | None) -> None:
-        self.sock = socket.create_server(("127.0.0.1", port), reuse_port=False)
-        self.banner, self.context = banner, context
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        conn.settimeout(3)
-        with contextlib.suppress(OSError, ssl.SSLError), conn:
-            if self.context is None:
-                conn.sendall(self.banner)
-                return
-            with self.context.wrap_socket(conn, server_side=True) as tls:
-                tls.recv(1024)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self.thread.join(timeout=5)
-
-
-def _certificate(folder: Path) -> ssl.SSLContext:
+def _certificate(folder: Path) -> SSLContext:
     key, cert = folder / "k.pem", folder / "c.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-days", "90", "-utf8",
                     "-subj", f"/CN={SUBJECT_CN}/O={SUBJECT_O}", "-keyout", str(key),
                     "-out", str(cert)], check=True, capture_output=True, timeout=30)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    return context
+    return tls_context(cert, key)
 
 
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[tuple[int, int]]:
-    ftp_port, tls_port = _free_port(), _free_port()
-    started = [Server(ftp_port, BANNER.encode(), None),
-               Server(tls_port, b"", _certificate(tmp_path))]
-    yield ftp_port, tls_port
+    """Real TCP servers on 127.0.0.1: the plain banner, and TLS with the hostile certificate."""
+    started = [ThreadedServer(sends(BANNER.encode())),
+               ThreadedServer(tls_handshakes(_certificate(tmp_path), timeout=3))]
+    yield started[0].port, started[1].port
     for server in started:
         server.close()
 

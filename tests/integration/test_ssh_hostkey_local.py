@@ -17,8 +17,6 @@ import base64
 import contextlib
 import hashlib
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -45,6 +43,7 @@ from sentinel.probes.base import Network, Target
 from sentinel.probes.ssh import SshProbe
 from sentinel.scope import Gate, policy_from
 from sentinel.wire import ssh as wire
+from tests.support.loopback import free_port, running
 
 KEYS = Path(__file__).parents[1] / "data" / "ssh"
 KEY_FILES = ("ed25519", "ecdsa_256", "ecdsa_384", "ecdsa_521", "rsa_2048")
@@ -53,12 +52,6 @@ HOST_KEY_ALGORITHMS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp38
 SSHD = Path("/usr/sbin/sshd")
 assert SSHD.exists(), "openssh-server is missing (Debian package openssh-server)"
 TIMEOUT = 3.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _public_blob(name: str) -> bytes:
@@ -96,28 +89,13 @@ def sshd(tmp_path: Path, kex: str) -> Iterator[int]:
         shutil.copyfile(KEYS / copy.name, copy)
         copy.chmod(0o600)
         keys += ["-h", str(copy)]
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "sshd_config"
     config.write_text(f"ListenAddress 127.0.0.1\nPort {port}\nPidFile none\nUsePAM no\n"
                       f"KexAlgorithms {kex}\n"
                       f"HostKeyAlgorithms {','.join(HOST_KEY_ALGORITHMS)}\n")
-    process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config), *keys],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if process.poll() is not None:
-                errors = process.stderr.read() if process.stderr else b""
-                raise RuntimeError(f"sshd exited: {errors!r}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("sshd did not start listening")
-            time.sleep(0.05)
+    with running([str(SSHD), "-D", "-e", "-f", str(config), *keys], port, timeout=10):
         yield port
-    finally:
-        process.terminate()
-        process.wait(5)
 
 
 KEXES = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",

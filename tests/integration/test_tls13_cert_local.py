@@ -12,9 +12,7 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +43,7 @@ from sentinel.wire.tls13_keys import (
 from sentinel.wire.tls13_record import RecordEncryptor
 from sentinel.wire.tls13_verify import SM2SIG_SM3, certificate_verify_content
 from tests.sm2_reference import reference_multiply
+from tests.support.loopback import free_port, running
 
 OPENSSL = shutil.which("openssl")
 assert OPENSSL is not None, "openssl is missing: run `make deps`"
@@ -66,23 +65,6 @@ class LocalServer:
     certificate_der: bytes
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("openssl s_server exited early")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError("openssl s_server did not start listening")
-
-
 @contextlib.contextmanager
 def _s_server(folder: Path, key_type: str, extra: list[str]) -> Iterator[LocalServer]:
     assert OPENSSL is not None
@@ -95,21 +77,14 @@ def _s_server(folder: Path, key_type: str, extra: list[str]) -> Iterator[LocalSe
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     command = [OPENSSL, "s_server", "-quiet", "-accept", f"127.0.0.1:{port}"]
     command += ["-cert", str(cert), "-key", str(key), *extra]
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        _wait_listening(port, process)
+    with running(command, port, timeout=10, stderr=subprocess.DEVNULL):
         der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(
             serialization.Encoding.DER
         )
         yield LocalServer(port, der)
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
 
 
 @pytest.fixture(scope="module", params=sorted(KEY_OPTIONS))
@@ -411,22 +386,13 @@ def bcsm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServe
     assert BCSM_JAR.is_file(), f"bcsm lab server not built ({BCSM_JAR}): run `make lab-servers`"
     folder = tmp_path_factory.mktemp("bcsm")
     leaf = _sm2_ca_and_leaf(folder)
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            *(JAVA, "-jar", str(BCSM_JAR), "--mode", "tls13sm", "--bind", "127.0.0.1"),
-            *("--port", str(port), "--certs", str(folder), "--ccm"),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port, process)
+    port = free_port()
+    command = [
+        *(JAVA, "-jar", str(BCSM_JAR), "--mode", "tls13sm", "--bind", "127.0.0.1"),
+        *("--port", str(port), "--certs", str(folder), "--ccm"),
+    ]
+    with running(command, port, timeout=10, stderr=subprocess.DEVNULL):
         yield LocalServer(port, leaf)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.mark.parametrize("suite", [0x00C6, 0x00C7], ids=["sm4gcm", "sm4ccm"])

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,29 +27,13 @@ from sentinel.probes.tls_enum import (
 )
 from sentinel.probes.tls_exchange import Connect, Streams
 from sentinel.probes.tls_keyshare import tls13_server_hello
+from tests.support.loopback import free_port, running
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LOOPBACK = "127.0.0.1"
 
 # openssl and nginx come from Debian packages that `make test` installs.
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read() if process.stderr else ''}")
-        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError("server did not start listening")
 
 
 def _cert(folder: Path, name: str, key_args: list[str]) -> tuple[Path, Path]:
@@ -72,21 +54,9 @@ def _der(path: Path) -> bytes:
     return x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(Encoding.DER)
 
 
-@contextlib.contextmanager
-def _running(command: list[str], port: int) -> Iterator[None]:
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    try:
-        _wait_listening(port, process)
-        yield
-    finally:
-        process.terminate()
-        process.wait(5)
-
-
 def _s_server(tmp: Path, *extra: str) -> tuple[list[str], int, Path]:
     key, crt = _cert(tmp, "rsa", ["-newkey", "rsa:2048"])
-    port = _free_port()
+    port = free_port()
     command = [OPENSSL, "s_server", "-accept", f"{LOOPBACK}:{port}", "-cert", str(crt),
                "-key", str(key), "-quiet", "-naccept", "10000", *extra]
     return command, port, crt
@@ -99,7 +69,7 @@ def openssl_server(tmp_path: Path) -> Iterator[Server]:
         tmp_path, "-cipher", "ECDHE-RSA-AES128-GCM-SHA256:AES256-SHA",
         "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-groups", "X25519:secp384r1",
         "-no_tls1", "-no_tls1_1")
-    with _running(command, port):
+    with running(command, port):
         yield Server(port, (_der(crt),))
 
 
@@ -109,7 +79,7 @@ def openssl_server_pref(tmp_path: Path) -> Iterator[Server]:
     command, port, crt = _s_server(
         tmp_path, "-cipher", "AES256-SHA:ECDHE-RSA-AES256-GCM-SHA384:AES128-GCM-SHA256",
         "-serverpref", "-no_tls1_3", "-no_tls1", "-no_tls1_1")
-    with _running(command, port):
+    with running(command, port):
         yield Server(port, (_der(crt),))
 
 
@@ -140,11 +110,11 @@ def nginx_server(tmp_path: Path) -> Iterator[Server]:
     rsa_key, rsa_crt = _cert(tmp_path, "rsa", ["-newkey", "rsa:2048"])
     ec_key, ec_crt = _cert(tmp_path, "ec", ["-newkey", "ec", "-pkeyopt",
                                             "ec_paramgen_curve:P-256"])
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp_path, port=port, rsa_crt=rsa_crt, rsa_key=rsa_key,
                                       ec_crt=ec_crt, ec_key=ec_key))
-    with _running([NGINX, "-c", str(conf), "-p", str(tmp_path)], port):
+    with running([NGINX, "-c", str(conf), "-p", str(tmp_path)], port):
         yield Server(port, (_der(rsa_crt), _der(ec_crt)))
 
 

@@ -5,8 +5,9 @@ The servers, each started here on a free loopback port with one fixed ECDSA P-25
 - gnutls-serv (Debian gnutls-bin 3.7) with ``NORMAL:%DISABLE_SAFE_RENEGOTIATION`` and
   ``--heartbeat``: no renegotiation_info (RFC 5746) and the heartbeat extension (RFC 6520);
 - gnutls-serv with ``NORMAL``: none of the four weaknesses (it honours TLS_FALLBACK_SCSV);
-- Tongsuo 8.5 built with zlib (``lab/servers/tongsuo/build-zlib.sh``), ``s_server -comp`` at
-  security level 1 (OpenSSL refuses compression from level 2): DEFLATE compression (CRIME);
+- Tongsuo 8.5 built with zlib (``lab/servers/tongsuo/build.sh``, variant ``zlib``),
+  ``s_server -comp`` at security level 1 (OpenSSL refuses compression from level 2): DEFLATE
+  compression (CRIME);
   the same binary without ``-comp`` as its control;
 - rustls 0.23 (``lab/servers/rustls``, built by ``lab/servers/build.sh``): rustls implements no
   TLS_FALLBACK_SCSV, so it answers a TLS 1.2 hello carrying 0x5600 with a ServerHello (its
@@ -23,10 +24,8 @@ import contextlib
 import datetime
 import os
 import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,7 @@ from sentinel.probes.base import Network, Target
 from sentinel.probes.tls_weakness import TlsWeaknessProbe
 from sentinel.scope import Gate, policy_from
 from sentinel.severity import Severity
+from tests.support.loopback import free_port, started
 
 LAB_BIN = Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE) / "bin"
 TONGSUO_ZLIB = LAB_BIN / "tongsuo-openssl-zlib"
@@ -80,38 +80,6 @@ def credentials(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                                            serialization.NoEncryption()))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _server(argv: Callable[[int], list[str]]) -> Iterator[int]:
-    """Start a server on a free loopback port, wait until it accepts, stop it afterwards."""
-    port = _free_port()
-    process = subprocess.Popen(argv(port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{argv(port)[0]} exited with {process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{argv(port)[0]} did not listen on {port}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def gnutls(cert: Path, key: Path, priority: str, *extra: str) -> Callable[[int], list[str]]:
@@ -160,7 +128,7 @@ def failed(findings: dict[str, Finding]) -> set[str]:
 
 def test_gnutls_without_safe_renegotiation_and_with_heartbeat(
         credentials: tuple[Path, Path]) -> None:
-    with _server(gnutls(*credentials, "NORMAL:%DISABLE_SAFE_RENEGOTIATION", "--heartbeat")) as port:
+    with started(gnutls(*credentials, "NORMAL:%DISABLE_SAFE_RENEGOTIATION", "--heartbeat")) as port:
         facts, findings = scan(port)
     assert set(findings) == set(CHECKS)
     assert failed(findings) == {"TLS-RENEG-INSECURE", "TLS-HEARTBEAT"}
@@ -170,7 +138,7 @@ def test_gnutls_without_safe_renegotiation_and_with_heartbeat(
 
 
 def test_gnutls_default_has_none_of_them(credentials: tuple[Path, Path]) -> None:
-    with _server(gnutls(*credentials, "NORMAL")) as port:
+    with started(gnutls(*credentials, "NORMAL")) as port:
         facts, findings = scan(port)
     assert set(findings) == set(CHECKS)
     assert failed(findings) == set()
@@ -180,7 +148,7 @@ def test_gnutls_default_has_none_of_them(credentials: tuple[Path, Path]) -> None
 
 
 def test_tongsuo_with_compression_is_crime_prone(credentials: tuple[Path, Path]) -> None:
-    with _server(tongsuo(*credentials, "-comp", "-cipher", "DEFAULT:@SECLEVEL=1")) as port:
+    with started(tongsuo(*credentials, "-comp", "-cipher", "DEFAULT:@SECLEVEL=1")) as port:
         facts, findings = scan(port)
     assert failed(findings) == {"TLS-COMPRESSION"}
     assert facts["legacy"]["compression_method"] == 1  # DEFLATE
@@ -188,14 +156,14 @@ def test_tongsuo_with_compression_is_crime_prone(credentials: tuple[Path, Path])
 
 
 def test_the_same_tongsuo_without_comp_does_not_compress(credentials: tuple[Path, Path]) -> None:
-    with _server(tongsuo(*credentials, "-cipher", "DEFAULT:@SECLEVEL=1")) as port:
+    with started(tongsuo(*credentials, "-cipher", "DEFAULT:@SECLEVEL=1")) as port:
         facts, findings = scan(port)
     assert failed(findings) == set()
     assert facts["legacy"]["compression_method"] == 0
 
 
 def test_rustls_accepts_a_signalled_fallback(credentials: tuple[Path, Path]) -> None:
-    with _server(rustls(*credentials)) as port:
+    with started(rustls(*credentials)) as port:
         facts, findings = scan(port)
     assert failed(findings) == {"TLS-FALLBACK-SCSV"}
     assert facts["fallback"]["verdict"] == "accepted"
@@ -209,7 +177,7 @@ def test_without_the_downgrade_marker_an_accepted_fallback_is_medium(
         credentials: tuple[Path, Path]) -> None:
     """rustls's real facts, judged again as if its random had no TLS 1.3 marker (a TLS 1.2
     server that ignores the SCSV, which no server here is)."""
-    with _server(rustls(*credentials)) as port:
+    with started(rustls(*credentials)) as port:
         facts, _ = scan(port)
     target = _target(port)
     facts["fallback"]["downgrade_marker"] = False
@@ -224,7 +192,7 @@ def test_without_the_downgrade_marker_an_accepted_fallback_is_medium(
 def test_a_tls12_only_server_leaves_fallback_unjudged(credentials: tuple[Path, Path]) -> None:
     """Best TLS 1.2 and nothing below: the 1.1 hello gets protocol_version, which says
     nothing about the SCSV, so there is no fallback finding either way."""
-    with _server(gnutls(*credentials, "NORMAL:-VERS-ALL:+VERS-TLS1.2")) as port:
+    with started(gnutls(*credentials, "NORMAL:-VERS-ALL:+VERS-TLS1.2")) as port:
         facts, findings = scan(port)
     assert facts["best_version"] == "TLSv1.2"
     assert facts["fallback"]["verdict"] == "inconclusive"
@@ -233,7 +201,7 @@ def test_a_tls12_only_server_leaves_fallback_unjudged(credentials: tuple[Path, P
 
 
 def test_a_closed_port_is_a_fact() -> None:
-    facts, findings = scan(_free_port())
+    facts, findings = scan(free_port())
     assert facts == {"port_state": "closed"}
     assert findings == {}
 

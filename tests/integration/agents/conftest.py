@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import pytest
 from kombu import Connection
 
 from sentinel.lab.agents import answers, broker_env, broker_home, consumers
+from tests.support.loopback import ThreadedServer
 
 ROOT = Path(__file__).parents[3]
 
@@ -175,52 +175,20 @@ def env(broker: dict[str, str], key: str, tmp_path: Path) -> Iterator[Env]:
                 channel.queue_delete(f"sentinel.seg.{segment}")
 
 
-class Server:
+class Server(ThreadedServer):
     """A TCP server on one loopback address and port that counts connections; it sends
     ``banner`` after ``delay`` seconds (None: it never sends, and holds the connection)."""
 
     def __init__(self, address: str, port: int, banner: bytes | None, delay: float = 0.0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((address, port))
-        self.sock.listen(64)
         self.banner = banner
         self.delay = delay
-        self.connections = 0
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._open: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                self._open.append(conn)
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+        super().__init__(self._answer, address=address, port=port)
 
     def _answer(self, conn: socket.socket) -> None:
-        if self.banner is None or self._closing.wait(self.delay):
+        if self.banner is None or self.closing.wait(self.delay):
             return  # held open until close()
-        with contextlib.suppress(OSError):
-            conn.sendall(self.banner)
-            conn.close()
-
-    def close(self) -> None:
-        self._closing.set()
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self.thread.join(timeout=5)
-        with self._lock:
-            for conn in self._open:
-                with contextlib.suppress(OSError):
-                    conn.close()
+        conn.sendall(self.banner)
+        conn.close()
 
 
 @pytest.fixture
