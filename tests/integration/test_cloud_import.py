@@ -92,3 +92,21 @@ def test_a_rule_removed_in_the_cloud_resolves_its_finding(tmp_path: Path) -> Non
         actions = [e["event"]["action"] for e in db.events(second)]
     assert resolved == {("CLOUD-SG-RISKYWORLD", "rsj-web"), ("CLOUD-EIP-RISKY", "198.18.200.10")}
     assert actions.count("finding-resolved") == 2, actions
+
+
+def test_the_sigma_rule_fires_on_the_cloud_findings_without_a_tenant_only(
+        tmp_path: Path) -> None:
+    """``cloud-finding-without-tenant`` over an imported cloud: one alert per failed CLOUD-
+    finding of the unmapped project (and the unbound floating IP), none for a tenant's."""
+    store = tmp_path / "s.db"
+    scan = _import(DATA / "openstack", store)
+    done = _sentinel("detect", "--scan", scan, "--json", "--store", str(store))
+    assert done.returncode == 0, done.stderr
+    alerts = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    mine = [a for a in alerts if a["rule"]["name"] == "Cloud finding without a tenant"]
+    hosts = {(a["organization"]["id"], a["sentinel"]["alert"]["documents"][0]["check"],
+              a["host"]["id"][0].split(":", 1)[1]) for a in mine}
+    without = {(d["organization"]["id"], d["rule"]["id"], d["host"]["id"].split(":", 1)[1])
+               for d in _findings(store) if d["sentinel"].get("tenant") is None}
+    assert len(mine) == len(without) == 5 and hosts == without
+    assert {org for org, _, _ in hosts} == {"unmapped"}

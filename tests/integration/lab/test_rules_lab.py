@@ -58,7 +58,6 @@ FIRED: dict[str, tuple[int, str]] = {
     "certificate-problem": (1, "tlcp.cloud.test"),
     "cipher-family-regex": (1, "legacy.test"),
     "cleartext-credentials": (1, "ftp.city.test"),
-    "cloud-finding-without-tenant": (1, "pqc.cloud.test"),
     "database-port-exposed": (1, "db.city.test"),
     "high-risk-port": (1, "telnet.test"),
     "management-port-exposed": (1, "oldssh.test"),
