@@ -10,6 +10,7 @@ crypto material) by reference. OIDs and algorithm kinds come from the catalog
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,7 @@ _PRIMITIVE = {"signature": CryptoPrimitive.SIGNATURE, "public-key": CryptoPrimit
               "hash": CryptoPrimitive.HASH, "mac": CryptoPrimitive.MAC,
               "cipher": CryptoPrimitive.BLOCK_CIPHER, "curve": CryptoPrimitive.OTHER}
 _NAMESPACE = uuid.UUID("6f1c1a53-3c2e-4f6e-9b7e-5e9a1c0d2b10")  # serial numbers per scan
+_OID = re.compile(r"[0-2](\.[0-9]{1,20}){1,40}")
 MAX_TEXT = 1024  # a hostile certificate field is cut here
 
 
@@ -73,9 +75,19 @@ def _datetime(value: Any) -> datetime | None:
 
 def _code(value: Any) -> int | None:
     try:
-        return int(str(value), 16)
+        code = int(str(value)[:8], 16)
     except ValueError:
         return None
+    return code if 0 <= code <= 0xFFFF else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any, cap: int = 1024) -> list[Any]:
+    """A list from the store, capped (facts a hostile server shaped stay bounded)."""
+    return value[:cap] if isinstance(value, list) else []
 
 
 class _Builder:
@@ -92,6 +104,8 @@ class _Builder:
     def algorithm(self, *, oid: str | None = None, name: str | None = None) -> BomRef | None:
         """The algorithm component of an OID, or of a name the catalog may know."""
         known: ObjectId | None = None
+        if oid is not None and not _OID.fullmatch(oid):
+            oid = None  # not a dotted OID: named only
         if oid:
             known = self.registry.oids.get(oid)
         elif name:
@@ -140,7 +154,9 @@ class _Builder:
             algorithm = self.algorithm(name=str(key["curve"]))
         elif isinstance(kind, str) and kind:
             algorithm = self.algorithm(name=kind)
-        size = key.get("size") if isinstance(key.get("size"), int) else None
+        size = key.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size < 1 << 20:
+            size = None
 
         def make(ref: str) -> Component:
             return Component(
@@ -161,9 +177,11 @@ class _Builder:
         ref = f"certificate:{_text(digest)[:64]}"
         if ref in self.components:
             return self.components[ref].bom_ref
-        signature = cert.get("signature_algorithm") or {}
-        sig_ref = self.algorithm(oid=signature.get("oid"), name=signature.get("name"))
-        key_ref = self.key(ref, cert.get("key") or {})
+        signature = _dict(cert.get("signature_algorithm"))
+        oid, name = signature.get("oid"), signature.get("name")
+        sig_ref = self.algorithm(oid=oid if isinstance(oid, str) else None,
+                                 name=name if isinstance(name, str) else None)
+        key_ref = self.key(ref, _dict(cert.get("key")))
 
         def make(ref: str) -> Component:
             return Component(
@@ -189,15 +207,15 @@ class _Builder:
         port = _get(observation, "destination", "port")
         asset = _text(_get(observation, "host", "id") or "")
         certs: dict[str, list[BomRef]] = {}
-        for chain in facts.get("certificates") or []:
+        for chain in _list(facts.get("certificates"), 64):
             if not isinstance(chain, dict):
                 continue
-            for cert in (chain.get("chain") or [])[:16]:
+            for cert in _list(chain.get("chain"), 16):
                 cert_ref = self.certificate(cert) if isinstance(cert, dict) else None
                 if cert_ref is not None:
                     certs.setdefault(str(chain.get("protocol")), []).append(cert_ref)
-        accepted = [a for a in facts.get("accepted") or [] if isinstance(a, dict)]
-        for version in facts.get("versions") or []:
+        accepted = [a for a in _list(facts.get("accepted")) if isinstance(a, dict)]
+        for version in _list(facts.get("versions"), 16):
             if not isinstance(version, str):
                 continue
             suites = [self.suite(_code(a.get("code")), str(a.get("name")))

@@ -257,3 +257,38 @@ def test_export_replaces_a_previous_file_whole(store: SqliteStore, tmp_path: Pat
     out.write_text("old\n" * 100_000)
     export(store, "jsonl", out)
     assert out.read_bytes() == export_document(store, "jsonl")
+
+
+def test_cbom_survives_facts_of_any_shape(tmp_path: Path) -> None:
+    """Facts a hostile server shaped (or a damaged store) never crash the CBOM: wrong types,
+    huge lists and codes are skipped or capped, and what is written still validates."""
+    db = SqliteStore(tmp_path / "s.db")
+    db.save_scan(ScanRecord(id="scan-h", playbook="test", started=WHEN))
+    ctx = Context(scan_id="scan-h", agency_id="gov-h", segment_id="seg")
+    asset = Asset(id="h.test", name="h.test", addresses=("198.18.0.99",))
+    odd: list[Any] = [
+        {"versions": "TLSv1.2", "accepted": {"x": 1}, "certificates": 7},
+        {"versions": ["TLSv1.2", 3, None], "accepted": [
+            {"protocol": "TLSv1.2", "code": "0x1FFFFFFFF", "name": "\x1b[2J"},
+            {"protocol": "TLSv1.2", "code": None}, "junk"],
+         "certificates": [{"protocol": "TLSv1.2", "chain": [
+             {"sha256": "dd" * 32, "key": "rsa", "signature_algorithm": ["x"],
+              "subject": {"CN": "x"}, "not_after": "not a date"},
+             {"sha256": "ee" * 32, "key": {"type": ["ec"], "size": True, "curve_oid": 5},
+              "signature_algorithm": {"oid": "1.2\x1b[31m", "name": "\u202eevil"}},
+             "junk"] * 400}] * 100},
+    ]
+    db.add_observations([Observation(
+        probe="tls", context=ctx, asset=asset, endpoint=Endpoint(address="198.18.0.99",
+                                                                  port=443 + n),
+        status=AttemptStatus.COMPLETED, facts=facts, started=WHEN)
+        for n, facts in enumerate(odd)])
+    db.save_scan(ScanRecord(id="scan-h", playbook="test", started=WHEN,
+                            finished=WHEN + timedelta(minutes=1), status="completed"))
+    text = export_document(db, "cbom").decode("utf-8")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    refs = {c["bom-ref"] for c in json.loads(text)["components"]}
+    assert "protocol:198.18.0.99:444:TLSv1.2" in refs
+    assert {f"certificate:{'dd' * 32}", f"certificate:{'ee' * 32}"} <= refs
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "algorithm:name:\\u202eevil" in refs  # a bad OID: named (escaped), not trusted
