@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
+import logging
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -27,6 +27,7 @@ from sentinel.lab.procs import alive, run, stop
 from sentinel.lab.servers import STARTERS, ServerContext, national, radvd
 from sentinel.lab.state import LabPaths, ProcessRecord
 
+LOG = logging.getLogger(__name__)
 MARKER = ".sentinel-lab"  # only a directory holding this file is ever removed by `lab down`
 REQUIRED_TOOLS = ("ip", "sysctl", "ss", "openssl", "ssh-keygen", "nginx", "gnutls-serv",
                   "sshd", "snmpd", "dnsmasq", "radvd", "redis-server", "vsftpd", "inetd")
@@ -112,8 +113,7 @@ def lab_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> L
     if current.up and built is not None and built == manifest:
         return current
     if current.namespaces or current.root_links or current.processes or paths.root.exists():
-        print(f"lab up: rebuilding the lab ({_why_rebuilt(current, built, manifest)})",
-              file=sys.stderr)
+        LOG.warning("lab up: rebuilding the lab (%s)", _why_rebuilt(current, built, manifest))
         lab_down(paths)
     _check_tools()
     started = time.monotonic()
