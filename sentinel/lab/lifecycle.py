@@ -9,9 +9,9 @@ mounts), so it also cleans up after a crashed `lab up`.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-import logging
 import time
 from collections import defaultdict
 from pathlib import Path
