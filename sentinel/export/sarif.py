@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from sentinel import __version__
 from sentinel.catalog.checks import checks
@@ -55,9 +56,10 @@ def _uri(doc: dict[str, Any]) -> str:
         return "urn:sentinel:asset:" + "".join(
             c if c.isalnum() or c in "-._" else f"%{ord(c):02X}" for c in
             str(_get(doc, "host", "id") or "unknown")[:255])
+    address = quote(address[:64], safe=":.")  # an IP as stored; anything else escaped
     host = f"[{address}]" if ":" in address else address
     transport = _get(doc, "network", "transport") or "tcp"
-    suffix = f":{port}" if isinstance(port, int) else ""
+    suffix = f":{port}" if isinstance(port, int) and not isinstance(port, bool) else ""
     return f"{transport if transport in ('tcp', 'udp') else 'tcp'}://{host}{suffix}"
 
 

@@ -22,6 +22,7 @@ COLUMNS: tuple[str, ...] = (
     "title_en", "references", "finding_key", "observed_at",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_CELL = 32_000
 
 
 def _get(doc: dict[str, Any], *path: str) -> Any:
@@ -78,6 +79,8 @@ def cell(value: Any) -> Any:
     text = visible(value).replace("\r", "\\r")
     if text.startswith(_FORMULA_START):
         text = "'" + text
+    if len(text) > MAX_CELL:  # a spreadsheet cell holds 32,767 characters at most
+        text = text[:MAX_CELL] + "…"
     return text
 
 
