@@ -97,7 +97,7 @@ def test_nested_selections_anchor_the_rule_and_collector_state_is_restored() -> 
     rule = next(r for r in load_rules().rules if r.name == "cloud_finding_without_tenant")
     assert anchor(rule) == ("sentinel.zone", ["cloud-tenant"])  # `selection and tenant`
     engine = LocalEngine(load_rules())
-    docs = [("finding", "d", {"sentinel": {"zone": "Cloud-Tenant"},
+    docs = [("finding", "d", {"sentinel": {"zone": "Cloud-Tenant"}, "rule": {"id": "CLOUD-X"},
                               "result": {"evaluation": "failed"}})]
     assert gc.isenabled()
     assert [a.rule_id for a in engine.run(docs)] == [rule.id]  # type: ignore[arg-type]
@@ -182,8 +182,11 @@ def test_rules_have_the_metadata_a_soc_needs() -> None:
         for rule in SigmaCollection.from_yaml(path.read_text(), resolve_references=False):
             assert rule.id and rule.title and rule.level and rule.status and rule.date, path
             assert rule.references and rule.falsepositives, path
-            zh, en = (rule.description or "").strip().split("\n")
-            assert any("\u4e00" <= ch <= "\u9fff" for ch in zh) and en.isascii(), path
+            # Chinese first, English after (a longer description alternates the two)
+            lines = (rule.description or "").strip().split("\n")
+            chinese = [any("\u4e00" <= ch <= "\u9fff" for ch in line) for line in lines]
+            assert chinese[0] and not all(chinese), path
+            assert all(zh or line.isascii() for zh, line in zip(chinese, lines, strict=True)), path
             assert not any(t.namespace == "attack" for t in rule.tags), path
 
 
