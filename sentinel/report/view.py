@@ -113,9 +113,12 @@ def _keys(store: SqliteStore, scan_id: str | None, agency_id: str) -> dict[str, 
     return {d["sentinel"]["finding"]["key"]: d for d in docs}
 
 
-def changes(store: SqliteStore, agency_id: str, period: Period) -> dict[str, Any]:
-    """New, resolved and still-open failed findings against the previous scan."""
-    now_keys = _keys(store, period.scan.id, agency_id)
+def changes(store: SqliteStore, agency_id: str, period: Period,
+            accepted: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """New, resolved and still-open failed findings against the previous scan (the keys in
+    ``accepted``, held by a risk acceptance, are neither new nor still open)."""
+    now_keys = {k: d for k, d in _keys(store, period.scan.id, agency_id).items()
+                if k not in accepted}
     before = _keys(store, period.previous.id if period.previous else None, agency_id)
     resolved = [{"check_id": d["rule"]["id"], "asset": d["host"].get("name") or d["host"]["id"],
                  "port": d.get("destination", {}).get("port"),
@@ -213,7 +216,8 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
         scores=score(scored, assets, scoring()),
         counts={s.value: counts.get(s.value, 0) for s in Severity},
         groups=groups,
-        changes=changes(store, agency_id, period),
+        changes=changes(store, agency_id, period, frozenset(
+            d["sentinel"]["finding"]["key"] for d in marked if is_accepted(d))),
         assets=assets,
         actions=todo,
         grades=endpoint_grades(groups, assets),

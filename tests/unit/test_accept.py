@@ -180,6 +180,7 @@ def test_report_lists_accepted_apart_and_does_not_count_them(store: SqliteStore,
     plain = agency_view(store, "gov-a", scan)
     view = agency_view(store, "gov-a", scan, acceptances=acceptances)
     assert plain.counts["high"] - view.counts["high"] == 1  # TLS-PROTO-10 is high
+    assert plain.changes["new"] - view.changes["new"] == 1  # and not new either
     assert "TLS-PROTO-10" in {g["check_id"] for g in plain.groups}
     assert "TLS-PROTO-10" not in {g["check_id"] for g in view.groups}
     (item,) = view.accepted
