@@ -18,7 +18,7 @@ from sentinel.severity import Severity
 Doc = dict[str, Any]
 EVALUATIONS = ("failed", "error", "passed")
 COLUMNS = ("severity", "eval", "check", "agency", "host", "endpoint", "title")
-WIDTHS = (8, 6, 22, 12, 24, 28)  # the title (last) is not padded
+WIDTHS = (8, 8, 22, 12, 24, 28)  # the title (last) is not padded; "accepted" fits
 
 
 def _clean(text: object) -> str:
