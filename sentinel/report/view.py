@@ -20,6 +20,7 @@ from sentinel.report.actions import actions, endpoint_grades, timeline
 from sentinel.report.evidence import public
 from sentinel.report.inventory import AssetInventory, inventory
 from sentinel.report.scores import Scores, score
+from sentinel.report.tenants import tenant_sections
 from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
 
@@ -163,6 +164,8 @@ class AgencyView:
     timeline: list[dict[str, Any]]
     # Findings a risk acceptance holds (--accept): shown apart, not counted or scored.
     accepted: list[dict[str, Any]] = field(default_factory=list)
+    # The agency's government-cloud tenants (report/tenants.py): empty without CLOUD- findings.
+    tenants: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +185,7 @@ class AgencyView:
                            "addresses": sorted(a.addresses), "ports": a.ports, "tls": a.tls,
                            "ssh": a.ssh} for a in self.assets],
             "accepted": self.accepted,
+            "tenants": self.tenants,
         }
 
 
@@ -223,6 +227,7 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
         grades=endpoint_grades(groups, assets),
         timeline=timeline(todo),
         accepted=[_accepted(d) for d in marked if is_accepted(d)],
+        tenants=tenant_sections(docs),
     )
 
 
