@@ -112,3 +112,54 @@ def test_one_finding_per_problem_and_readable_evidence(scanned: SqliteStore,
     assert ssh_rows  # the lab's SSH servers
     noc = (tmp_path / "ext-noc.html").read_text(encoding="utf-8")  # bastion.test's OpenSSH
     assert "aes256-gcm@openssh.com" in noc and "hmac-sha2-256" in noc  # ciphers and MACs
+
+
+CJK = re.compile(r"[\u2e80-\u9fff\uff00-\uffef\u3000-\u303f]")
+
+
+def test_what_to_fix_first_and_the_reader_s_language(scanned: SqliteStore,
+                                                     tmp_path: Path) -> None:
+    """Issue 18 items 2 and 5 on the lab's scan: one action per root cause per endpoint
+    (portal.test's missing TLCP is one action citing three checks; legacy.test's MP-GEN-ALG
+    does not restate TLS-CERT-HASH), internet-facing first among equals, grades per TLS
+    endpoint, a due-date timeline; Chinese words in zh, no Chinese in en."""
+    book = load_playbook(data_file("playbooks", "lab.yml"))
+    render_all(scanned, tmp_path, playbook=book, fmt="json")
+    data = json.loads((tmp_path / "prov-data.json").read_text(encoding="utf-8"))
+    actions = data["actions"]
+    tlcp = [a for a in actions if a["asset"] == "portal.test" and a["port"] == 443
+            and "GM-TLCP-ABSENT" in a["checks"]]
+    assert len(tlcp) == 1
+    assert sorted(tlcp[0]["checks"]) == ["GM-TLCP-ABSENT", "MP-N1-AUTH", "MP-N3-CONF"]
+    hashed = [a for a in actions if "TLS-CERT-HASH" in a["checks"]]
+    assert len(hashed) == 1 and "MP-GEN-ALG" in hashed[0]["checks"]
+    assert not [a for a in actions if a["checks"] == ["MP-GEN-ALG"]
+                and (a["asset"], a["port"]) == (hashed[0]["asset"], hashed[0]["port"])]
+    # Every failed finding above info is in exactly one action, and actions are fewer.
+    failed = [i for g in data["findings"] for i in g["items"]
+              if i["evaluation"] == "failed" and i["severity"] != "info"]
+    assert sum(a["findings"] for a in actions) == len(failed) > len(actions)
+    ranks = [(a["severity"], a["zone"]) for a in actions]
+    high = [zone for severity, zone in ranks if severity == "high"]
+    assert high[0] == "internet-facing" and "extranet" in high
+    assert high.index("extranet") > max(i for i, z in enumerate(high) if z == "internet-facing")
+    grades = {(g["asset"], g["port"]): (g["tls"], g["national"]) for g in data["grades"]}
+    assert grades[("portal.test", 443)][1] == "F"  # international TLS only
+    assert grades[("legacy.test", 443)][0] in ("C", "D", "E", "F")  # TLS 1.0, SHA-1
+    assert sum(t["actions"] for t in data["timeline"]) == len([a for a in actions if a["due"]])
+    render_all(scanned, tmp_path, playbook=book, fmt="html", lang="zh")
+    zh = re.sub(r"<[^>]+>", " ", (tmp_path / "prov-data.html").read_text(encoding="utf-8"))
+    for words in ("优先整改事项", "高危", "未通过 / 未整改", "扫描配置", "暴露面控制得分",
+                  "端点评级", "整改期限时间线"):
+        assert words in zh, words
+    assert "剧本" not in zh
+    render_all(scanned, tmp_path, playbook=book, fmt="html", lang="en")
+    for agency in AGENCIES:
+        html = (tmp_path / f"{agency}.html").read_text(encoding="utf-8")
+        html = re.sub(r'<p class="refs">.*?</p>', "", html)  # citations as published
+        # Server-controlled strings (evidence such as a page title, banners, certificate
+        # subjects) are shown as the server sent them.
+        html = re.sub(r"<code>.*?</code>", "", html[:html.index('id="appendix"')], flags=re.S)
+        text = re.sub(r"<[^>]+>", " ", html)
+        assert not CJK.search(html), (agency, [ln for ln in text.splitlines()
+                                               if CJK.search(ln)][:5])
