@@ -137,3 +137,46 @@ def test_import_of_a_malformed_folder_exits_2_and_writes_nothing(tmp_path: Path)
     assert done.exit_code == 2, done.output
     assert "addresses.json" in done.output and "AddressSet[2].AddressIp" in done.output
     assert not store.exists()
+
+
+@pytest.mark.parametrize(("name", "body"), [
+    ("vpcs.json", []),
+    ("vpcs.json", {"Response": []}),
+    ("vpcs.json", {"Response": {"VpcSet": "vpc-1"}}),
+    ("vpcs.json", {"Response": {"VpcSet": [None]}}),
+    ("vpcs.json", {"Response": {"VpcSet": [{"VpcId": 7}]}}),
+    ("vpcs.json", {"Response": {"Error": "x"}}),
+    ("subnets.json", {"Response": {"SubnetSet": [{"SubnetId": "s", "VpcId": "v"}]}}),
+    ("subnets.json", {"Response": {"SubnetSet": [
+        {"SubnetId": "s", "VpcId": "v", "CidrBlock": ["198.18.0.0/24"]}]}}),
+    ("instances.json", {"Response": {"InstanceSet": [
+        {"InstanceId": "i", "Placement": {"ProjectId": [1]}}]}}),
+    ("instances.json", {"Response": {"InstanceSet": [
+        {"InstanceId": "i", "PrivateIpAddresses": "198.18.0.1"}]}}),
+    ("network-interfaces.json", {"Response": {"NetworkInterfaceSet": [
+        {"NetworkInterfaceId": "e", "VpcId": "v", "GroupSet": [{"id": "sg"}]}]}}),
+    ("network-interfaces.json", {"Response": {"NetworkInterfaceSet": [
+        {"NetworkInterfaceId": "e", "VpcId": "v", "Attachment": {"InstanceId": 5}}]}}),
+    ("addresses.json", {"Response": {"AddressSet": [{"AddressId": "a", "AddressIp": None}]}}),
+    ("security-groups.json", {"Response": {"SecurityGroupSet": [
+        {"SecurityGroupId": "sg-a", "ProjectId": {"id": 1}}]}}),
+])
+def test_every_wrong_shape_is_an_input_error(name: str, body: Any) -> None:
+    with pytest.raises(InputError) as raised:
+        parse({name: body}, source="here")
+    assert raised.value.location is not None
+    assert str(raised.value.location).startswith(f"here/{name}")
+
+
+def test_a_policy_body_of_the_wrong_shape_is_an_input_error() -> None:
+    group = {"Response": {"SecurityGroupSet": [{"SecurityGroupId": "sg-a"}]}}
+    for policies in ({"Response": {"SecurityGroupPolicySet": None}},
+                     {"Response": {"SecurityGroupPolicySet": {"Ingress": {}}}},
+                     {"Response": {"SecurityGroupPolicySet": {"Ingress": [
+                         {"Action": "ACCEPT", "Protocol": 6, "CidrBlock": "0.0.0.0/0"}]}}},
+                     {"Response": {"SecurityGroupPolicySet": {"Ingress": [
+                         {"Action": "ACCEPT", "Port": ",".join(["1"] * 65),
+                          "CidrBlock": "0.0.0.0/0", "Protocol": "TCP"}]}}}):
+        with pytest.raises(InputError):
+            parse({"security-groups.json": group,
+                   "security-group-policies/sg-a.json": policies}, source="here")
