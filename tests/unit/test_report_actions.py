@@ -161,3 +161,12 @@ def test_en_report_has_no_chinese_left(view: AgencyView, tmp_path: Path) -> None
     assert not left, [line for line in text.splitlines() if CJK.search(line)][:10]
     assert "not tested" in text and "High" in text and "failed / open" in text
     assert "What to fix first" in text and "Due-date timeline" in text
+
+
+def test_the_docs_state_the_data_file_s_tables() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
+    spec = actions_file()
+    stated = re.findall(r"^\| ([A-Z0-9-]+) \| ([A-F]) \|$", docs, re.M)
+    assert stated == [*spec.grades.tls.items(), *spec.grades.national.items()]
+    causes = re.findall(r"^\| `([a-z-]+)` \| .* \| (.*) \|$", docs, re.M)
+    assert causes == [(k, ", ".join(c.checks)) for k, c in spec.root_causes.items()]
