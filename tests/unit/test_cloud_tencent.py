@@ -170,13 +170,15 @@ def test_every_wrong_shape_is_an_input_error(name: str, body: Any) -> None:
 
 def test_a_policy_body_of_the_wrong_shape_is_an_input_error() -> None:
     group = {"Response": {"SecurityGroupSet": [{"SecurityGroupId": "sg-a"}]}}
-    for policies in ({"Response": {"SecurityGroupPolicySet": None}},
-                     {"Response": {"SecurityGroupPolicySet": {"Ingress": {}}}},
-                     {"Response": {"SecurityGroupPolicySet": {"Ingress": [
-                         {"Action": "ACCEPT", "Protocol": 6, "CidrBlock": "0.0.0.0/0"}]}}},
-                     {"Response": {"SecurityGroupPolicySet": {"Ingress": [
-                         {"Action": "ACCEPT", "Port": ",".join(["1"] * 65),
-                          "CidrBlock": "0.0.0.0/0", "Protocol": "TCP"}]}}}):
+    wrong: list[dict[str, Any]] = [
+        {"Response": {"SecurityGroupPolicySet": None}},
+        {"Response": {"SecurityGroupPolicySet": {"Ingress": {}}}},
+        {"Response": {"SecurityGroupPolicySet": {"Ingress": [
+            {"Action": "ACCEPT", "Protocol": 6, "CidrBlock": "0.0.0.0/0"}]}}},
+        {"Response": {"SecurityGroupPolicySet": {"Ingress": [
+            {"Action": "ACCEPT", "Port": ",".join(["1"] * 65), "CidrBlock": "0.0.0.0/0",
+             "Protocol": "TCP"}]}}}]
+    for policies in wrong:
         with pytest.raises(InputError):
             parse({"security-groups.json": group,
                    "security-group-policies/sg-a.json": policies}, source="here")
