@@ -355,12 +355,137 @@ def finding_to_ecs(finding: Finding) -> dict[str, Any]:
             }
         },
     )
-    if finding.protocol:
-        doc.setdefault("network", {})["protocol"] = finding.protocol
     service = finding.evidence.get("service")
     if isinstance(service, str) and service:  # exposure checks name the service they judged
         doc["service"] = {"name": service}
+    # ECS: network.protocol is the application protocol, network.transport the transport.
+    network = doc.setdefault("network", {})
+    if finding.protocol in _TRANSPORTS:
+        network["transport"] = finding.protocol
+        if isinstance(service, str) and service:
+            network["protocol"] = service.lower()[:_MAX_TERM]
+    elif finding.protocol:
+        network["protocol"] = finding.protocol
+    if not network:
+        del doc["network"]
+    _merge(doc, evidence_fields(finding))
     return doc
+
+
+_TRANSPORTS = frozenset({"tcp", "udp", "sctp"})
+_MAX_TERM = 256  # characters of one indexed evidence value
+_MAX_TERMS = 64  # values of one indexed evidence field
+# The evidence analysts filter on, indexed (``sentinel.indexed.*``; ``sentinel.evidence``
+# itself is kept, not indexed): indexed field -> the evidence keys that hold its values.
+_INDEXED_TERMS: dict[str, tuple[str, ...]] = {
+    "cipher": ("suites", "broken_suites", "dhe_suites", "sm4_suites", "sha1_suites", "suite"),
+    "tls_version": ("versions", "high_risk_versions", "version", "best_version"),
+    "signature_algorithm": ("weak_signatures", "algorithms"),
+    "group": ("group", "weak_groups", "ffdhe_groups", "named_curve"),
+}
+_KEY_SIZES = {"rsa_bits": "RSA", "rsa_below_minimum": "RSA", "ec_key_bits": "EC"}
+_SSH_KINDS = ("kex", "cipher", "mac", "host_key")
+_TLS_VERSION = {"TLS": "tls", "TLCP": "tlcp", "SSL": "ssl"}
+
+
+def _strings(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [item[:_MAX_TERM] for item in items[:_MAX_TERMS] if isinstance(item, str) and item]
+
+
+def _ints(value: Any) -> list[int]:
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items[:_MAX_TERMS]
+            if isinstance(item, int) and not isinstance(item, bool) and 0 < item < 1 << 20]
+
+
+def _add(out: dict[str, list[Any]], name: str, values: list[Any]) -> None:
+    for value in values:
+        if value not in out.setdefault(name, []) and len(out[name]) < _MAX_TERMS:
+            out[name].append(value)
+
+
+def _tls_version(name: str) -> tuple[str, str] | None:
+    """``TLSv1.2`` -> (``tls``, ``1.2``), ``SSLv3`` -> (``ssl``, ``3.0``), as ECS writes them."""
+    for prefix, protocol in _TLS_VERSION.items():
+        if name.startswith(prefix + "v"):
+            number = name[len(prefix) + 1:].split("/", maxsplit=1)[0]
+            if not number.replace(".", "", 1).isdigit() or not number[0].isdigit():
+                return None
+            return protocol, number if "." in number else f"{number}.0"
+    return None
+
+
+def evidence_fields(finding: Finding) -> dict[str, Any]:
+    """The indexed fields a finding's evidence fills: ``sentinel.indexed`` (cipher, TLS version,
+    key size, signature algorithm, group, SNMP community names, SSH algorithms, score) and, for
+    a TLS finding, ECS ``tls.*``. Bounded: at most 64 values of 256 characters per field."""
+    ev = finding.evidence
+    found: dict[str, list[Any]] = {}
+    for name, keys in _INDEXED_TERMS.items():
+        for key in keys:
+            values = _strings(ev.get(key))
+            if name == "signature_algorithm":  # "subject: algorithm" names the certificate
+                values = [v.rsplit(": ", 1)[-1] for v in values]
+            _add(found, name, values)
+    key_algorithms: list[str] = []
+    for key, algorithm in _KEY_SIZES.items():
+        sizes = _ints(ev.get(key))
+        _add(found, "key_size", sizes)
+        key_algorithms += [algorithm] if sizes else []
+    for community in _dicts(ev.get("communities")):  # the name only, never what it answered
+        _add(found, "snmp_community", _strings(community.get("community")))
+    if finding.probe == "ssh":
+        _ssh_fields(ev, found)
+    indexed: dict[str, Any] = {k: v for k, v in found.items() if v}
+    for name in _SSH_KINDS:
+        if f"ssh_{name}" in indexed:
+            indexed.setdefault("ssh", {})[name] = indexed.pop(f"ssh_{name}")
+    score = ev.get("score")
+    if isinstance(score, int | float) and not isinstance(score, bool):
+        indexed["score"] = float(score)
+    out: dict[str, Any] = {"sentinel": {"indexed": indexed}} if indexed else {}
+    if finding.protocol == "tls" or finding.probe in ("tls", "tls_weakness"):
+        out |= _ecs_tls(found, key_algorithms)
+    return out
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value[:_MAX_TERMS] if isinstance(item, dict)] \
+        if isinstance(value, list) else []
+
+
+def _ssh_fields(ev: dict[str, Any], found: dict[str, list[Any]]) -> None:
+    """SSH algorithms a finding names, per kind (``broken``/``weak``/``national``: kind ->
+    names; ``kex``: names), and its host keys' algorithms and sizes."""
+    for group in ("broken", "weak", "unknown", "national"):
+        by_kind = ev.get(group)
+        if isinstance(by_kind, dict):
+            for kind in _SSH_KINDS:
+                _add(found, f"ssh_{kind}", _strings(by_kind.get(kind)))
+    _add(found, "ssh_kex", _strings(ev.get("kex")))
+    for key in _dicts(ev.get("host_keys")):
+        _add(found, "ssh_host_key", _strings(key.get("algorithm")))
+        _add(found, "key_size", _ints(key.get("bits")))
+
+
+def _ecs_tls(found: dict[str, list[Any]], key_algorithms: list[str]) -> dict[str, Any]:
+    tls: dict[str, Any] = {}
+    versions = [v for v in map(_tls_version, found.get("tls_version", [])) if v]
+    if versions:
+        tls["version"] = sorted({number for _p, number in versions})
+        tls["version_protocol"] = sorted({protocol for protocol, _n in versions})
+    if found.get("cipher"):
+        tls["cipher"] = found["cipher"]
+    x509: dict[str, Any] = {}
+    if found.get("signature_algorithm"):
+        x509["signature_algorithm"] = found["signature_algorithm"]
+    if found.get("key_size"):
+        x509["public_key_size"] = found["key_size"]
+        x509["public_key_algorithm"] = sorted(set(key_algorithms))
+    if x509:
+        tls["server"] = {"x509": x509}
+    return {"tls": tls} if tls else {}
 
 
 def event_to_ecs(event: Event) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sentinel.detect.correlate import Hit, alerts_from
 from sentinel.detect.sigma import Category, Rule, RuleSet, load_collection, load_pipeline
 from sentinel.errors import InputError, SinkError
 from sentinel.model import Alert
-from sentinel.store.elastic_templates import describe_error
+from sentinel.store.elastic_templates import describe_error, history_indices
 
 INDEX_KIND: dict[Category, str] = {"finding": "findings", "event": "events"}
 
@@ -84,7 +84,8 @@ class ElasticEngine:
                 }
             }
         }
-        index = f"{self.prefix}-{INDEX_KIND[rule.category]}-*"
+        # The history only: ``-findings-*`` also matches the current state's alias.
+        index = history_indices(self.prefix, INDEX_KIND[rule.category])
         try:
             for hit in helpers.scan(self.client, index=index, query=body, size=1000):
                 yield Hit(rule.id, str(hit["_id"]), hit["_source"])

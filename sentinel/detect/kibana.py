@@ -16,6 +16,7 @@ from typing import Any
 from sentinel.detect.elastic import INDEX_KIND, convert_lucene, opened_only
 from sentinel.detect.sigma import Correlation, Rule, RuleSet
 from sentinel.severity import Severity
+from sentinel.store.elastic_templates import history_indices
 
 _KIBANA_SEVERITY = {
     Severity.CRITICAL: "critical",
@@ -38,7 +39,7 @@ def _common(rule_id: str, title: str, level: Severity, sigma: Any, index: str) -
         "author": ["Sentinel"],
         "license": "Apache-2.0",
         "tags": ["Sentinel", "Sigma"],
-        "index": [index],
+        "index": index.split(","),  # Kibana takes exclusions ("-pattern") as entries
         "language": "lucene",
         "enabled": True,
         "interval": "5m",
@@ -50,7 +51,7 @@ def _common(rule_id: str, title: str, level: Severity, sigma: Any, index: str) -
 
 
 def _query_rule(rule: Rule, query: str, prefix: str) -> dict[str, Any]:
-    index = f"{prefix}-{INDEX_KIND[rule.category]}-*"
+    index = history_indices(prefix, INDEX_KIND[rule.category])
     out = {
         **_common(rule.id, rule.title, rule.level, rule.sigma, index),
         "type": "query",
@@ -80,9 +81,8 @@ def _threshold_rule(
         threshold["cardinality"] = [{"field": corr.field, "value": corr.count}]
     else:
         threshold["value"] = corr.count
-    out = _common(
-        corr.id, corr.title, corr.level, corr.sigma, f"{prefix}-{kinds[0] if kinds else 'events'}-*"
-    )
+    index = history_indices(prefix, kinds[0] if kinds else "events")
+    out = _common(corr.id, corr.title, corr.level, corr.sigma, index)
     out["query"] = query
     out["type"], out["threshold"] = "threshold", threshold
     out["from"] = f"now-{corr.timespan_s}s"  # every 5 minutes, look back one timespan

@@ -9,6 +9,15 @@ to the spool and delivery is tried again every ``reconnect_s``; once it answers,
 is replayed oldest first, before anything newer, and removed. Every document has a fixed
 ``_id`` (from :func:`sentinel.store.sqlite.document_id`) and is sent with ``op_type: index``,
 so a replay overwrites and never duplicates.
+
+Findings go to two places: the history (``<prefix>-findings``, one document per finding and
+scan) and the current state (``<prefix>-findings-current``, one document per finding key,
+``_id`` = the key, so each scan's finding replaces the last). A ``finding-resolved`` event
+marks its key's current document ``sentinel.finding.status: resolved`` (an update; the event's
+own fields make the document when the key has none yet); nothing is ever deleted. A key whose
+check passed in this scan keeps that passed judgement; a key this scan did not judge again
+(the port closed, the service went away) has no ``result.evaluation`` left: there is no
+current verdict, so no panel counts it as failed or passed.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from sentinel.model import (
     observation_to_ecs,
 )
 from sentinel.store.elastic_templates import (
+    CURRENT,
     KINDS,
     Kind,
     alias_name,
@@ -63,6 +73,19 @@ class SinkStats:
 
 class _Unreachable(Exception):
     """Internal: Elasticsearch did not take a request after the retries."""
+
+
+RESOLVED_ACTION = "finding-resolved"  # the lifecycle's event (sentinel.scan.lifecycle)
+
+
+def _merge_docs(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for name, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(name), dict):
+            out[name] = _merge_docs(out[name], value)
+        else:
+            out[name] = value
+    return out
 
 
 def _dumps(doc: dict[str, Any]) -> str:
@@ -102,6 +125,7 @@ class ElasticSink:
         self._lines: list[str] = []
         self._bytes = 0
         self._down_since: float | None = None
+        self._judged: dict[str, str] = {}  # finding key -> the last scan that judged it here
         self._next_try = 0.0
         self.stats = SinkStats()
 
@@ -111,8 +135,11 @@ class ElasticSink:
         """Queue one document; sends (or spools) the batch first when it is full."""
         if kind not in KINDS:
             raise SinkError(f"unknown document kind {kind!r}")
-        action = _dumps({"index": {"_index": alias_name(self.prefix, kind), "_id": doc_id}})
-        source = _dumps(doc)
+        self._queue({"index": {"_index": alias_name(self.prefix, kind), "_id": doc_id}}, doc)
+
+    def _queue(self, operation: dict[str, Any], body: dict[str, Any]) -> None:
+        action = _dumps(operation)
+        source = _dumps(body)
         self._lines += (action, source)
         self._bytes += len(action) + len(source) + 2
         if len(self._lines) >= 2 * self.batch_docs or self._bytes >= self.batch_bytes:
@@ -155,9 +182,13 @@ class ElasticSink:
     # -- model helpers (same ids as the SQLite store) ------------------------------------
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
-        """Findings, ``_id`` = document_id(finding key, scan id) as in the SQLite store."""
+        """Findings: the history, ``_id`` = document_id(finding key, scan id) as in the SQLite
+        store; and the current state, ``_id`` = the finding key (replaced by each scan)."""
         for f in findings:
-            self.write("findings", document_id(f.key, f.context.scan_id), finding_to_ecs(f))
+            doc = finding_to_ecs(f)
+            self.write("findings", document_id(f.key, f.context.scan_id), doc)
+            self.write(CURRENT, f.key, doc)
+            self._judged[f.key] = f.context.scan_id
 
     def add_observations(self, observations: Iterable[Observation]) -> None:
         """Probe attempts as asset documents; one id per (scan, probe, endpoint, start)."""
@@ -173,9 +204,36 @@ class ElasticSink:
             self.write("assets", doc_id, observation_to_ecs(o))
 
     def add_events(self, events: Iterable[Event]) -> None:
-        """Change and audit events, with the same document ids as the SQLite store."""
+        """Change and audit events, with the same document ids as the SQLite store; a
+        ``finding-resolved`` event also marks its key resolved in the current state."""
         for e in events:
-            self.write("events", event_document_id(e), event_to_ecs(e))
+            doc = event_to_ecs(e)
+            self.write("events", event_document_id(e), doc)
+            if e.action == RESOLVED_ACTION and e.finding_key:
+                self._mark_resolved(e, doc)
+
+    def _mark_resolved(self, event: Event, event_doc: dict[str, Any]) -> None:
+        marks: dict[str, Any] = {
+            "@timestamp": event_doc["@timestamp"],
+            "event": {"risk_score": 0.0},
+            "sentinel": {
+                "finding": {"key": event.finding_key, "status": "resolved", "change": None},
+                "scan": {"id": event.context.scan_id},
+            },
+        }
+        if self._judged.get(event.finding_key or "") != event.context.scan_id:  # not judged now
+            marks["result"] = {"evaluation": None}
+        # A key resolved before its current document existed (a store older than the current
+        # state): the event's own fields make one, so the mark is never lost (no 404).
+        upsert = {k: v for k, v in event_doc.items() if k not in ("event", "message", "sentinel")}
+        upsert["event"] = {"kind": "state", "dataset": "sentinel.finding", "module": "sentinel"}
+        upsert["rule"] = {"id": (event.after or {}).get("check_id", "")}
+        upsert["sentinel"] = {k: v for k, v in event_doc["sentinel"].items()
+                              if k in ("segment", "zone", "tenant", "levels")}
+        self._queue(
+            {"update": {"_index": alias_name(self.prefix, CURRENT), "_id": event.finding_key}},
+            {"doc": marks, "upsert": _merge_docs(upsert, marks)},
+        )
 
     def add_alerts(self, alerts: Iterable[Alert]) -> None:
         """Rule matches; ``_id`` from the rule and the documents it matched."""

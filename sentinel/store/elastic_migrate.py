@@ -1,4 +1,9 @@
-"""Bring indices made by an older Sentinel up to the shipped ``.lower`` subfields.
+"""Bring indices made by an older Sentinel up to the shipped mapping: new fields, ``.lower``.
+
+A field the shipped mapping has and an older index lacks (``tls.server.x509.public_key_size``,
+``sentinel.indexed.*``) is added to that index's mapping with put-mapping. Sentinel derives
+such fields when it writes a document, and the sink runs setup before its first write, so no
+document already in an older index carries them: nothing is indexed again for them.
 
 An index template only shapes indices created after it: a write index made by an older
 Sentinel keeps its mapping, and the rules' Lucene queries (``result.evaluation.lower:failed``)
@@ -34,6 +39,35 @@ def lower_fields(properties: Properties, prefix: str = "") -> dict[str, Properti
     return found
 
 
+def merge_properties(base: Properties, extra: Properties) -> Properties:
+    """Two mappings' properties as Elasticsearch composes component templates: objects merged,
+    ``extra`` winning on a leaf."""
+    out = copy.deepcopy(base)
+    for name, spec in extra.items():
+        if "properties" in spec and "properties" in out.get(name, {}):
+            out[name] = {**out[name], **{k: v for k, v in spec.items() if k != "properties"},
+                         "properties": merge_properties(out[name]["properties"],
+                                                        spec["properties"])}
+        else:
+            out[name] = copy.deepcopy(spec)
+    return out
+
+
+def missing_fields(shipped: Properties, existing: Properties) -> Properties:
+    """The smallest put-mapping body adding what ``shipped`` has and ``existing`` lacks
+    (whole fields or objects; a field both have is left as it is)."""
+    patch: Properties = {}
+    for name, spec in shipped.items():
+        have = existing.get(name)
+        if have is None:
+            patch[name] = copy.deepcopy(spec)
+        elif "properties" in spec and "properties" in have:
+            inner = missing_fields(spec["properties"], have["properties"])
+            if inner:
+                patch[name] = {"properties": inner}
+    return patch
+
+
 def _has_lower(properties: Properties, dotted: str) -> bool:
     node: Properties = {"properties": properties}
     for part in dotted.split("."):
@@ -51,6 +85,14 @@ def _patch(fields: dict[str, Properties]) -> Properties:
             node = node.setdefault(part, {"properties": {}})["properties"]
         node[leaf] = copy.deepcopy(spec)
     return root
+
+
+def _leaves(properties: Properties, prefix: str = "") -> Iterator[tuple[str, str]]:
+    for name, spec in properties.items():
+        if "properties" in spec:
+            yield from _leaves(spec["properties"], f"{prefix}{name}.")
+        else:
+            yield prefix, name
 
 
 def _stale(client: Elasticsearch, index: str, names: list[str]) -> Iterator[dict[str, Any]]:
@@ -91,13 +133,21 @@ def _status(error: Any) -> int | None:
     return None
 
 
-def migrate(client: Elasticsearch, pattern: str, wanted: dict[str, Properties]) -> list[str]:
-    """Add the missing ``.lower`` subfields to every index matching ``pattern``; one line per
-    index changed, saying how many documents were indexed again."""
+def migrate(client: Elasticsearch, pattern: str, wanted: dict[str, Properties],
+            shipped: Properties | None = None) -> list[str]:
+    """Add the fields of ``shipped`` an index lacks, then the missing ``.lower`` subfields, to
+    every index matching ``pattern``; one line per index changed, saying what was added and
+    how many documents were indexed again."""
     lines = []
     mappings = client.indices.get_mapping(index=pattern, allow_no_indices=True)
     for index, body in sorted(mappings.items()):
         properties = body.get("mappings", {}).get("properties", {})
+        added = missing_fields(shipped, properties) if shipped is not None else {}
+        if added:
+            client.indices.put_mapping(index=index, properties=added)
+            names = sorted(f"{prefix}{name}" for prefix, name in _leaves(added))
+            lines.append(f"mapping of {index}: added {', '.join(names)}")
+            properties = merge_properties(properties, added)
         missing = {name: spec for name, spec in wanted.items() if not _has_lower(properties, name)}
         if not missing:
             continue

@@ -4,6 +4,12 @@ The mappings are data (``sentinel/store/templates/*.json``); this module only in
 Every kind of document gets a composable index template over ``<prefix>-<kind>-*`` and a
 first write index ``<prefix>-<kind>-000001`` behind the write alias ``<prefix>-<kind>``,
 so a later rollover (by ILM, where the cluster has it) needs no change in the writers.
+
+The current state of the findings (:data:`CURRENT`: one document per finding key, upserted)
+has the alias ``<prefix>-findings-current`` over the index ``<prefix>-current-findings-000001``
+(the findings mapping, no ILM: it never rolls over nor ages out). Its index name does not
+match ``<prefix>-findings-*``, but that pattern matches the alias itself: searches of the
+history use :func:`history_indices`, which leaves the current state out.
 :func:`setup` is idempotent: running it twice changes nothing.
 """
 
@@ -19,10 +25,11 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import TransportError as EsTransportError
 
 from sentinel.errors import SinkError
-from sentinel.store.elastic_migrate import lower_fields, migrate
+from sentinel.store.elastic_migrate import lower_fields, merge_properties, migrate
 
-Kind = Literal["findings", "assets", "events", "alerts", "agents"]
-KINDS: tuple[Kind, ...] = ("findings", "assets", "events", "alerts", "agents")
+Kind = Literal["findings", "findings-current", "assets", "events", "alerts", "agents"]
+KINDS: tuple[Kind, ...] = ("findings", "findings-current", "assets", "events", "alerts", "agents")
+CURRENT: Kind = "findings-current"
 ILM_UNAVAILABLE = "ILM unavailable on this cluster"
 _TEMPLATE_PRIORITY = 200  # above Elastic's built-in templates (100), so ours wins
 
@@ -46,6 +53,22 @@ def load_template(name: str) -> dict[str, Any]:
 def alias_name(prefix: str, kind: str) -> str:
     """The write alias a sink writes ``kind`` documents to."""
     return f"{prefix}-{kind}"
+
+
+def template_file(kind: str) -> str:
+    """The mapping file of a kind: the current state has the findings' mapping."""
+    return "findings" if kind == CURRENT else kind
+
+
+def index_pattern(prefix: str, kind: str) -> str:
+    """The concrete indices of a kind (what its index template covers)."""
+    return f"{prefix}-current-findings-*" if kind == CURRENT else f"{prefix}-{kind}-*"
+
+
+def history_indices(prefix: str, kind: str) -> str:
+    """Every index of a kind's history, as one index expression: ``<prefix>-<kind>-*``
+    without the current-state index (whose alias that wildcard also matches)."""
+    return f"{prefix}-{kind}-*,-{index_pattern(prefix, CURRENT)}"
 
 
 @dataclass
@@ -76,8 +99,6 @@ def put_lifecycle(client: Elasticsearch, prefix: str = "sentinel") -> str:
 def _put_templates(client: Elasticsearch, prefix: str, ilm: bool, report: SetupReport) -> None:
     common = load_template("common")
     settings = dict(common["settings"])
-    if ilm:
-        settings["index.lifecycle.name"] = f"{prefix}-policy"
     client.cluster.put_component_template(
         name=f"{prefix}-common",
         template={"settings": settings, "mappings": common["mappings"]},
@@ -85,7 +106,7 @@ def _put_templates(client: Elasticsearch, prefix: str, ilm: bool, report: SetupR
     )
     report.add(f"component template {prefix}-common")
     for kind in KINDS:
-        part = load_template(kind)
+        part = load_template(template_file(kind))
         client.cluster.put_component_template(
             name=f"{prefix}-{kind}",
             # Each component is validated on its own, so it carries the normaliser it uses.
@@ -96,17 +117,20 @@ def _put_templates(client: Elasticsearch, prefix: str, ilm: bool, report: SetupR
             meta={"managed_by": "sentinel", "description": part["description"]},
         )
         template: dict[str, Any] = {}
-        if ilm:
-            template["settings"] = {"index.lifecycle.rollover_alias": alias_name(prefix, kind)}
+        if ilm and kind != CURRENT:  # the current state is upserted in place: no rollover
+            template["settings"] = {
+                "index.lifecycle.name": f"{prefix}-policy",
+                "index.lifecycle.rollover_alias": alias_name(prefix, kind),
+            }
         client.indices.put_index_template(
             name=f"{prefix}-{kind}",
-            index_patterns=[f"{prefix}-{kind}-*"],
+            index_patterns=[index_pattern(prefix, kind)],
             composed_of=[f"{prefix}-common", f"{prefix}-{kind}"],
             template=template or None,
             priority=_TEMPLATE_PRIORITY,
             meta={"managed_by": "sentinel"},
         )
-        report.add(f"index template {prefix}-{kind} ({prefix}-{kind}-*)")
+        report.add(f"index template {prefix}-{kind} ({index_pattern(prefix, kind)})")
 
 
 def _ensure_write_index(client: Elasticsearch, prefix: str, kind: str, report: SetupReport) -> None:
@@ -114,7 +138,7 @@ def _ensure_write_index(client: Elasticsearch, prefix: str, kind: str, report: S
     if client.indices.exists_alias(name=alias):
         report.add(f"write alias {alias} exists")
         return
-    first = f"{alias}-000001"
+    first = index_pattern(prefix, kind).replace("*", "000001")
     try:
         client.indices.create(index=first, aliases={alias: {"is_write_index": True}})
     except ApiError as exc:
@@ -138,11 +162,13 @@ def install(client: Elasticsearch, prefix: str = "sentinel") -> SetupReport:
 
 
 def _migrate_mappings(client: Elasticsearch, prefix: str, report: SetupReport) -> None:
-    """Indices made by an older Sentinel get the ``.lower`` subfields added since."""
-    shared = lower_fields(load_template("common")["mappings"]["properties"])
+    """Indices made by an older Sentinel get the fields and ``.lower`` subfields added since."""
+    common = load_template("common")["mappings"]["properties"]
     for kind in KINDS:
-        wanted = shared | lower_fields(load_template(kind)["mappings"]["properties"])
-        for line in migrate(client, f"{prefix}-{kind}-*", wanted):
+        shipped = merge_properties(common, load_template(template_file(kind))["mappings"]
+                                   ["properties"])
+        for line in migrate(client, index_pattern(prefix, kind), lower_fields(shipped),
+                            shipped):
             report.add(line)
 
 

@@ -4,7 +4,7 @@ Kibana sends a Lens layer as one search: the layer's Lucene query as ``query_str
 (``analyze_wildcard``, Kibana's default), and the bucket columns nested outermost first,
 with the metric column at the leaf. Reading the exported objects, not the spec, means the
 tests run what an analyst's Kibana would run. Only what the exporter writes is understood:
-``terms``, ``date_histogram``, ``count``, ``unique_count``, ``max``.
+``terms``, ``date_histogram``, ``count``, ``unique_count``, ``max``, ``average``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-_METRIC_AGGS = {"unique_count": "cardinality", "max": "max"}
+_METRIC_AGGS = {"unique_count": "cardinality", "max": "max", "average": "avg"}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sentinel.errors import InputError, SourceLocation
-from sentinel.store.elastic_templates import KINDS, Kind, load_template
+from sentinel.store.elastic_templates import KINDS, Kind, load_template, template_file
 from sentinel.yamlio import load_yaml, validate
 
 Chart = Literal["bar_stacked", "bar_horizontal_stacked", "donut", "table"]
@@ -48,21 +48,30 @@ class DateHistogram(BaseModel):
 
 
 class Metric(BaseModel):
-    """``count`` (documents), or one of ``unique_count`` / ``max`` over a field."""
+    """``count`` (documents), or one of ``unique_count`` / ``max`` / ``average`` over a field."""
 
     model_config = _STRICT
     unique_count: str | None = None
     max: str | None = None
+    average: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Metric:
+        if sum(f is not None for f in (self.unique_count, self.max, self.average)) > 1:
+            raise ValueError("a metric is one of unique_count, max, average")
+        return self
 
     @property
-    def operation(self) -> Literal["count", "unique_count", "max"]:
+    def operation(self) -> Literal["count", "unique_count", "max", "average"]:
         if self.unique_count:
             return "unique_count"
+        if self.average:
+            return "average"
         return "max" if self.max else "count"
 
     @property
     def field(self) -> str | None:
-        return self.unique_count or self.max
+        return self.unique_count or self.max or self.average
 
 
 class Grid(BaseModel):
@@ -136,6 +145,9 @@ class KibanaSpec(BaseModel):
                         raise ValueError(
                             f"panel {panel.id}: {name} is not mapped in {panel.stream}"
                         )
+                average = panel.metric.average
+                if average and types[average] not in ("long", "float", "integer"):
+                    raise ValueError(f"panel {panel.id}: average of {average}, not a number")
         return self
 
 
@@ -155,7 +167,7 @@ def field_types(kind: str) -> dict[str, str]:
     """Field path → mapping type for one stream, from the shipped templates (no cluster)."""
     out: dict[str, str] = {}
     _flatten(load_template("common")["mappings"]["properties"], "", out)
-    _flatten(load_template(kind)["mappings"]["properties"], "", out)
+    _flatten(load_template(template_file(kind))["mappings"]["properties"], "", out)
     return out
 
 

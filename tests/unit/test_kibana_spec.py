@@ -13,8 +13,8 @@ from sentinel.store.kibana_queries import searches
 from sentinel.store.kibana_spec import load_spec
 
 PANEL = """\
-data_views: {findings: {name: f}, assets: {name: a}, events: {name: e}, alerts: {name: al},
-             agents: {name: ag}}
+data_views: {findings: {name: f}, findings-current: {name: c}, assets: {name: a},
+             events: {name: e}, alerts: {name: al}, agents: {name: ag}}
 dashboards:
   - id: d
     title: t
@@ -54,8 +54,20 @@ def test_export_references_resolve_and_every_panel_has_a_search() -> None:
     found = searches(text)
     assert len(found) == panels
     assert {s.data_view for s in found} <= {
-        f"acme-{k}" for k in ("findings", "assets", "events", "alerts", "agents")
+        f"acme-{k}" for k in ("findings-current", "assets", "events", "alerts", "agents")
     }
+
+
+def test_a_metric_is_one_operation_and_an_average_is_over_a_number() -> None:
+    book = PANEL.replace("FIELD", "rule.id")
+    with pytest.raises(InputError, match="one of unique_count, max, average"):
+        load_spec(book.replace("chart: table", "chart: table\n        metric: "
+                               "{max: '@timestamp', average: sentinel.indexed.score}"))
+    with pytest.raises(InputError, match=r"average of rule\.id, not a number"):
+        load_spec(book.replace("chart: table", "chart: table\n        metric: {average: rule.id}"))
+    average = "chart: table\n        metric: {average: sentinel.indexed.score}"
+    spec = load_spec(book.replace("chart: table", average))
+    assert spec.dashboards[0].panels[0].metric.operation == "average"
 
 
 def test_crypto_posture_labels() -> None:

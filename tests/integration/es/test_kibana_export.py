@@ -61,6 +61,7 @@ def _finding(
     severity: str,
     port: int = 443,
     service: str | None = None,
+    score: float | None = None,
 ) -> Finding:
     return Finding(
         check_id=check,
@@ -72,7 +73,7 @@ def _finding(
         endpoint=Endpoint(address=f"2001:db8::{n}", port=port),
         protocol="tcp",
         probe="tls",
-        evidence={"service": service} if service else {},
+        evidence={"service": service} if service else {"score": score} if score else {},
         observed_at=T0 + timedelta(minutes=n),
     )
 
@@ -83,6 +84,8 @@ FINDINGS = [
     _finding(1, "dsj", "TLS-PROTO-10", "failed", "medium"),
     _finding(3, "gat", "TLS-PROTO-10", "failed", "medium"),
     _finding(3, "gat", "GM-CERT-SIGALG", "failed", "medium"),
+    _finding(3, "gat", "MP-N3-CONF", "failed", "medium"),
+    _finding(4, "gat", "MP-N3-CONF", "passed", "medium"),
     _finding(4, "gat", "EXP-SVC-NOTALLOWED", "failed", "high", 23, "telnet"),
     _finding(4, "gat", "DB-CES-HIGHRISKPORT", "failed", "critical", 3389, "rdp"),
     _finding(5, "wjw", "DB-CES-HIGHRISKPORT", "failed", "critical", 3389, "rdp"),
@@ -90,9 +93,10 @@ FINDINGS = [
     _finding(1, "dsj", "V6-AAAA", "failed", "medium", 80),
     _finding(3, "gat", "V6-AAAA", "passed", "medium", 80),
     _finding(5, "wjw", "V6-RA", "failed", "low", 80),
-    _finding(1, "dsj", "V6-SCORE", "failed", "medium", 80),
-    _finding(3, "gat", "V6-SCORE", "passed", "info", 80),
-    _finding(5, "wjw", "V6-SCORE", "failed", "high", 80),
+    _finding(1, "dsj", "V6-SCORE", "failed", "medium", 80, score=40.0),
+    _finding(2, "dsj", "V6-SCORE", "passed", "info", 80, score=90.0),
+    _finding(3, "gat", "V6-SCORE", "passed", "info", 80, score=85.5),
+    _finding(5, "wjw", "V6-SCORE", "failed", "high", 80, score=12.5),
 ]
 
 
@@ -233,7 +237,7 @@ SELECTS: dict[str, Callable[[Doc], bool]] = {
     "posture-overall": _tls_done,
     "posture-by-agency": _tls_done,
     "key-exchange-authentication": _tls_done,
-    "national-crypto-failures": lambda doc: _rule("GM-")(doc) and _failed(doc),
+    "national-crypto-failures": lambda doc: _rule("GM-", "MP-")(doc) and _failed(doc),
     "v6-results-by-agency": _rule("V6-"),
     "v6-failed-checks": lambda doc: _rule("V6-")(doc) and _failed(doc),
     "v6-score-by-agency": lambda doc: doc["rule"]["id"] == "V6-SCORE",
@@ -279,6 +283,13 @@ def _expected(search: PanelSearch, docs: list[Doc]) -> dict[tuple[Any, ...], Any
     operation = metric["operationType"]
     if operation == "count":
         return {key: len(members) for key, members in groups.items()}
+    if operation == "average":
+        field = metric["sourceField"]
+        return {
+            key: sum(values) / len(values)
+            for key, members in groups.items()
+            if (values := [v for d in members for v in _values(d, field)])
+        }
     if operation == "unique_count":
         field = metric["sourceField"]
         return {
@@ -302,10 +313,12 @@ def streamed(client: Elasticsearch, prefix: str, tmp_path: Path) -> dict[str, li
         sink.add_alerts(ALERTS)
         for n, beat in enumerate(HEARTBEATS):
             sink.write("agents", f"beat-{n}", beat)
-    assert sink.stats.sent == 15 + 7 + 7 + 2 + 4
+    # Each finding twice: its history document and its key's current-state document.
+    assert sink.stats.sent == 2 * len(FINDINGS) + 7 + 7 + 2 + 4
     client.indices.refresh(index=f"{prefix}-*")
     return {
         f"{prefix}-findings": [finding_to_ecs(f) for f in FINDINGS],
+        f"{prefix}-findings-current": [finding_to_ecs(f) for f in FINDINGS],
         f"{prefix}-assets": [observation_to_ecs(o) for o in OBSERVATIONS],
         f"{prefix}-events": [event_to_ecs(e) for e in EVENTS],
         f"{prefix}-alerts": [alert_to_ecs(a) for a in ALERTS],
@@ -398,7 +411,7 @@ def test_every_panel_query_gives_the_expected_buckets(
 
     # A few figures an analyst would read off the dashboards, spelled out.
     assert buckets("failed-by-severity") == {
-        ("medium",): 5,
+        ("medium",): 6,
         ("critical",): 2,
         ("high",): 3,
         ("low",): 1,
@@ -414,6 +427,14 @@ def test_every_panel_query_gives_the_expected_buckets(
         (23, "EXP-SVC-NOTALLOWED"): 1,
     }
     assert buckets("v6-results-by-agency")[("省数据局", "failed")] == 2
+    # The IPv6 readiness score itself (its average per agency), not a count of documents.
+    assert buckets("v6-score-by-agency") == {
+        ("省数据局",): 65.0, ("省公安厅",): 85.5, ("省卫健委",): 12.5}
+    assert buckets("national-crypto-failures") == {
+        ("省数据局", "GM-TLCP-ABSENT"): 1,
+        ("省公安厅", "GM-CERT-SIGALG"): 1,
+        ("省公安厅", "MP-N3-CONF"): 1,
+    }
     assert buckets("agent-last-seen") == {
         ("agent-a",): "2026-03-02T09:45:00.000Z",
         ("agent-b",): "2026-03-02T08:25:00.000Z",

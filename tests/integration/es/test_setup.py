@@ -3,6 +3,7 @@ a case-insensitive ``.lower`` subfield, free-form evidence never grows the mappi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,10 +12,10 @@ from elasticsearch import Elasticsearch
 from sentinel.model import Asset, Context, Endpoint, Evaluation, Finding, Text
 from sentinel.severity import Severity
 from sentinel.store.elastic import ElasticSink
-from sentinel.store.elastic_templates import ILM_UNAVAILABLE, KINDS, setup
+from sentinel.store.elastic_templates import ILM_UNAVAILABLE, KINDS, index_pattern, setup
 
 
-def _finding(address: str, check_id: str, evidence: dict[str, object]) -> Finding:
+def _finding(address: str, check_id: str, evidence: Mapping[str, object]) -> Finding:
     return Finding(
         check_id=check_id,
         title=Text(zh="未提供国密套件", en="No TLCP suite offered"),
@@ -25,22 +26,25 @@ def _finding(address: str, check_id: str, evidence: dict[str, object]) -> Findin
         endpoint=Endpoint(address=address, port=443),
         protocol="tls",
         probe="tls",
-        evidence=evidence,
+        evidence=dict(evidence),
         observed_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
 
-def _hits(client: Elasticsearch, index: str, query: dict[str, object]) -> int:
+def _hits(client: Elasticsearch, index: str, query: Mapping[str, object]) -> int:
     return int(client.count(index=index, query=query)["count"])
 
 
 def test_setup_twice_changes_nothing(client: Elasticsearch, prefix: str) -> None:
     second = setup(client, prefix)  # the fixture ran the first
     assert second.lines[0] == ILM_UNAVAILABLE  # this node has no x-pack-ilm; setup goes on
+    assert not [line for line in second.lines if line.startswith("mapping of")], second.lines
     for kind in KINDS:
         assert f"write alias {prefix}-{kind} exists" in second.lines
         indices = client.indices.get_alias(name=f"{prefix}-{kind}")
-        assert list(indices) == [f"{prefix}-{kind}-000001"]
+        assert list(indices) == [index_pattern(prefix, kind).replace("*", "000001")]
+    assert list(client.indices.get_alias(name=f"{prefix}-findings-current")) == [
+        f"{prefix}-current-findings-000001"]
     mapping = client.indices.get_mapping(index=f"{prefix}-findings")
     props = mapping[f"{prefix}-findings-000001"]["mappings"]["properties"]
     assert props["destination"]["properties"]["ip"]["type"] == "ip"
