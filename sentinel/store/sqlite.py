@@ -16,6 +16,8 @@ where no store can be created is the person's to change (UsageError). Opening a 
 from __future__ import annotations
 
 import errno
+import functools
+import gc
 import hashlib
 import json
 import os
@@ -85,11 +87,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE agents (id TEXT PRIMARY KEY, seen TEXT NOT NULL, doc TEXT NOT NULL);
     """,
-    # 3: at scale (issue 20): a rescan reads each asset's states and its previous
-    # observations by asset; an agency's findings of one scan are read by (scan, agency).
+    # 3: at scale (issue 20): a rescan reads each asset's states by asset; a scan's findings,
+    # and one agency's, are read in the order `findings()` gives (no sort of the documents).
     """
     CREATE INDEX finding_state_asset ON finding_state (asset_id);
-    CREATE INDEX findings_scan_agency ON findings (scan_id, agency_id, severity_rank);
+    CREATE INDEX findings_scan_agency ON findings (scan_id, agency_id, severity_rank, check_id,
+                                                   asset_id);
+    DROP INDEX findings_scan;
+    CREATE INDEX findings_scan ON findings (scan_id, severity_rank, check_id, asset_id);
     """,
 )
 
@@ -134,6 +139,28 @@ def _field(doc: dict[str, Any], dotted: str) -> object:
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Decoding many documents builds many containers and no cycles; the cyclic collector
+    would walk every one of them again and again (a third of the time at 100,000)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+@functools.lru_cache(maxsize=4096)
+def _state_parts(text: str) -> tuple[Context, Asset, Endpoint | None]:
+    """A state's context, asset and endpoint, parsed once per distinct text (an asset's keys
+    share them; the models are frozen, so sharing is safe)."""
+    extra = json.loads(text)
+    return (Context.model_validate(extra["context"]), Asset.model_validate(extra["asset"]),
+            Endpoint.model_validate(extra["endpoint"]) if extra["endpoint"] else None)
 
 
 def _sqlite_code(exc: sqlite3.Error) -> int | None:
@@ -492,6 +519,23 @@ class SqliteStore:
             )
 
     def save_states(self, states: Iterable[KeyState]) -> None:
+        # The keys of one asset share its context, asset and endpoint (frozen models, equal
+        # by value): each distinct triple is encoded once per call.
+        parts: dict[tuple[Context, Asset, Endpoint | None], str] = {}
+
+        def encoded(s: KeyState) -> str:
+            triple = (s.context, s.asset, s.endpoint)
+            text = parts.get(triple)
+            if text is None:
+                text = parts[triple] = json.dumps(
+                    {
+                        "context": s.context.model_dump(mode="json"),
+                        "asset": s.asset.model_dump(mode="json"),
+                        "endpoint": s.endpoint.model_dump(mode="json") if s.endpoint else None,
+                    }
+                )
+            return text
+
         rows = [
             (
                 s.key,
@@ -504,13 +548,7 @@ class SqliteStore:
                 s.last_seen.isoformat(),
                 s.reopened,
                 s.context.agency_id,
-                json.dumps(
-                    {
-                        "context": s.context.model_dump(mode="json"),
-                        "asset": s.asset.model_dump(mode="json"),
-                        "endpoint": s.endpoint.model_dump(mode="json") if s.endpoint else None,
-                    }
-                ),
+                encoded(s),
             )
             for s in states
         ]
@@ -575,7 +613,7 @@ class SqliteStore:
 
     @staticmethod
     def _state(row: Sequence[Any]) -> KeyState:
-        extra = json.loads(row[9])
+        context, asset, endpoint = _state_parts(row[9])
         return KeyState(
             row[0],
             row[1],
@@ -585,9 +623,9 @@ class SqliteStore:
             Severity(row[5]),
             datetime.fromisoformat(row[6]),
             datetime.fromisoformat(row[7]),
-            Context.model_validate(extra["context"]),
-            Asset.model_validate(extra["asset"]),
-            Endpoint.model_validate(extra["endpoint"]) if extra["endpoint"] else None,
+            context,
+            asset,
+            endpoint,
             int(row[8]),
         )
 
@@ -659,7 +697,8 @@ class SqliteStore:
         # Only fixed column names are joined in; every value is a bound parameter.
         where = " AND ".join(clauses)
         sql = f"SELECT doc FROM findings WHERE {where} ORDER BY severity_rank, check_id, asset_id"  # noqa: S608
-        return [self._document(r[0], "findings") for r in self._db.execute(sql, params)]
+        with _gc_paused():
+            return [self._document(r[0], "findings") for r in self._db.execute(sql, params)]
 
     def events(self, scan_id: str | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT doc FROM events", []
@@ -708,7 +747,8 @@ class SqliteStore:
                 "SELECT doc FROM observations WHERE scan_id = ? AND asset_id = ? ORDER BY id",
                 (scan_id, asset_id),
             )
-        return [self._document(r[0], "observations") for r in rows]
+        with _gc_paused():
+            return [self._document(r[0], "observations") for r in rows]
 
     def coverage(self, scan_id: str) -> set[tuple[str, str]]:
         """(asset id, probe) pairs whose probe completed at least once in the scan."""
