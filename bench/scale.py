@@ -1,4 +1,4 @@
-"""Scale: `sentinel probe tls` over many endpoints, endpoints/s and peak RSS (issue 20).
+"""Scale: `sentinel probe tls` and `sentinel scan` over many endpoints (issue 20).
 
 Runs itself inside a new, empty network namespace (``unshare -n``: only its own loopback, so
 nothing it sends can leave this machine), starts one nginx there listening on port 4433 of
@@ -6,9 +6,21 @@ every loopback address (TLS 1.2 and 1.3, an EC certificate made here), and gives
 N targets ``127.a.b.c:4433`` through ``--targets-from`` for each N of ``--sizes``. For each run
 it prints the wall time, endpoints per second, peak RSS (``/usr/bin/time -v``), documents and
 errors; with ``--nmap``, nmap ssl-enum-ciphers on the same targets for the sizes up to
-``--nmap-max``. Not part of the test run.
+``--nmap-max``.
+
+``--scan-sizes`` runs ``sentinel scan`` with a playbook whose one segment lists N farm hosts
+(``--scan-probe``: the TCP probe without banner wait, or the TLS probe, on port 4433; limits
+raised as for ``probe tls``), into a fresh SQLite store:
+wall time, endpoints/s, peak RSS, attempts and findings stored. ``--budget N`` runs a playbook
+at the default budget (200 connections/s, 4 per host, 32 hosts) with the TCP probe (no banner
+wait) on 8 ports of N/8 hosts, served by a listener in this process that counts, at the
+target, every accept's time and the connections each address holds at once: the achieved
+rate against the configured one and the largest per-address count against the cap.
+``--sweep16`` scans a /16 with discovery first (SYN to 4433), where only the farm answers.
+Not part of the test run.
 
     python bench/scale.py [--sizes 1000 10000 100000] [--nmap] [--nmap-max 10000]
+                          [--scan-sizes 1000 10000] [--budget 10000] [--sweep16 1000]
 """
 
 from __future__ import annotations
@@ -23,7 +35,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,8 +121,163 @@ def nmap_run(tmp: Path, count: int) -> dict[str, float]:
             "accepted_pairs": len(re.findall(r'<table>\s*<elem key="kex_info">', text))}
 
 
+SCAN_BOOK = """\
+name: scale
+agencies: [{{id: a1, name: {{zh: 规模, en: Scale}}}}]
+scope: {{authorised: ["127.0.0.0/8"]}}
+segments:
+  - {{id: farm, agency: a1, zone: extranet, cidrs: ["{cidr}"]{hosts}}}
+{rate}probes: {probes}
+"""
+FAST = "rate: {packets_per_second: 100000, connections_per_host: 8, concurrent_hosts: 64}\n"
+
+
+def playbook(tmp: Path, name: str, *, cidr: str = "127.0.0.0/8", hosts: list[str] | None = None,
+             rate: str = FAST, probes: str = "{tcp: null, tls: {ports: [4433]}}") -> Path:
+    listed = "" if hosts is None else ", hosts: [" + ", ".join(hosts) + "]"
+    path = tmp / f"{name}.yml"
+    path.write_text(SCAN_BOOK.format(cidr=cidr, hosts=listed, rate=rate, probes=probes),
+                    encoding="utf-8")
+    return path
+
+
+def scan_run(tmp: Path, book: Path, endpoints: int) -> dict[str, object]:
+    """``sentinel scan`` of ``book`` into a fresh store: time, RSS, what the store holds."""
+    import sqlite3
+
+    db = tmp / f"{book.stem}.db"
+    db.unlink(missing_ok=True)
+    wall, rss, status = timed(
+        [sys.executable, "-m", "sentinel.cli", "scan", "--playbook", str(book), "--store",
+         str(db)], tmp / f"{book.stem}.out")
+    with sqlite3.connect(db) as con:
+        attempts = dict(con.execute("SELECT probe || ':' || status, COUNT(*) FROM observations"
+                                    " GROUP BY 1").fetchall())
+        findings = con.execute("SELECT COUNT(*) FROM findings").fetchone()[0]
+        scan_status = con.execute("SELECT status FROM scans").fetchone()[0]
+    return {"endpoints": endpoints, "wall_s": round(wall, 2),
+            "per_s": round(endpoints / wall, 1), "rss_mib": round(rss / 1024, 1),
+            "exit": status, "scan": scan_status, "attempts": attempts, "findings": findings}
+
+
+class Listener:
+    """Accepts on ``ports`` of every loopback address; counts, at the target, each accept's
+    time and how many connections each address holds at once (until the client closes)."""
+
+    def __init__(self, ports: list[int]) -> None:
+        import selectors
+
+        self.selector = selectors.DefaultSelector()
+        self.accepts: list[float] = []
+        self.open: Counter[str] = Counter()
+        self.most: Counter[str] = Counter()
+        for port in ports:
+            server = socket.socket()
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind(("0.0.0.0", port))
+            server.listen(4096)
+            server.setblocking(False)
+            self.selector.register(server, 1, None)
+        self.stopped = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stopped:
+            for key, _ in self.selector.select(0.1):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if key.data is None:  # a listening socket
+                    try:
+                        conn, _peer = sock.accept()
+                    except BlockingIOError:
+                        continue
+                    self.accepts.append(time.monotonic())
+                    address = conn.getsockname()[0]
+                    self.open[address] += 1
+                    self.most[address] = max(self.most[address], self.open[address])
+                    conn.setblocking(False)
+                    self.selector.register(conn, 1, address)
+                    continue
+                try:
+                    data = sock.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    self.selector.unregister(sock)
+                    sock.close()
+                    self.open[key.data] -= 1
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.thread.join(5)
+
+
+def budget_run(tmp: Path, endpoints: int) -> dict[str, object]:
+    """The default budget, measured at the target (issue 20 item 3)."""
+    ports = list(range(4434, 4442))
+    hosts = [t.rsplit(":", 1)[0] for t in targets(endpoints // len(ports))]
+    listener = Listener(ports)
+    book = playbook(tmp, "budget", hosts=hosts, rate="",
+                    probes=f"{{tcp: {{ports: {ports}, banner: false}}}}")
+    try:
+        result = scan_run(tmp, book, len(hosts) * len(ports))
+    finally:
+        listener.stop()
+    times = listener.accepts
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    # The bucket starts full (one second's budget at once), then refills at the rate.
+    result.update({
+        "configured_per_s": 200.0, "accepted": len(times),
+        "achieved_per_s": round((len(times) - 1) / span, 1) if span else None,
+        "achieved_after_first_second": round(
+            sum(1 for t in times if t - times[0] >= 1.0) / (span - 1.0), 1) if span > 1 else None,
+        "cap_per_host": 4, "most_at_once_per_host": max(listener.most.values(), default=0),
+        "hosts_at_cap": sum(1 for n in listener.most.values() if n == 4)})
+    return result
+
+
+SWEPT = "127.1.0.0/16"
+
+
+def farm16(count: int) -> list[str]:
+    """The first ``count`` host addresses of the swept /16: the only ones that answer."""
+    return [str(a) for a in ipaddress.ip_network(SWEPT).hosts()][:count]
+
+
+def answer_only(addresses: list[str]) -> None:
+    """Loopback without 127.0.0.0/8 as one local block: 127.0.0.1 and ``addresses`` are local,
+    the rest of the /16 is routed out of lo and dropped by the kernel on the way back in (a
+    martian), so it stays silent, as an empty address does on a real segment."""
+    subprocess.run(["ip", "addr", "del", "127.0.0.1/8", "dev", "lo"], check=True)
+    batch = "".join(f"addr add {a}/32 dev lo\n" for a in ["127.0.0.1", *addresses])
+    subprocess.run(["ip", "-batch", "-"], input=batch.encode(), check=True)
+    subprocess.run(["ip", "route", "add", SWEPT, "dev", "lo"], check=True)
+
+
+def sweep16_run(tmp: Path, count: int) -> dict[str, object]:
+    """A /16 scanned with discovery first; only ``count`` addresses answer."""
+    import sqlite3
+
+    book = playbook(tmp, "sweep16", cidr=SWEPT, probes=(
+        "{discovery: {methods: [icmp, syn], syn_ports: [4433], timeout_s: 1, batch: 4096},"
+        " tcp: {ports: [4433], banner: false}}"))
+    result = scan_run(tmp, book, 65534)
+    with sqlite3.connect(tmp / "sweep16.db") as con:
+        row = con.execute("SELECT doc FROM events WHERE action = 'scan-finished'").fetchone()
+    after = json.loads(row[0]).get("sentinel", {}).get("after") if row else None
+    result.update({"answering": count, "scan_finished": after})
+    return result
+
+
 def inside(args: argparse.Namespace) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    first = "127.0.1.1"
+    if args.sweep16:
+        answer_only(farm16(args.sweep16))
+        first = farm16(1)[0]
     tmp = Path(tempfile.mkdtemp(prefix="sentinel-scale-"))
     try:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -123,7 +292,7 @@ def inside(args: argparse.Namespace) -> None:
         deadline = time.monotonic() + 10
         while True:
             try:
-                socket.create_connection(("127.0.1.1", PORT), 0.2).close()
+                socket.create_connection((first, PORT), 0.2).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or nginx.poll() is not None:
@@ -135,6 +304,17 @@ def inside(args: argparse.Namespace) -> None:
                 print("sentinel", json.dumps(sentinel_run(tmp, count)), flush=True)
                 if args.nmap and count <= args.nmap_max:
                     print("nmap", json.dumps(nmap_run(tmp, count)), flush=True)
+            for count in args.scan_sizes:
+                hosts = [t.rsplit(":", 1)[0] for t in targets(count)]
+                probes = ("{tcp: null, tls: {ports: [4433]}}" if args.scan_probe == "tls" else
+                          "{tcp: {ports: [4433], banner: false}}")
+                book = playbook(tmp, f"scan-{args.scan_probe}-{count}", hosts=hosts,
+                                probes=probes)
+                print("scan", json.dumps(scan_run(tmp, book, count)), flush=True)
+            if args.budget:
+                print("budget", json.dumps(budget_run(tmp, args.budget)), flush=True)
+            if args.sweep16:
+                print("sweep16", json.dumps(sweep16_run(tmp, args.sweep16)), flush=True)
         finally:
             nginx.terminate()
             nginx.wait(10)
@@ -144,9 +324,14 @@ def inside(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--nmap", action="store_true")
     parser.add_argument("--nmap-max", type=int, default=10000)
+    parser.add_argument("--scan-sizes", type=int, nargs="*", default=[])
+    parser.add_argument("--scan-probe", choices=["tcp", "tls"], default="tcp")
+    parser.add_argument("--budget", type=int, default=0)
+    parser.add_argument("--sweep16", type=int, default=0,
+                        help="scan 127.1.0.0/16 with discovery; this many addresses answer")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
@@ -154,10 +339,17 @@ def main() -> None:
         return
     # An empty network namespace of its own: whatever happens, nothing leaves the machine.
     argv = ["unshare", "-n", sys.executable, __file__, "--inside", "--sizes",
-            *map(str, args.sizes), "--nmap-max", str(args.nmap_max)]
+            *map(str, args.sizes), "--nmap-max", str(args.nmap_max), "--scan-sizes",
+            *map(str, args.scan_sizes), "--scan-probe", args.scan_probe,
+            "--budget", str(args.budget)]
     if args.nmap:
         argv.append("--nmap")
-    raise SystemExit(subprocess.run(argv, check=False, cwd=ROOT).returncode)
+    status = subprocess.run(argv, check=False, cwd=ROOT).returncode
+    if args.sweep16:  # a namespace of its own: its loopback is cut down to the farm
+        status = status or subprocess.run(
+            ["unshare", "-n", sys.executable, __file__, "--inside", "--sizes", "--sweep16",
+             str(args.sweep16)], check=False, cwd=ROOT).returncode
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":
