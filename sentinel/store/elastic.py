@@ -125,7 +125,10 @@ class ElasticSink:
         self._lines: list[str] = []
         self._bytes = 0
         self._down_since: float | None = None
-        self._judged: dict[str, str] = {}  # finding key -> the last scan that judged it here
+        # The finding keys of the last add_findings call: a scan streams an asset's findings,
+        # then its events, so a key resolved there and absent here was not judged again.
+        # One asset's keys only: memory does not grow with the scan.
+        self._judged: set[str] = set()
         self._next_try = 0.0
         self.stats = SinkStats()
 
@@ -184,11 +187,12 @@ class ElasticSink:
     def add_findings(self, findings: Iterable[Finding]) -> None:
         """Findings: the history, ``_id`` = document_id(finding key, scan id) as in the SQLite
         store; and the current state, ``_id`` = the finding key (replaced by each scan)."""
+        self._judged = set()
         for f in findings:
             doc = finding_to_ecs(f)
             self.write("findings", document_id(f.key, f.context.scan_id), doc)
             self.write(CURRENT, f.key, doc)
-            self._judged[f.key] = f.context.scan_id
+            self._judged.add(f.key)
 
     def add_observations(self, observations: Iterable[Observation]) -> None:
         """Probe attempts as asset documents; one id per (scan, probe, endpoint, start)."""
@@ -221,7 +225,7 @@ class ElasticSink:
                 "scan": {"id": event.context.scan_id},
             },
         }
-        if self._judged.get(event.finding_key or "") != event.context.scan_id:  # not judged now
+        if event.finding_key not in self._judged:  # no finding for the key in this scan
             marks["result"] = {"evaluation": None}
         # A key resolved before its current document existed (a store older than the current
         # state): the event's own fields make one, so the mark is never lost (no 404).

@@ -25,6 +25,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from elasticsearch import Elasticsearch
 
+from sentinel.model import (
+    Asset,
+    Context,
+    Endpoint,
+    Evaluation,
+    Event,
+    Finding,
+    FindingStatus,
+    Text,
+)
+from sentinel.severity import Severity
+from sentinel.store.elastic import ElasticSink
 from sentinel.store.kibana_queries import PanelSearch, flatten_buckets, searches
 
 ADDRESS = "127.0.19.1"  # a loopback address of its own: other tests bind 127.0.0.1's ports
@@ -237,3 +249,52 @@ def test_panels_count_the_current_state_after_two_scans_and_a_fix(
                             query={"term": {"sentinel.finding.status": "resolved"}})
     assert resolved["count"] == len({d["sentinel"]["finding"]["key"] for d in telnet})
     assert client.count(index=f"{prefix}-findings-current")["count"] == len(latest)
+    print(f"\ncurrent state: scan 1 failed {sum(map(_failed, first))}, scan 2 failed "
+          f"{sum(map(_failed, reported))} (judged {len(every)}); current-state documents "
+          f"{len(latest)}, resolved {resolved['count']}, failed {failed_total}; history failed "
+          f"{history['count']}; failed by check prefix {dict(sorted(checks.items()))}")
+
+
+def test_a_key_resolved_by_a_passing_check_keeps_its_verdict_and_a_mark_never_404s(
+    client: Elasticsearch, prefix: str, tmp_path: Path
+) -> None:
+    """Through the real sink: the check ran again and passed (its passed finding, then the
+    lifecycle's resolved event): passed and resolved. A key resolved whose current document
+    does not exist yet (findings stored before the current state existed): made from the
+    event, resolved, no verdict; nothing rejected."""
+    ctx = Context(scan_id="s2", agency_id="dsj", segment_id="dmz")
+    asset = Asset(id="h1", addresses=("198.18.0.5",))
+    endpoint = Endpoint(address="198.18.0.5", port=443)
+    when = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def finding(scan: str, verdict: Evaluation, status: FindingStatus | None) -> Finding:
+        return Finding(check_id="TLS-PROTO-10", title=Text(zh="TLS 1.0", en="TLS 1.0"),
+                       evaluation=verdict, severity=Severity.HIGH,
+                       context=ctx.model_copy(update={"scan_id": scan}), asset=asset,
+                       endpoint=endpoint, protocol="tls", probe="tls",
+                       evidence={"versions": ["TLSv1.0"]} if status else {}, status=status,
+                       observed_at=when)
+
+    def resolved(key: str, check: str) -> Event:
+        return Event(action="finding-resolved", category="change",
+                     message=Text(zh="问题已整改", en="finding resolved"), context=ctx,
+                     asset=asset, endpoint=endpoint, finding_key=key, created=when,
+                     after={"check_id": check, "status": "resolved"})
+
+    passed = finding("s2", Evaluation.PASSED, None)
+    with ElasticSink(client, tmp_path / "spool", prefix=prefix) as sink:
+        sink.add_findings([finding("s1", Evaluation.FAILED, FindingStatus.OPEN)])
+        sink.add_findings([passed])
+        sink.add_events([resolved(passed.key, "TLS-PROTO-10"), resolved("k-old", "SSH-V1")])
+    assert not sink.stats.rejected
+    current = f"{prefix}-findings-current"
+    client.indices.refresh(index=current)
+    doc = client.get(index=current, id=passed.key)["_source"]
+    assert doc["result"]["evaluation"] == "passed"
+    assert doc["sentinel"]["finding"]["status"] == "resolved"
+    assert doc["sentinel"]["scan"]["id"] == "s2"
+    old = client.get(index=current, id="k-old")["_source"]
+    assert old["rule"]["id"] == "SSH-V1" and old["sentinel"]["finding"]["status"] == "resolved"
+    assert old["result"]["evaluation"] is None and old["destination"]["port"] == 443
+    assert client.count(index=current)["count"] == 2
+    assert client.count(index=f"{prefix}-findings")["count"] == 2  # the history: both scans
