@@ -242,18 +242,21 @@ def budget_run(tmp: Path, endpoints: int) -> dict[str, object]:
 SWEPT = "127.1.0.0/16"
 
 
-def farm16(count: int) -> list[str]:
-    """The first ``count`` host addresses of the swept /16: the only ones that answer."""
-    return [str(a) for a in ipaddress.ip_network(SWEPT).hosts()][:count]
+def farm16(count: int) -> ipaddress.IPv4Network:
+    """The smallest block at the start of the swept /16 holding ``count`` addresses: the only
+    ones that answer (one prefix, so the kernel and scapy see one route, not one per host)."""
+    return ipaddress.IPv4Network(f"127.1.0.0/{32 - max(0, (count - 1).bit_length())}")
 
 
-def answer_only(addresses: list[str]) -> None:
-    """Loopback without 127.0.0.0/8 as one local block: 127.0.0.1 and ``addresses`` are local,
-    the rest of the /16 is routed out of lo and dropped by the kernel on the way back in (a
-    martian), so it stays silent, as an empty address does on a real segment."""
+def answer_only(farm: ipaddress.IPv4Network) -> None:
+    """Loopback without 127.0.0.0/8 as one local block: 127.0.0.1 and ``farm`` are local (an
+    address with a prefix on lo makes its whole prefix local), the rest of the /16 is routed
+    out of lo and dropped by the kernel on the way back in (a martian), so it stays silent,
+    as an empty address does on a real segment."""
     subprocess.run(["ip", "addr", "del", "127.0.0.1/8", "dev", "lo"], check=True)
-    batch = "".join(f"addr add {a}/32 dev lo\n" for a in ["127.0.0.1", *addresses])
-    subprocess.run(["ip", "-batch", "-"], input=batch.encode(), check=True)
+    subprocess.run(["ip", "addr", "add", "127.0.0.1/32", "dev", "lo"], check=True)
+    subprocess.run(["ip", "addr", "add", f"{farm.network_address + 1}/{farm.prefixlen}", "dev",
+                    "lo"], check=True)
     subprocess.run(["ip", "route", "add", SWEPT, "dev", "lo"], check=True)
 
 
@@ -265,6 +268,8 @@ def sweep16_run(tmp: Path, count: int) -> dict[str, object]:
         "{discovery: {methods: [icmp, syn], syn_ports: [4433], timeout_s: 1, batch: 4096},"
         " tcp: {ports: [4433], banner: false}}"))
     result = scan_run(tmp, book, 65534)
+    farm = farm16(count)
+    count = farm.num_addresses - 1  # the /16's own network address is never planned
     with sqlite3.connect(tmp / "sweep16.db") as con:
         row = con.execute("SELECT doc FROM events WHERE action = 'scan-finished'").fetchone()
     after = json.loads(row[0]).get("sentinel", {}).get("after") if row else None
@@ -277,7 +282,7 @@ def inside(args: argparse.Namespace) -> None:
     first = "127.0.1.1"
     if args.sweep16:
         answer_only(farm16(args.sweep16))
-        first = farm16(1)[0]
+        first = "127.1.0.1"
     tmp = Path(tempfile.mkdtemp(prefix="sentinel-scale-"))
     try:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
