@@ -288,7 +288,7 @@ def test_a_key_resolved_by_a_passing_check_keeps_its_verdict_and_a_mark_never_40
         sink.add_events([resolved(passed.key, "TLS-PROTO-10"), resolved("k-old", "SSH-V1")])
     assert not sink.stats.rejected
     current = f"{prefix}-findings-current"
-    client.indices.refresh(index=current)
+    client.indices.refresh(index=f"{prefix}-*")  # the history's index as well as the current
     doc = client.get(index=current, id=passed.key)["_source"]
     assert doc["result"]["evaluation"] == "passed"
     assert doc["sentinel"]["finding"]["status"] == "resolved"
