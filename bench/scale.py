@@ -269,7 +269,8 @@ def sweep16_run(tmp: Path, count: int) -> dict[str, object]:
         " tcp: {ports: [4433], banner: false}}"))
     result = scan_run(tmp, book, 65534)
     farm = farm16(count)
-    count = farm.num_addresses - 1  # the /16's own network address is never planned
+    # The block's first and last addresses are its network and (on lo) broadcast addresses.
+    count = farm.num_addresses - 2
     with sqlite3.connect(tmp / "sweep16.db") as con:
         row = con.execute("SELECT doc FROM events WHERE action = 'scan-finished'").fetchone()
     after = json.loads(row[0]).get("sentinel", {}).get("after") if row else None
