@@ -40,7 +40,7 @@ from sigma.rule import SigmaRule
 from sentinel.detect.correlate import Bucket
 from sentinel.detect.sigma import Correlation, Rule, RuleSet, load_collection, load_pipeline
 from sentinel.errors import InputError, SinkError
-from sentinel.store.elastic_templates import describe_error
+from sentinel.store.elastic_templates import describe_error, history_indices
 
 INDEX_KIND = {"finding": "findings", "event": "events"}
 
@@ -70,8 +70,9 @@ class Converted:
 
 
 def _retarget(query: str, kind: str, prefix: str) -> str:
-    """The backend's ``from sentinel-findings`` as ``from <prefix>-findings-*``."""
-    return re.sub(r"\Afrom \S+ ", f"from {prefix}-{INDEX_KIND[kind]}-* ", query)
+    """The backend's ``from sentinel-findings`` as the kind's history indices of a prefix
+    (``<prefix>-findings-*`` without the current-state index its alias also matches)."""
+    return re.sub(r"\Afrom \S+ ", f"from {history_indices(prefix, INDEX_KIND[kind])} ", query)
 
 
 def convert_esql(ruleset: RuleSet, prefix: str = "sentinel") -> Converted:

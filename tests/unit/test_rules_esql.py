@@ -16,6 +16,7 @@ from sentinel.detect.esql import OPENED_ONLY, convert_esql
 from sentinel.detect.local import Item, LocalEngine
 from sentinel.detect.ruletests import expand
 from sentinel.detect.sigma import RuleSet, load_rules, rule_tests
+from sentinel.store.elastic_templates import history_indices
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGMA = str(Path(sys.executable).parent / "sigma")
@@ -76,7 +77,8 @@ def test_make_rules_esql_prints_every_rule_as_a_complete_query() -> None:
     assert set(printed) == {r.id for r in ruleset.rules} | {c.id for c in ruleset.correlations}
     for rule in ruleset.rules:
         kind = "findings" if rule.category == "finding" else "events"
-        assert printed[rule.id].startswith(f"from sentinel-{kind}-* metadata _id")
+        assert printed[rule.id].startswith(
+            f"from {history_indices('sentinel', kind)} metadata _id")
         assert (OPENED_ONLY in printed[rule.id]) == (rule.category == "finding")
     for corr in ruleset.correlations:
         assert "sentinel_ids=values(_id) by timebucket" in printed[corr.id]
@@ -89,9 +91,10 @@ def test_make_rules_esql_prints_every_rule_as_a_complete_query() -> None:
 
 def test_correlation_queries_name_the_prefix_index() -> None:
     converted = convert_esql(load_rules(), "sentinel-test-x")
-    assert converted.correlations[NATIONAL].startswith("from sentinel-test-x-events-* metadata")
+    assert converted.correlations[NATIONAL].startswith(
+        f"from {history_indices('sentinel-test-x', 'events')} metadata")
     assert converted.correlations[MANAGEMENT].startswith(
-        "from sentinel-test-x-findings-* metadata")
+        f"from {history_indices('sentinel-test-x', 'findings')} metadata")
 
 
 def doc(stamp: str, host: str, agency: str = "agency-a", action: str = "national-crypto-lost"
