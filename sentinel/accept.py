@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sentinel.errors import InputError
+from sentinel.model import doc_field
 from sentinel.yamlio import load_yaml, validate
 
 AcceptanceState = Literal["active", "expired"]
@@ -75,9 +76,9 @@ class Acceptance(BaseModel):
     def matches(self, doc: dict[str, Any]) -> bool:
         """Whether this acceptance names the finding document ``doc``."""
         if self.key is not None:
-            return bool(_get(doc, "sentinel", "finding", "key") == self.key)
-        return bool(_get(doc, "rule", "id") == self.check
-                    and _get(doc, "host", "id") == self.asset)
+            return bool(doc_field(doc, "sentinel", "finding", "key") == self.key)
+        return bool(doc_field(doc, "rule", "id") == self.check
+                    and doc_field(doc, "host", "id") == self.asset)
 
     def state(self, today: date) -> AcceptanceState:
         return "active" if today <= self.expires else "expired"
@@ -89,13 +90,6 @@ class AcceptanceFile(BaseModel):
     accepted: list[Acceptance] = Field(max_length=100_000)
 
 
-def _get(doc: dict[str, Any], *path: str) -> Any:
-    value: Any = doc
-    for part in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def today_utc() -> date:
@@ -124,7 +118,8 @@ class Acceptances:
         on = self.today or today_utc()
         out = []
         for doc in docs:
-            acceptance = self.find(doc) if _get(doc, "result", "evaluation") == "failed" else None
+            failed = doc_field(doc, "result", "evaluation") == "failed"
+            acceptance = self.find(doc) if failed else None
             if acceptance is None:
                 out.append(doc)
                 continue
@@ -143,7 +138,7 @@ class Acceptances:
 
 def is_accepted(doc: dict[str, Any]) -> bool:
     """Whether a (marked) finding document is accepted now: not counted as failed."""
-    return bool(_get(doc, "sentinel", "acceptance", "state") == "active")
+    return bool(doc_field(doc, "sentinel", "acceptance", "state") == "active")
 
 
 def counted(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

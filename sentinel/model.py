@@ -312,6 +312,17 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
+def doc_field(doc: dict[str, Any], *path: str) -> Any:
+    """The value at ``path`` in a stored document (``doc_field(d, "destination", "ip")``),
+    None where any step is missing or not an object."""
+    value: Any = doc
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 def finding_to_ecs(finding: Finding) -> dict[str, Any]:
     """One finding as an ECS ``state`` document for ``sentinel-findings``."""
     doc: dict[str, Any] = {

@@ -140,6 +140,17 @@ def _ports(value: Any, path: str) -> list[tuple[int | None, int | None]]:
     return out
 
 
+def _cidr(cidr: str, family: int, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A range of the family its field names, or a located error."""
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise _Bad(path, f"not a CIDR: {cidr[:60]!r}") from None
+    if network.version != family:
+        raise _Bad(path, f"an IPv{network.version} range")
+    return network
+
+
 def _template(item: Mapping[str, Any], key: str) -> str | None:
     """The id a ``ServiceTemplate``/``AddressTemplate`` object names, if any."""
     value = item.get(key)
@@ -168,12 +179,7 @@ def _policies(item: Mapping[str, Any], group: str, direction: Direction,
         cidr = _text(item, key)
         if not cidr:
             continue
-        try:
-            network = ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise _Bad(f"{path}.{key}", f"not a CIDR: {cidr[:60]!r}") from None
-        if network.version != family:
-            raise _Bad(f"{path}.{key}", f"an IPv{network.version} range")
+        network = _cidr(cidr, family, f"{path}.{key}")
         remotes.append((4 if family == 4 else 6, str(network), None))
     group_remote = _text(item, "SecurityGroupId") or _template(item, "AddressTemplate")
     if group_remote and not remotes:
@@ -303,12 +309,7 @@ def _subnets(item: Mapping[str, Any], path: str, project: str) -> list[Subnet]:
         cidr = _text(item, key)
         if not cidr:
             continue
-        try:
-            network = ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise _Bad(f"{path}.{key}", f"not a CIDR: {cidr[:60]!r}") from None
-        if network.version != family:
-            raise _Bad(f"{path}.{key}", f"an IPv{network.version} range")
+        network = _cidr(cidr, family, f"{path}.{key}")
         out.append(Subnet(id=subnet_id + suffix, name=name, project=project, network=vpc,
                           cidr=str(network), family=4 if family == 4 else 6))
     if not out:

@@ -39,7 +39,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 from sentinel import __version__
 from sentinel.catalog.tls import ObjectId, TlsRegistry, tls_registry
 from sentinel.errors import ReportError
-from sentinel.model import ScanRecord
+from sentinel.model import ScanRecord, doc_field
 from sentinel.report.safe import visible
 
 # The catalog's OID kinds as CycloneDX primitives (the schema's enum).
@@ -55,13 +55,6 @@ def _text(value: Any) -> str:
     return visible(str(value))[:MAX_TEXT]
 
 
-def _get(doc: dict[str, Any], *path: str) -> Any:
-    value: Any = doc
-    for part in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _datetime(value: Any) -> datetime | None:
@@ -200,12 +193,12 @@ class _Builder:
         return self._add(ref, make)
 
     def endpoint(self, observation: dict[str, Any]) -> None:
-        facts = _get(observation, "sentinel", "facts", "tls")
+        facts = doc_field(observation, "sentinel", "facts", "tls")
         if not isinstance(facts, dict):
             return
-        address = _text(_get(observation, "destination", "ip") or "")
-        port = _get(observation, "destination", "port")
-        asset = _text(_get(observation, "host", "id") or "")
+        address = _text(doc_field(observation, "destination", "ip") or "")
+        port = doc_field(observation, "destination", "port")
+        asset = _text(doc_field(observation, "host", "id") or "")
         certs: dict[str, list[BomRef]] = {}
         for chain in _list(facts.get("certificates"), 64):
             if not isinstance(chain, dict):
@@ -234,7 +227,7 @@ class _Builder:
                     properties=[Property(name="sentinel:asset", value=asset),
                                 Property(name="sentinel:endpoint", value=f"{address}:{port}"),
                                 Property(name="sentinel:agency", value=_text(
-                                    _get(observation, "organization", "id") or ""))],
+                                    doc_field(observation, "organization", "id") or ""))],
                     crypto_properties=CryptoProperties(
                         asset_type=CryptoAssetType.PROTOCOL,
                         protocol_properties=ProtocolProperties(

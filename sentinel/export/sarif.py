@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from sentinel import __version__
 from sentinel.catalog.checks import checks
-from sentinel.model import ScanRecord
+from sentinel.model import ScanRecord, doc_field
 from sentinel.report.safe import visible
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -22,13 +22,6 @@ _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "not
           "info": "note"}
 
 
-def _get(doc: dict[str, Any], *path: str) -> Any:
-    value: Any = doc
-    for part in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _text(value: Any) -> str:
@@ -51,24 +44,24 @@ def _rule(check_id: str) -> dict[str, Any]:
 
 
 def _uri(doc: dict[str, Any]) -> str:
-    address, port = _get(doc, "destination", "ip"), _get(doc, "destination", "port")
+    address, port = doc_field(doc, "destination", "ip"), doc_field(doc, "destination", "port")
     if not isinstance(address, str) or not address:
         return "urn:sentinel:asset:" + "".join(
             c if c.isalnum() or c in "-._" else f"%{ord(c):02X}" for c in
-            str(_get(doc, "host", "id") or "unknown")[:255])
+            str(doc_field(doc, "host", "id") or "unknown")[:255])
     address = quote(address[:64], safe=":.")  # an IP as stored; anything else escaped
     host = f"[{address}]" if ":" in address else address
-    transport = _get(doc, "network", "transport") or "tcp"
+    transport = doc_field(doc, "network", "transport") or "tcp"
     suffix = f":{port}" if isinstance(port, int) and not isinstance(port, bool) else ""
     return f"{transport if transport in ('tcp', 'udp') else 'tcp'}://{host}{suffix}"
 
 
 def _result(doc: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
-    check_id = str(_get(doc, "rule", "id"))
-    severity = str(_get(doc, "sentinel", "severity") or "medium")
-    failed = _get(doc, "result", "evaluation") == "failed"
-    asset = _text(_get(doc, "host", "id"))
-    title = _get(doc, "sentinel", "title") or {}
+    check_id = str(doc_field(doc, "rule", "id"))
+    severity = str(doc_field(doc, "sentinel", "severity") or "medium")
+    failed = doc_field(doc, "result", "evaluation") == "failed"
+    asset = _text(doc_field(doc, "host", "id"))
+    title = doc_field(doc, "sentinel", "title") or {}
     result: dict[str, Any] = {
         "ruleId": check_id,
         "ruleIndex": index[check_id],
@@ -80,16 +73,16 @@ def _result(doc: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
             "physicalLocation": {"artifactLocation": {"uri": _uri(doc)}},
             "logicalLocations": [{"name": asset, "kind": "resource",
                                   "fullyQualifiedName":
-                                      f"{_text(_get(doc, 'organization', 'id'))}/{asset}"}],
+                                      f"{_text(doc_field(doc, 'organization', 'id'))}/{asset}"}],
         }],
         "properties": {"severity": severity,
-                       "agency": _text(_get(doc, "organization", "id")),
-                       "status": _text(_get(doc, "sentinel", "finding", "status"))},
+                       "agency": _text(doc_field(doc, "organization", "id")),
+                       "status": _text(doc_field(doc, "sentinel", "finding", "status"))},
     }
-    key = _get(doc, "sentinel", "finding", "key")
+    key = doc_field(doc, "sentinel", "finding", "key")
     if isinstance(key, str) and key:
         result["partialFingerprints"] = {"sentinelFindingKey/v1": key}
-    acceptance = _get(doc, "sentinel", "acceptance")
+    acceptance = doc_field(doc, "sentinel", "acceptance")
     if isinstance(acceptance, dict) and acceptance.get("state") == "active":
         result["suppressions"] = [{
             "kind": "external", "status": "accepted",
@@ -102,7 +95,7 @@ def _result(doc: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
 
 def sarif_log(docs: list[dict[str, Any]], scan: ScanRecord) -> dict[str, Any]:
     """The SARIF log of one scan's finding documents (marked by any acceptances)."""
-    rule_ids = sorted({str(_get(d, "rule", "id")) for d in docs})
+    rule_ids = sorted({str(doc_field(d, "rule", "id")) for d in docs})
     index = {rule_id: n for n, rule_id in enumerate(rule_ids)}
     return {
         "$schema": SCHEMA_URI,

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from sentinel.accept import is_accepted
+from sentinel.model import doc_field
 from sentinel.report.safe import clean, visible
 
 COLUMNS: tuple[str, ...] = (
@@ -25,45 +26,38 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_CELL = 32_000
 
 
-def _get(doc: dict[str, Any], *path: str) -> Any:
-    value: Any = doc
-    for part in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def status(doc: dict[str, Any]) -> str:
     """open, reopened, ... as stored; ``accepted`` while an acceptance holds."""
     if is_accepted(doc):
         return "accepted"
-    return str(_get(doc, "sentinel", "finding", "status") or "")
+    return str(doc_field(doc, "sentinel", "finding", "status") or "")
 
 
 def row(doc: dict[str, Any]) -> dict[str, Any]:
     """One finding document as a flat row (``COLUMNS``)."""
-    acceptance = _get(doc, "sentinel", "acceptance") or {}
-    references = _get(doc, "rule", "reference") or []
+    acceptance = doc_field(doc, "sentinel", "acceptance") or {}
+    references = doc_field(doc, "rule", "reference") or []
     return {
-        "scan": _get(doc, "sentinel", "scan", "id"),
-        "agency_id": _get(doc, "organization", "id"),
-        "agency_name": _get(doc, "organization", "name"),
-        "asset": _get(doc, "host", "id"),
-        "address": _get(doc, "destination", "ip"),
-        "port": _get(doc, "destination", "port"),
-        "check_id": _get(doc, "rule", "id"),
-        "severity": _get(doc, "sentinel", "severity"),
-        "evaluation": _get(doc, "result", "evaluation"),
+        "scan": doc_field(doc, "sentinel", "scan", "id"),
+        "agency_id": doc_field(doc, "organization", "id"),
+        "agency_name": doc_field(doc, "organization", "name"),
+        "asset": doc_field(doc, "host", "id"),
+        "address": doc_field(doc, "destination", "ip"),
+        "port": doc_field(doc, "destination", "port"),
+        "check_id": doc_field(doc, "rule", "id"),
+        "severity": doc_field(doc, "sentinel", "severity"),
+        "evaluation": doc_field(doc, "result", "evaluation"),
         "status": status(doc),
         "accepted_until": acceptance.get("expires"),
         "accepted_by": acceptance.get("approver"),
         "acceptance_reason": acceptance.get("reason"),
-        "title_zh": _get(doc, "sentinel", "title", "zh"),
-        "title_en": _get(doc, "sentinel", "title", "en"),
+        "title_zh": doc_field(doc, "sentinel", "title", "zh"),
+        "title_en": doc_field(doc, "sentinel", "title", "en"),
         "references": "; ".join(str(r) for r in references) if isinstance(references, list)
         else str(references),
-        "finding_key": _get(doc, "sentinel", "finding", "key"),
+        "finding_key": doc_field(doc, "sentinel", "finding", "key"),
         "observed_at": doc.get("@timestamp"),
     }
 
