@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,6 +36,7 @@ from sentinel.model import (
 from sentinel.severity import Severity
 from sentinel.store.elastic import ElasticSink
 from sentinel.store.kibana_queries import PanelSearch, flatten_buckets, searches
+from tests.support.loopback import ThreadedServer, sends, tls_handshakes
 
 ADDRESS = "127.0.19.1"  # a loopback address of its own: other tests bind 127.0.0.1's ports
 PLAYBOOK = f"""\
@@ -54,46 +53,6 @@ probes:
   tls: {{ports: [443], timeout_s: 3}}
 """
 Doc = dict[str, Any]
-
-
-class Server:
-    """A real TCP listener on ``ADDRESS``: sends a banner, or completes a TLS handshake."""
-
-    def __init__(self, port: int, banner: bytes, tls: ssl.SSLContext | None = None) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((ADDRESS, port))
-        self.sock.listen(32)
-        self.banner, self.tls = banner, tls
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
-        try:
-            if self.tls is not None:
-                with self.tls.wrap_socket(conn, server_side=True) as wrapped:
-                    wrapped.recv(1024)
-            else:
-                conn.sendall(self.banner)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        # shutdown wakes the thread blocked in accept(); close alone leaves the port listening
-        self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self.thread.join(5)
 
 
 def _tls_context(folder: Path) -> ssl.SSLContext:
@@ -115,11 +74,13 @@ def _tls_context(folder: Path) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[dict[str, Server]]:
+def servers(tmp_path: Path) -> Iterator[dict[str, ThreadedServer]]:
     started = {
-        "telnet": Server(23, b"Ubuntu 22.04 LTS\r\nlogin: "),
-        "ftp": Server(21, b"220 FTP ready\r\n"),
-        "https": Server(443, b"", _tls_context(tmp_path)),
+        "telnet": ThreadedServer(sends(b"Ubuntu 22.04 LTS\r\nlogin: "), address=ADDRESS,
+                                 port=23),
+        "ftp": ThreadedServer(sends(b"220 FTP ready\r\n"), address=ADDRESS, port=21),
+        "https": ThreadedServer(tls_handshakes(_tls_context(tmp_path)), address=ADDRESS,
+                                port=443),
     }
     yield started
     for server in started.values():
@@ -192,7 +153,7 @@ def _export(tmp_path: Path, prefix: str) -> list[PanelSearch]:
 
 
 def test_panels_count_the_current_state_after_two_scans_and_a_fix(
-    client: Elasticsearch, prefix: str, tmp_path: Path, servers: dict[str, Server]
+    client: Elasticsearch, prefix: str, tmp_path: Path, servers: dict[str, ThreadedServer]
 ) -> None:
     book = tmp_path / "book.yml"
     book.write_text(PLAYBOOK, encoding="utf-8")
