@@ -70,7 +70,10 @@ def agency_of(n: int, assets: int, agencies: int) -> str:
 
 
 def address_of(n: int) -> str:
-    return f"10.{n // 65536}.{n // 256 % 256}.{n % 256}"
+    """The n-th address of the benchmarking range 198.18.0.0/15 (the lab's; never sent to)."""
+    if not 0 <= n < 1 << 17:
+        raise SystemExit("at most 131,072 assets: one address each in 198.18.0.0/15")
+    return f"198.{18 + n // 65536}.{n // 256 % 256}.{n % 256}"
 
 
 def context(scan: str, agency: str) -> Context:
@@ -94,7 +97,7 @@ def finding(check_id: str, scan: str, agency: str, asset: str, address: str,
 
 def build(path: Path, assets: int, check_ids: list[str], agencies: int) -> None:
     """The store: schema by SqliteStore, rows in bulk with the documents the scan writes."""
-    mark_asset, mark_address, mark_agency = "ASSET_X", "10.255.255.254", "a99"
+    mark_asset, mark_address, mark_agency = "ASSET_X", "2001:db8:ffff::5e", "a99"
     templates = []
     for check_id in check_ids:
         f = finding(check_id, SCAN, mark_agency, mark_asset, mark_address)
