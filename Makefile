@@ -4,11 +4,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 OUT ?= out
 
-# Debian packages: the scanner's tools (nmap), the lab's real servers, report fonts.
+# Debian packages: the scanner's tools (nmap), the lab's real servers, report fonts,
+# nftables (the cloud tenants' security groups in the lab), chromium (the report rendering test).
 DEBS := nmap nginx-light openssh-server openssh-client snmpd snmp radvd dnsmasq-base iproute2 \
         fonts-noto-cjk gnutls-bin redis-server rabbitmq-server vsftpd inetutils-telnetd openbsd-inetd dnsutils \
         curl openssl busybox socat poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
-        libharfbuzz-subset0 strace zlib1g-dev testssl.sh
+        libharfbuzz-subset0 strace zlib1g-dev testssl.sh nftables chromium
 
 .PHONY: deps install lint test demo lab-servers es es-stop broker broker-stop rules-esql
 
