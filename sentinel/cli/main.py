@@ -424,26 +424,46 @@ def _known_filters(db: SqliteStore, scan_id: str, agency: str | None, check: str
 @app.command()
 def scans(
     as_json: Annotated[bool, typer.Option("--json", help="A JSON array of scan records.")] = False,
+    accept: AcceptOption = None,
     store: StoreOption = None,
 ) -> None:
-    """List the scans in the store, oldest first: id, status, times, attempts, failed checks."""
+    """List the scans in the store, oldest first: id, status, times, attempts, failed checks.
+
+    With --accept, a scan's failed count leaves out its actively accepted findings and an
+    ``accepted`` column (``accepted`` in --json) counts them, as findings, report and export do.
+    """
+    from sentinel.accept import counted
+
+    accepted: dict[str, int] = {}
     try:
+        acceptances = _acceptances(accept) if accept is not None else None
         with _store(store, create=False) as db:
             records = db.scans()
+            if acceptances is not None:
+                for r in records:
+                    failed = db.findings(scan_id=r.id, evaluations=("failed",))
+                    kept = len(counted(acceptances.mark(failed)))
+                    accepted[r.id] = len(failed) - kept
+                    r.findings = kept
     except SentinelError as exc:
         fail(exc)
     if as_json:
-        json.dump([r.model_dump(mode="json") for r in records], sys.stdout, ensure_ascii=False,
-                  indent=1)
+        rows = [r.model_dump(mode="json") for r in records]
+        if acceptances is not None:
+            for row in rows:
+                row["accepted"] = accepted[row["id"]]
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
         print()
         return
+    extra = f" {'accepted':>8}" if acceptances is not None else ""
     print(f"{'scan':<17} {'status':<11} {'started':<20} {'finished':<20} {'attempts':>8} "
-          f"{'failed':>6}  playbook")
+          f"{'failed':>6}{extra}  playbook")
     for r in records:
         started = r.started.strftime("%Y-%m-%d %H:%M:%S")
         finished = r.finished.strftime("%Y-%m-%d %H:%M:%S") if r.finished else "-"
+        more = f" {accepted[r.id]:>8}" if acceptances is not None else ""
         print(f"{r.id:<17} {r.status:<11} {started:<20} {finished:<20} "
-              f"{sum(r.attempts.values()):>8} {r.findings:>6}  {r.playbook}")
+              f"{sum(r.attempts.values()):>8} {r.findings:>6}{more}  {r.playbook}")
 
 
 @app.command()
