@@ -3,7 +3,10 @@ remediation progress, and the trend across scans and drills (an SVG line chart).
 
 Remediation progress per agency comes from the finding lifecycle (``finding_state``):
 resolved keys over all keys ever failed. The trend recomputes the scores for each of the
-last scans from their stored findings and observations.
+last scans from their stored findings and observations. Each row also counts the agency's
+overdue findings (failed, due date passed at the scan's time). With a single scan there is
+no progress to draw yet: a statement stands in for the progress and trend charts (not bars
+at 0 %).
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ def trend(store: SqliteStore) -> dict[str, Any]:
     return {"labels": labels, "series": series, "scans": [s.id for s in scans]}
 
 
+def overdue(view: AgencyView) -> int:
+    """An agency's failed findings whose remediation due date had passed at the scan."""
+    return sum(1 for group in view.groups for item in group["items"]
+               if item["evaluation"] == "failed" and item["overdue"])
+
+
 def leaderboard(views: list[AgencyView], done: dict[str, dict[str, int]]
                 ) -> list[dict[str, Any]]:
     """Agencies ranked by overall score, then by remediation progress."""
@@ -80,7 +89,8 @@ def leaderboard(views: list[AgencyView], done: dict[str, dict[str, int]]
         entry = done.get(view.agency["id"], {"total": 0, "resolved": 0, "open": 0})
         share = 100.0 * entry["resolved"] / entry["total"] if entry["total"] else 100.0
         rows.append({"agency": view.agency, "scores": view.scores, "counts": view.counts,
-                     "progress": share, "resolved": entry["resolved"], "open": entry["open"]})
+                     "progress": share, "resolved": entry["resolved"], "open": entry["open"],
+                     "overdue": overdue(view)})
     rows.sort(key=lambda r: (r["scores"].overall is None, -(r["scores"].overall or 0.0),
                              -r["progress"], r["agency"]["id"]))
     for rank, row in enumerate(rows, start=1):
@@ -93,6 +103,15 @@ def coordinator_charts(rows: list[dict[str, Any]], history: dict[str, Any],
     """The leaderboard bars and the trend lines."""
     names = {"overall": words["overall"][lang], "ipv6": words["ipv6"][lang],
              "crypto": words["crypto"][lang], "exposure": words["exposure"][lang]}
+    if len(history["labels"]) <= 1:  # a first scan: nothing to compare yet, no 0 % bars
+        statement = Markup('<p class="note first-scan">{}</p>').format(
+            words["progress_first_scan"][lang])
+        return {
+            "leaderboard": charts.hbar([(r["agency"]["name"][lang], r["scores"].overall)
+                                        for r in rows[:40]], title=words["leaderboard"][lang],
+                                       missing=words["not_measured"][lang]),
+            "progress": statement, "trend": statement,
+        }
     return {
         "leaderboard": charts.hbar([(r["agency"]["name"][lang], r["scores"].overall)
                                     for r in rows[:40]], title=words["leaderboard"][lang],
@@ -111,5 +130,5 @@ def as_dict(rows: list[dict[str, Any]], history: dict[str, Any]) -> dict[str, An
     return {"leaderboard": [{"rank": r["rank"], "agency": r["agency"],
                              "scores": r["scores"].as_dict(), "counts": r["counts"],
                              "progress": round(r["progress"], 1), "resolved": r["resolved"],
-                             "open": r["open"]} for r in rows],
+                             "open": r["open"], "overdue": r["overdue"]} for r in rows],
             "trend": history}
