@@ -13,7 +13,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer._click.core import Command, Context  # Typer's own (vendored) click types
@@ -36,7 +36,7 @@ class SortChoice(StrEnum):
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from sentinel.accept import Acceptances
     from sentinel.playbook import Playbook
@@ -372,39 +372,46 @@ def findings(
             scan_id = record.id
             _known_filters(db, scan_id, agency, check)
             evaluations = ("failed", "error", "passed") if include_passed else ("failed", "error")
-            docs = db.findings(
-                scan_id=scan_id,
-                agency_id=agency,
-                check_id=check,
-                min_severity=severity,
-                evaluations=evaluations,
-            )
-            if segment is not None and not any(
-                    d.get("sentinel", {}).get("segment") == segment
-                    for d in db.findings(scan_id=scan_id, evaluations=table.EVALUATIONS)):
+            if segment is not None and not db.has_segment(scan_id, segment):
                 raise UsageError(f"--segment {segment!r}: not a segment of scan {scan_id}")
-            docs = acceptances.mark(docs)
+            # Read from the cursor and written as they come (issue 20: flat memory at a
+            # million findings); only --sort holds the matching documents.
+            docs: Iterable[dict[str, Any]] = (
+                d for d in db.iter_findings(scan_id=scan_id, agency_id=agency,
+                                            check_id=check, segment_id=segment,
+                                            min_severity=severity, evaluations=evaluations)
+                if table.matches(d, host_filter=host, segment=segment))
+            if accept is not None:
+                docs = (acceptances.mark([d])[0] for d in docs)
+            if sort is not None:
+                docs = table.ordered(docs, sort.value)
+            failing = 0
+
+            def counted(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+                nonlocal failing
+                for doc in docs:
+                    failing += fail_on is not None and bool(table.fails_at([doc], fail_on))
+                    yield doc
+
+            out = sys.stdout
+            if as_json:
+                for piece in table.json_array(counted(docs)):
+                    out.write(piece)
+                out.write("\n")
+            elif as_jsonl:
+                for line in table.json_lines(counted(docs)):
+                    out.write(line + "\n")
+            else:
+                started = record.started.strftime("%Y-%m-%d %H:%M:%S")
+                for line in table.table(counted(docs), f"scan {record.id} {record.status} "
+                                        f"{started} UTC ({record.playbook})"):
+                    out.write(line + "\n")
     except SentinelError as exc:
         fail(exc)
-    docs = table.ordered(table.matching(docs, host_filter=host, segment=segment),
-                         sort.value if sort is not None else None)
-    if as_json:
-        json.dump(docs, sys.stdout, ensure_ascii=False, indent=1)
-        print()
-    elif as_jsonl:
-        for line in table.json_lines(docs):
-            print(line)
-    else:
-        started = record.started.strftime("%Y-%m-%d %H:%M:%S")
-        for line in table.table(docs, f"scan {record.id} {record.status} {started} UTC "
-                                      f"({record.playbook})"):
-            print(line)
-    if fail_on is not None:
-        failing = table.fails_at(docs, fail_on)
-        if failing:
-            say(f"--fail-on {fail_on.value}: {len(failing)} failed finding"
-                f"{'s' if len(failing) != 1 else ''} at or above it")
-            raise typer.Exit(1)
+    if fail_on is not None and failing:
+        say(f"--fail-on {fail_on.value}: {failing} failed finding"
+            f"{'s' if failing != 1 else ''} at or above it")
+        raise typer.Exit(1)
 
 
 def _known_filters(db: SqliteStore, scan_id: str, agency: str | None, check: str | None) -> None:
@@ -481,6 +488,9 @@ def report(
     ] = None,
     accept: AcceptOption = None,
     store: StoreOption = None,
+    marking: Annotated[str | None, typer.Option(
+        "--marking", help="Classification marking on every page, e.g. 内部 (default: the "
+        "playbook's report.marking, else none).")] = None,
 ) -> None:
     """Render remediation reports (and with --all the coordinator report) from the store."""
     from sentinel.report.html import FORMATS, render_agency, render_all
@@ -496,10 +506,11 @@ def report(
         with _store(store, create=False) as db:
             written = (
                 render_all(db, out, playbook=book, scan_id=scan_id, lang=lang, fmt=kind,
-                           acceptances=acceptances)
+                           acceptances=acceptances, marking=marking)
                 if all_agencies
                 else [render_agency(db, agency or "", out, playbook=book, scan_id=scan_id,
-                                    lang=lang, fmt=kind, acceptances=acceptances)]
+                                    lang=lang, fmt=kind, acceptances=acceptances,
+                                    marking=marking)]
             )
         for path in written:
             print(path)

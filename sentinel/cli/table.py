@@ -86,52 +86,90 @@ def ordered(docs: Iterable[Doc], key: str | None) -> list[Doc]:
     return list(docs) if key is None else sorted(docs, key=_ORDER[key])
 
 
+def matches(doc: Doc, *, host_filter: str | None = None, segment: str | None = None) -> bool:
+    """Whether the document is on this host (its name, id or any of its addresses, or the
+    probed address) and in this segment."""
+    if segment is not None and doc.get("sentinel", {}).get("segment") != segment:
+        return False
+    if host_filter is not None:
+        found = doc.get("host") or {}
+        names = {str(found.get("name") or ""), str(found.get("id") or ""), host(doc),
+                 *(str(a) for a in found.get("ip") or ()),
+                 str((doc.get("destination") or {}).get("ip") or "")}
+        if host_filter not in names:
+            return False
+    return True
+
+
 def matching(docs: Iterable[Doc], *, host_filter: str | None = None,
              segment: str | None = None) -> list[Doc]:
-    """The documents on this host (its name, id or any of its addresses, or the probed
-    address) and in this segment."""
-    out = []
+    """The documents on this host and in this segment (``matches``)."""
+    return [d for d in docs if matches(d, host_filter=host_filter, segment=segment)]
+
+
+class Totals:
+    """The counts of the table's last line, kept as the rows go by (nothing held per row)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_severity: Counter[Severity] = Counter()
+        self.by_evaluation: Counter[str] = Counter()
+
+    def add(self, doc: Doc) -> None:
+        self.count += 1
+        self.by_severity[severity(doc)] += 1
+        self.by_evaluation[evaluation(doc)] += 1
+
+    def __str__(self) -> str:
+        """``N findings: critical 1, high 2 | failed 2, error 1`` (only the counts that
+        occur)."""
+        head = f"{self.count} finding{'s' if self.count != 1 else ''}"
+        if not self.count:
+            return head
+        severities = ", ".join(f"{s.value} {self.by_severity[s]}" for s in Severity
+                               if self.by_severity[s])
+        evaluations = ", ".join(f"{e} {self.by_evaluation[e]}"
+                                for e in (*EVALUATIONS, "accepted") if self.by_evaluation[e])
+        return f"{head}: {severities} | {evaluations}"
+
+
+def totals(docs: Iterable[Doc]) -> str:
+    """``N findings: critical 1, high 2 | failed 2, error 1`` (only the counts that occur)."""
+    counts = Totals()
     for doc in docs:
-        if segment is not None and doc.get("sentinel", {}).get("segment") != segment:
-            continue
-        if host_filter is not None:
-            found = doc.get("host") or {}
-            names = {str(found.get("name") or ""), str(found.get("id") or ""), host(doc),
-                     *(str(a) for a in found.get("ip") or ()),
-                     str((doc.get("destination") or {}).get("ip") or "")}
-            if host_filter not in names:
-                continue
-        out.append(doc)
-    return out
+        counts.add(doc)
+    return str(counts)
 
 
-def totals(docs: Sequence[Doc]) -> str:
-    """``N findings: critical 1, high 2 · failed 2, error 1`` (only the counts that occur)."""
-    by_severity = Counter(severity(d) for d in docs)
-    by_evaluation = Counter(evaluation(d) for d in docs)
-    severities = ", ".join(f"{s.value} {by_severity[s]}" for s in Severity if by_severity[s])
-    evaluations = ", ".join(f"{e} {by_evaluation[e]}" for e in (*EVALUATIONS, "accepted")
-                            if by_evaluation[e])
-    head = f"{len(docs)} finding{'s' if len(docs) != 1 else ''}"
-    return f"{head}: {severities} | {evaluations}" if docs else f"{head}"
-
-
-def table(docs: Sequence[Doc], title: str) -> Iterator[str]:
-    """The lines of the table: a title line, the column header, one row per finding, the
-    totals."""
+def table(docs: Iterable[Doc], title: str) -> Iterator[str]:
+    """The lines of the table: a title line, the column header, one row per finding (as the
+    documents come: any iterable, never held), the totals."""
     yield title
     header = [c.upper() for c in COLUMNS]
     yield _row(header)
+    counts = Totals()
     for doc in docs:
+        counts.add(doc)
         yield _row([severity(doc).value, evaluation(doc), check(doc), agency(doc), host(doc),
                     endpoint(doc), doc.get("sentinel", {}).get("title", {}).get("zh", "")])
-    yield f"total: {totals(docs)}"
+    yield f"total: {counts}"
 
 
 def _row(cells: Sequence[object]) -> str:
     shown = [_clean(c) for c in cells]
     padded = [f"{c:<{w}}" for c, w in zip(shown, WIDTHS, strict=False)]
     return " ".join([*padded, *shown[len(WIDTHS):]]).rstrip()
+
+
+def json_array(docs: Iterable[Doc]) -> Iterator[str]:
+    """The pieces of ``json.dump(list(docs), indent=1, ensure_ascii=False)``, byte for byte,
+    one document at a time (the array is never held)."""
+    first = True
+    for doc in docs:
+        text = json.dumps(doc, ensure_ascii=False, indent=1).replace("\n", "\n ")
+        yield ("[\n " if first else ",\n ") + text
+        first = False
+    yield "[]" if first else "\n]"
 
 
 def json_lines(docs: Iterable[Doc]) -> Iterator[str]:
