@@ -22,15 +22,20 @@ current verdict, so no panel counts it as failed or passed.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, Elasticsearch
 
 from sentinel.errors import SinkError
@@ -88,6 +93,93 @@ def _merge_docs(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_MAX_LEAVES = 8  # leaf certificates of one endpoint put in ECS (TLS, TLCP sign, TLS 1.3 ...)
+_MAX_NAME = 1024  # characters of a name (the mapping's ignore_above)
+_TLS_PROBES = frozenset({"tls", "tls_weakness"})
+
+
+def _bounded(value: Any) -> str | None:
+    """A certificate's text as an analyst can search it: control characters (a hostile
+    subject's NUL, newline, escape) shown as U+FFFD, at most _MAX_NAME characters."""
+    if not isinstance(value, str) or not value:
+        return None
+    cut = value[:_MAX_NAME]
+    return "".join("\ufffd" if unicodedata.category(c)[0] == "C" else c for c in cut)
+
+
+def _date(value: Any) -> str | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        return datetime.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
+
+
+def _issuer_common_names(der_b64: Any) -> list[str]:
+    if not isinstance(der_b64, str) or len(der_b64) > 1 << 20:
+        return []
+    try:
+        cert = x509.load_der_x509_certificate(base64.b64decode(der_b64, validate=True))
+        return [str(a.value) for a in cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    except (ValueError, TypeError):  # unparseable: the probe's facts say so already
+        return []
+
+
+def _leaves(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    chains = [c for c in facts.get("certificates") or [] if isinstance(c, dict)]
+    found = facts.get("tls13_certificate")
+    if isinstance(found, dict):
+        chains += [found[k] for k in ("standard", "sm") if isinstance(found.get(k), dict)]
+    leaves = []
+    for chain in chains:
+        certs = chain.get("chain")
+        if isinstance(certs, list) and certs and isinstance(certs[0], dict) \
+                and not certs[0].get("error"):
+            leaves.append(certs[0])
+    return leaves
+
+
+def certificate_ecs(facts: dict[str, Any]) -> dict[str, Any]:
+    """ECS ``tls.server.x509.*`` (subject and issuer common and distinguished names, validity,
+    serial number) and ``tls.server.hash.sha256`` of the leaf certificates a TLS probe's facts
+    hold; every value bounded (names at most 1,024 characters, no control characters; at most
+    eight certificates). Empty when the facts hold no parsed certificate."""
+    values: dict[str, list[str]] = {}
+
+    def add(name: str, value: str | None) -> None:
+        if value is not None and value not in values.setdefault(name, []):
+            values[name].append(value)
+
+    for leaf in _leaves(facts):
+        if len(values.get("sha256", [])) >= _MAX_LEAVES:
+            break
+        sha = leaf.get("sha256")
+        add("sha256", sha.upper() if isinstance(sha, str) and len(sha) == 64 else None)
+        for cn in (leaf.get("common_names") or [])[:_MAX_LEAVES]:
+            add("subject_cn", _bounded(cn))
+        for cn in _issuer_common_names(leaf.get("der_b64"))[:_MAX_LEAVES]:
+            add("issuer_cn", _bounded(cn))
+        add("subject_dn", _bounded(leaf.get("subject")))
+        add("issuer_dn", _bounded(leaf.get("issuer")))
+        add("not_before", _date(leaf.get("not_before")))
+        add("not_after", _date(leaf.get("not_after")))
+        serial = leaf.get("serial")
+        add("serial", serial[:_MAX_NAME].upper() if isinstance(serial, str) and serial else None)
+    if not values.get("sha256"):
+        return {}
+    x509_doc: dict[str, Any] = {
+        "subject": {"common_name": values.get("subject_cn", []),
+                    "distinguished_name": values.get("subject_dn", [])},
+        "issuer": {"common_name": values.get("issuer_cn", []),
+                   "distinguished_name": values.get("issuer_dn", [])},
+        "not_before": values.get("not_before", []),
+        "not_after": values.get("not_after", []),
+        "serial_number": values.get("serial", []),
+    }
+    return {"tls": {"server": {"x509": x509_doc, "hash": {"sha256": values["sha256"]}}}}
+
+
 def _dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -129,6 +221,8 @@ class ElasticSink:
         # then its events, so a key resolved there and absent here was not judged again.
         # One asset's keys only: memory does not grow with the scan.
         self._judged: set[str] = set()
+        # The last asset's leaf certificates by (asset, address, port): ECS tls.server.*
+        self._certificates: dict[tuple[str, str, int | None], dict[str, Any]] = {}
         self._next_try = 0.0
         self.stats = SinkStats()
 
@@ -190,13 +284,24 @@ class ElasticSink:
         self._judged = set()
         for f in findings:
             doc = finding_to_ecs(f)
+            certificate = self._certificates.get(
+                (f.asset.id, f.endpoint.address, f.endpoint.port)) if f.endpoint else None
+            if certificate and (f.probe in _TLS_PROBES or f.protocol == "tls"):
+                doc = _merge_docs(doc, certificate)
             self.write("findings", document_id(f.key, f.context.scan_id), doc)
             self.write(CURRENT, f.key, doc)
             self._judged.add(f.key)
 
     def add_observations(self, observations: Iterable[Observation]) -> None:
-        """Probe attempts as asset documents; one id per (scan, probe, endpoint, start)."""
+        """Probe attempts as asset documents; one id per (scan, probe, endpoint, start). A TLS
+        probe's leaf certificates fill ECS ``tls.server.*`` there and on the findings of the
+        same endpoint (the scan writes an asset's observations, then its findings)."""
+        self._certificates = {}
         for o in observations:
+            certificate = certificate_ecs(o.facts) if o.probe in _TLS_PROBES else {}
+            if certificate:
+                self._certificates[(o.asset.id, o.endpoint.address, o.endpoint.port)] = \
+                    certificate
             doc_id = document_id(
                 o.context.scan_id,
                 o.probe,
@@ -205,7 +310,7 @@ class ElasticSink:
                 "" if o.endpoint.port is None else str(o.endpoint.port),
                 o.started.isoformat(),
             )
-            self.write("assets", doc_id, observation_to_ecs(o))
+            self.write("assets", doc_id, _merge_docs(observation_to_ecs(o), certificate))
 
     def add_events(self, events: Iterable[Event]) -> None:
         """Change and audit events, with the same document ids as the SQLite store; a
