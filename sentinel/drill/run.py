@@ -1,6 +1,9 @@
 """Running a drill on the lab: baseline scan, injects, drill scan, detection, revert,
 verification scan, scorecards.
 
+Only lab injects (``performed_by: lab``) are applied here; manual injects are people's, and
+:mod:`sentinel.drill.people` verifies them from the store's scans.
+
 Injects are always reverted, whatever fails in between (``finally``), and each revert runs
 even when another failed. Detection works with or without Sigma rules: an expectation is met
 by the failed finding or change event it names in the drill scan; when the local rule engine
@@ -135,9 +138,16 @@ def _verified(inject: Inject, docs: list[dict[str, Any]]) -> bool:
     return True
 
 
+def lab_injects(drill: Drill) -> list[Inject]:
+    """The injects Sentinel applies itself (not the manual ones)."""
+    return [i for i in drill.injects if not i.manual]
+
+
 def _revert_all(drill: Drill, manifest: Manifest, paths: LabPaths) -> list[str]:
     errors: list[str] = []
-    for inject in reversed(drill.injects):
+    for inject in reversed(lab_injects(drill)):
+        assert inject.kind is not None  # a lab inject
+        assert inject.host is not None
         try:
             injects.revert(inject.kind, manifest, paths, inject.host, inject.port)
         except LabError as exc:
@@ -150,11 +160,13 @@ async def run_drill(drill: Drill, playbook: Playbook, store: SqliteStore, *,
     """Baseline scan, apply injects, drill scan, revert (always), verification scan."""
     started = now()
     owners = {h.id: manifest.segment(h.segment).agency for h in manifest.hosts}
-    results = [InjectResult(i, owners[i.host]) for i in drill.injects]
+    results = [InjectResult(i, owners[i.host or ""]) for i in lab_injects(drill)]
     baseline = await run_scan(playbook, store, playbook_name=name, drill_id=drill.id)
     try:
         for result in results:
             inject = result.inject
+            assert inject.kind is not None  # a lab inject
+            assert inject.host is not None
             injects.apply(inject.kind, manifest, paths, inject.host, inject.port,
                           banner=inject.banner)
             result.applied_at = now()

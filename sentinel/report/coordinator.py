@@ -12,11 +12,12 @@ at 0 %).
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
 
-from sentinel.catalog.scoring import scoring
+from sentinel.catalog.scoring import scoring, sla
 from sentinel.model import FindingStatus, ScanRecord
 from sentinel.report import charts
 from sentinel.report.inventory import inventory
@@ -73,6 +74,17 @@ def trend(store: SqliteStore) -> dict[str, Any]:
             measured = [n for n in numbers if n is not None]
             values.append(sum(measured) / len(measured) if measured else None)
     return {"labels": labels, "series": series, "scans": [s.id for s in scans]}
+
+
+def overdue_states(store: SqliteStore, at: datetime) -> dict[str, int]:
+    """Per agency: open findings (open or reopened) whose due date had passed at ``at``."""
+    policy = sla()
+    out: dict[str, int] = defaultdict(int)
+    for state in store.open_states():
+        due = policy.due(state.severity, state.first_seen)
+        if due is not None and due < at:
+            out[state.context.agency_id] += 1
+    return dict(out)
 
 
 def overdue(view: AgencyView) -> int:

@@ -96,6 +96,14 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX findings_scan;
     CREATE INDEX findings_scan ON findings (scan_id, severity_rank, check_id, asset_id);
     """,
+    # 4: drills with real agencies (issue 18 item 9): an agency's acknowledgement of an inject
+    # (`sentinel drill ack`); the earliest one counts.
+    """
+    CREATE TABLE IF NOT EXISTS drill_acks (drill_id TEXT NOT NULL, agency_id TEXT NOT NULL,
+                        inject_id TEXT NOT NULL, at TEXT NOT NULL, by TEXT NOT NULL,
+                        source TEXT NOT NULL,
+                        PRIMARY KEY (drill_id, agency_id, inject_id, at, source));
+    """,
 )
 
 
@@ -723,6 +731,21 @@ class SqliteStore:
         row = self._db.execute("SELECT 1 FROM findings WHERE scan_id = ? AND segment_id = ?"
                                " LIMIT 1", (scan_id, segment_id)).fetchone()
         return row is not None
+
+    def add_ack(self, drill_id: str, agency_id: str, inject_id: str, *, at: datetime, by: str,
+                source: str = "cli") -> None:
+        """Record an agency's acknowledgement of a drill inject (idempotent per moment)."""
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO drill_acks VALUES (?, ?, ?, ?, ?, ?)",
+                             (drill_id, agency_id, inject_id, at.astimezone(UTC).isoformat(),
+                              by, source))
+
+    def acks(self, drill_id: str) -> list[tuple[str, str, datetime, str, str]]:
+        """(agency, inject, at, by, source) of a drill's acknowledgements, earliest first."""
+        rows = self._db.execute("SELECT agency_id, inject_id, at, by, source FROM drill_acks "
+                                "WHERE drill_id = ? ORDER BY at, agency_id, inject_id",
+                                (drill_id,))
+        return [(a, i, datetime.fromisoformat(t), b, src) for a, i, t, b, src in rows]
 
     def events(self, scan_id: str | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT doc FROM events", []
