@@ -42,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 4433
+STATUS_PORT = 8080  # nginx's stub_status on 127.0.0.1 (not a target): connections accepted
 NGINX_CONF = """
 worker_processes 2;
 worker_rlimit_nofile 65536;
@@ -50,6 +51,7 @@ error_log {tmp}/error.log;
 events {{ worker_connections 8192; }}
 http {{
   access_log off;
+  server {{ listen 127.0.0.1:{status_port}; location / {{ stub_status; }} }}
   server {{
     listen {port} ssl reuseport backlog=4096;
     ssl_certificate {tmp}/ec.crt;
@@ -87,10 +89,34 @@ def timed(argv: list[str], stdout: Path) -> tuple[float, int, int]:
     return wall, int(match.group(1)) if match else 0, done.returncode
 
 
-def sentinel_run(tmp: Path, count: int) -> dict[str, float]:
+def accepted_so_far() -> int:
+    """Connections nginx has accepted (stub_status), so a run's handshakes are counted at the
+    target: the difference over a run, less this request's own connection."""
+    with socket.create_connection(("127.0.0.1", STATUS_PORT), 5) as conn:
+        conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        reply = b""
+        while chunk := conn.recv(4096):
+            reply += chunk
+    match = re.search(rb"server accepts handled requests\s+(\d+)", reply)
+    if match is None:
+        raise SystemExit("nginx stub_status did not answer")
+    return int(match.group(1))
+
+
+def per_endpoint(before: int, count: int) -> float:
+    """Connections nginx accepted per endpoint since ``before`` (less the status request)."""
+    return round((accepted_so_far() - before - 1) / count, 2)
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def sentinel_run(tmp: Path, count: int) -> dict[str, object]:
     listing = tmp / f"targets-{count}.txt"
     listing.write_text("\n".join(targets(count)) + "\n", encoding="ascii")
     out = tmp / f"sentinel-{count}.jsonl"
+    began, load_before = accepted_so_far(), load()
     wall, rss, _status = timed(
         [sys.executable, "-m", "sentinel.cli", "probe", "tls", "--targets-from", str(listing),
          "--json", "--scope", "127.0.0.0/8", "--rate", "100000", "--connections", "64",
@@ -104,7 +130,8 @@ def sentinel_run(tmp: Path, count: int) -> dict[str, float]:
             accepted += len(doc.get("accepted", []))
     return {"endpoints": count, "wall_s": round(wall, 2), "per_s": round(count / wall, 1),
             "rss_mib": round(rss / 1024, 1), "documents": docs, "errors": errors,
-            "accepted_pairs": accepted}
+            "accepted_pairs": accepted, "connections_per_endpoint": per_endpoint(began, count),
+            "load_before": load_before, "load_after": load()}
 
 
 def nmap_run(tmp: Path, count: int) -> dict[str, float]:
@@ -147,6 +174,7 @@ def scan_run(tmp: Path, book: Path, endpoints: int) -> dict[str, object]:
 
     db = tmp / f"{book.stem}.db"
     db.unlink(missing_ok=True)
+    began, load_before = accepted_so_far(), load()
     wall, rss, status = timed(
         [sys.executable, "-m", "sentinel.cli", "scan", "--playbook", str(book), "--store",
          str(db)], tmp / f"{book.stem}.out")
@@ -157,7 +185,9 @@ def scan_run(tmp: Path, book: Path, endpoints: int) -> dict[str, object]:
         scan_status = con.execute("SELECT status FROM scans").fetchone()[0]
     return {"endpoints": endpoints, "wall_s": round(wall, 2),
             "per_s": round(endpoints / wall, 1), "rss_mib": round(rss / 1024, 1),
-            "exit": status, "scan": scan_status, "attempts": attempts, "findings": findings}
+            "exit": status, "scan": scan_status, "attempts": attempts, "findings": findings,
+            "connections_per_endpoint": per_endpoint(began, endpoints),
+            "load_before": load_before, "load_after": load()}
 
 
 class Listener:
@@ -291,7 +321,8 @@ def inside(args: argparse.Namespace) -> None:
                         "-out", str(tmp / "ec.crt"), "-days", "365", "-subj", "/CN=scale"],
                        check=True, capture_output=True)
         conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=PORT), encoding="ascii")
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=PORT, status_port=STATUS_PORT),
+                        encoding="ascii")
         nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp), "-g",
                                   "daemon off;"], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
