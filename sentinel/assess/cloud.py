@@ -4,6 +4,13 @@ Judges the observations of probe kind ``cloud`` (one per resource, the facts mad
 :mod:`sentinel.cloud.resources` from the cloud's API), never the network. Which ports are
 management or high-risk comes from the service catalog (``probes/services.yml``). A rule that
 opens every port is judged once, as CLOUD-SG-ANYINGRESS, not again per risky service.
+
+Declared against observed (issue 16 item 3): an instance scanned by ``sentinel cloud reach``
+has one ``cloud`` observation of kind ``reach`` (its addresses' ingress rules, remote groups
+resolved to addresses, and the vantage the probes were sent from) beside the ``tcp``
+observations of its addresses; an open port no rule allows from the vantage is CLOUD-DRIFT
+(from the scanner) or CLOUD-ISOLATION (from another tenant), a closed port a rule allows is
+CLOUD-ALLOWED-UNUSED.
 """
 
 from __future__ import annotations
@@ -170,12 +177,92 @@ def _floating(view: AssetView, obs: Observation) -> list[Finding]:
     return out
 
 
-_JUDGES = {"security-group": _group, "network": _network, "floating-ip": _floating}
+def allowing(entries: list[dict[str, Any]], source: str, port: int,
+             transport: str) -> list[dict[str, Any]]:
+    """The declared ingress entries (of the address's groups) that let ``source`` reach
+    ``port``/``transport``: each entry is one rule with ``family``, ``protocol``,
+    ``port_min``/``port_max`` and ``sources`` (ranges; a remote group resolved to its members'
+    addresses). Judged per family: an IPv4 rule never allows an IPv6 source."""
+    src = ipaddress.ip_address(source)
+    out = []
+    for entry in entries:
+        if entry.get("port_security") is False:
+            return [entry]
+        if entry.get("family") != src.version:
+            continue
+        protocol = entry.get("protocol")
+        if protocol is not None and protocol != transport:
+            continue
+        if not (entry.get("port_min") or 1) <= port <= (entry.get("port_max") or 65535):
+            continue
+        if any(src in ipaddress.ip_network(cidr) for cidr in entry.get("sources", [])):
+            out.append(entry)
+    return out
+
+
+def _denial(entries: list[dict[str, Any]], family: int, port: int, transport: str) -> str:
+    """Why the groups deny a port: what they do allow on it, of that family, and to whom."""
+    same = [e for e in entries if e.get("family") == family
+            and (e.get("protocol") in (None, transport))
+            and (e.get("port_min") or 1) <= port <= (e.get("port_max") or 65535)]
+    if not same:
+        return f"no ingress rule of the groups opens {transport}/{port} over IPv{family}"
+    return (f"{transport}/{port} over IPv{family} is open only to "
+            + ", ".join(f"{e.get('rule')} ({e.get('group')})" for e in same))
+
+
+def _reach(view: AssetView, obs: Observation) -> list[Finding]:
+    """Declared against observed: each probed port of the instance's addresses, from the
+    vantage the facts name (the scanner, or another tenant's namespace)."""
+    facts = obs.facts
+    declared: dict[str, list[dict[str, Any]]] = facts.get("declared", {})
+    vantage = facts.get("vantage") or {}
+    sources = {ipaddress.ip_address(a).version: a for a in vantage.get("addresses", [])}
+    from_tenant = vantage.get("tenant")
+    check = "CLOUD-ISOLATION" if from_tenant else "CLOUD-DRIFT"
+    base = {"instance": facts.get("instance"), "tenant": facts.get("tenant"),
+            "project": facts.get("project"), "from_tenant": from_tenant}
+    out: list[Finding] = []
+    for seen in view.of("tcp"):
+        if seen.status is not AttemptStatus.COMPLETED or seen.endpoint.port is None:
+            continue
+        address, port = seen.endpoint.address, seen.endpoint.port
+        family = ipaddress.ip_address(address).version
+        source = sources.get(family)
+        entries = declared.get(address)
+        if source is None or entries is None:
+            continue  # no vantage address of this family, or not the instance's address
+        allowed = allowing(entries, source, port, "tcp")
+        groups = sorted({str(e.get("group")) for e in entries})
+        evidence = {**base, "address": address, "port": port, "transport": "tcp",
+                    "family": f"IPv{family}", "source": source, "groups": groups,
+                    "state": seen.facts.get("state")}
+        state = seen.facts.get("state")
+        if state == "open":
+            out.append(make_finding(
+                view, check, _verdict(not allowed), endpoint=seen.endpoint, probe="cloud",
+                observed=seen, evidence={**evidence, "allowed_by": [
+                    f"{e.get('rule')} ({e.get('group')})" for e in allowed]} if allowed else
+                {**evidence, "why_denied": _denial(entries, family, port, "tcp")}))
+        elif allowed and not from_tenant:
+            out.append(make_finding(
+                view, "CLOUD-ALLOWED-UNUSED", _verdict(state == "closed"),
+                endpoint=seen.endpoint, probe="cloud", observed=seen,
+                evidence={**evidence, "allowed_by": [
+                    f"{e.get('rule')} ({e.get('group')})" for e in allowed]}))
+    return out
+
+
+_JUDGES = {"security-group": _group, "network": _network, "floating-ip": _floating,
+           "reach": _reach}
 
 
 @assessor(
+    "CLOUD-ALLOWED-UNUSED",
+    "CLOUD-DRIFT",
     "CLOUD-EIP-ORPHAN",
     "CLOUD-EIP-RISKY",
+    "CLOUD-ISOLATION",
     "CLOUD-NET-NOV6",
     "CLOUD-SG-ANYINGRESS",
     "CLOUD-SG-CROSSTENANT",
@@ -194,6 +281,8 @@ def assess_cloud(view: AssetView) -> list[Finding]:
         judge = _JUDGES.get(str(obs.facts.get("kind")))
         if judge is not None:
             findings.extend(judge(view, obs))
+        if obs.facts.get("kind") == "reach":
+            continue  # the instance itself is judged (and mapped) by the inventory's scan
         tenant = obs.facts.get("tenant")
         findings.append(make_finding(
             view, "CLOUD-TENANT-UNMAPPED", _verdict(tenant is None), endpoint=None,

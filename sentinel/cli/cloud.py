@@ -4,8 +4,10 @@
 same bodies through the provider's SDK (``sentinel/cloud/``). Either way the inventory becomes a
 scan like any other (:mod:`sentinel.scan.cloud_import`): assessed by
 ``sentinel/assess/cloud.py``, stored with lifecycle and change events, so ``sentinel findings``
-and the reports show it. This module only handles the arguments and says what was stored.
-Nothing is sent to any scanned network.
+and the reports show it. ``import`` and ``collect`` send nothing to any scanned network;
+``drift`` and ``isolation`` probe the declared instances' addresses (TCP connects through the
+scope gate, as ``sentinel scan`` does) and hold what answers against the security groups.
+This module only handles the arguments and says what was stored.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sentinel.cloud.model import Inventory
 from sentinel.errors import InputError, SentinelError, SourceLocation
 from sentinel.model import ScanRecord
 from sentinel.playbook import Playbook, load_playbook
-from sentinel.scan.cloud_import import UNMAPPED, digest, store_inventory
+from sentinel.scan.cloud_import import UNMAPPED, digest, store_inventory, store_reach
 from sentinel.store.sqlite import SqliteStore, default_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -132,3 +134,85 @@ def _stored(book: Playbook, inventory: Inventory, playbook: Path, store: Path | 
         record, count, unmapped = asyncio.run(store_inventory(
             book, db, inventory, playbook_name=str(playbook), scan_id=scan_id))
     _told(record, count, unmapped, source)
+
+
+def _sources(given: list[str]) -> list[str]:
+    import ipaddress
+
+    out: dict[int, str] = {}
+    for value in given:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise InputError(f"not an IP address: {value!r}", SourceLocation("--source")
+                             ) from None
+        if address.version in out:
+            raise InputError(f"one --source per family (IPv{address.version} twice)",
+                             SourceLocation("--source"))
+        out[address.version] = str(address)
+    if not out:
+        raise InputError("give this vantage's own address with --source (one per family)",
+                         SourceLocation("--source"))
+    return [out[v] for v in sorted(out)]
+
+
+def _reach(folder: Path, playbook: Path, provider: Provider, sources: list[str],
+           from_tenant: str | None, store: Path | None) -> None:
+    from sentinel.cloud import openstack, tencent
+
+    load_dir = tencent.load_dir if provider == "tencent" else openstack.load_dir
+    try:
+        book = load_playbook(playbook)
+        own = _sources(sources)
+        if from_tenant is not None and all(t.id != from_tenant for t in book.tenants):
+            raise InputError(f"no playbook tenant {from_tenant!r}",
+                             SourceLocation("--from-tenant"))
+        inventory = load_dir(folder)
+        kind = f"isolation-{from_tenant}" if from_tenant else "drift"
+        with SqliteStore(store or default_path()) as db:
+            record = asyncio.run(store_reach(
+                book, db, inventory, playbook_name=str(playbook),
+                scan_id=f"cloud-{kind}-{uuid.uuid4().hex[:12]}", sources=own,
+                from_tenant=from_tenant))
+    except SentinelError as exc:
+        fail(exc)
+    say(f"probed the declared instances from {', '.join(own)}"
+        f"{f' (tenant {from_tenant})' if from_tenant else ''} as scan {record.id}: "
+        f"{record.findings} failed checks")
+    print(record.id)
+
+
+InventoryArgument = Annotated[Path, typer.Argument(
+    help="A folder of the cloud's API bodies (as for cloud import).")]
+SourceOption = Annotated[list[str], typer.Option(
+    "--source", help="This vantage's own address, one per family (the rules are judged for "
+                     "it); repeat for IPv4 and IPv6.")]
+
+
+@app.command("drift")
+def drift(
+    folder: InventoryArgument,
+    playbook: PlaybookOption,
+    source: SourceOption,
+    provider: ProviderOption = "openstack",
+    store: StoreOption = None,
+) -> None:
+    """Probe every declared instance from here: an open port that no security group allows
+    from --source is CLOUD-DRIFT, an allowed port that refuses is CLOUD-ALLOWED-UNUSED."""
+    _reach(folder, playbook, provider, source, None, store)
+
+
+@app.command("isolation")
+def isolation(
+    folder: InventoryArgument,
+    playbook: PlaybookOption,
+    from_tenant: Annotated[str, typer.Option(
+        "--from-tenant", help="The playbook tenant whose network this runs inside "
+                              "(ip netns exec of one of its hosts).")],
+    source: SourceOption,
+    provider: ProviderOption = "openstack",
+    store: StoreOption = None,
+) -> None:
+    """Run inside tenant A's network: probe the other tenants' instances; an open port that
+    their groups do not allow from A's --source is CLOUD-ISOLATION."""
+    _reach(folder, playbook, provider, source, from_tenant, store)

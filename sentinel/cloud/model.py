@@ -159,3 +159,10 @@ class Inventory:
         """The project's own subnet ranges."""
         return [ipaddress.ip_network(s.cidr, strict=False) for s in self.subnets
                 if s.project == project]
+
+    def members(self, group: str, family: int) -> list[str]:
+        """The addresses of one family of the ports ``group`` guards: the sources a rule
+        naming it as ``remote_group`` lets in."""
+        found = {a for p in self.ports if group in p.groups for a in p.addresses
+                 if ipaddress.ip_address(a).version == family}
+        return sorted(found, key=ipaddress.ip_address)
