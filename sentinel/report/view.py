@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sentinel.accept import Acceptances, counted, is_accepted
+from sentinel.accept import Acceptances, is_accepted
 from sentinel.catalog import checks as catalog
 from sentinel.catalog.scoring import SlaFile, scoring, sla
 from sentinel.model import KeyState, ScanRecord
@@ -107,45 +107,91 @@ def _group(check_id: str, severity: str) -> dict[str, Any]:
             "ruleset": spec.ruleset, "references": list(spec.references), "items": []}
 
 
-def _keys(store: SqliteStore, scan_id: str | None, agency_id: str) -> dict[str, dict[str, Any]]:
+def _keys(store: SqliteStore, scan_id: str | None, agency_id: str
+          ) -> dict[str, tuple[str, str, int | None, str]]:
+    """The agency's failed findings of a scan by key: (check id, asset, port, severity), a
+    projection read in SQL (a report only counts or names them)."""
     if scan_id is None:
         return {}
-    docs = store.findings(scan_id=scan_id, agency_id=agency_id, evaluations=("failed",))
-    return {d["sentinel"]["finding"]["key"]: d for d in docs}
+    return store.finding_keys(scan_id, agency_id)
 
 
 def changes(store: SqliteStore, agency_id: str, period: Period,
-            accepted: frozenset[str] = frozenset()) -> dict[str, Any]:
+            accepted: frozenset[str] = frozenset(), *,
+            before: dict[str, tuple[str, str, int | None, str]] | None = None
+            ) -> dict[str, Any]:
     """New, resolved and still-open failed findings against the previous scan (the keys in
-    ``accepted``, held by a risk acceptance, are neither new nor still open)."""
-    now_keys = {k: d for k, d in _keys(store, period.scan.id, agency_id).items()
-                if k not in accepted}
-    before = _keys(store, period.previous.id if period.previous else None, agency_id)
-    resolved = [{"check_id": d["rule"]["id"], "asset": d["host"].get("name") or d["host"]["id"],
-                 "port": d.get("destination", {}).get("port"),
-                 "severity": d["sentinel"]["severity"]}
-                for k, d in before.items() if k not in now_keys]
+    ``accepted``, held by a risk acceptance, are neither new nor still open). ``before``:
+    the previous scan's keys when the caller already read them."""
+    now_keys = [k for k in _keys(store, period.scan.id, agency_id) if k not in accepted]
+    if before is None:
+        before = _keys(store, period.previous.id if period.previous else None, agency_id)
+    now = set(now_keys)
+    resolved = [{"check_id": check, "asset": asset, "port": port, "severity": severity}
+                for k, (check, asset, port, severity) in before.items() if k not in now]
     return {"previous_scan": period.previous.id if period.previous else None,
             "new": sum(k not in before for k in now_keys) if period.previous else len(now_keys),
             "still_open": sum(k in before for k in now_keys),
             "resolved": len(resolved), "resolved_items": resolved}
 
 
-def _groups(store: SqliteStore, docs: list[dict[str, Any]], agency_id: str,
-            period: Period) -> list[dict[str, Any]]:
-    states = store.states([d["sentinel"]["finding"]["key"] for d in docs])
-    before = _keys(store, period.previous.id if period.previous else None, agency_id)
-    policy = sla()
-    groups: dict[str, dict[str, Any]] = {}
-    for doc in docs:
-        check_id = doc["rule"]["id"]
-        group = groups.setdefault(check_id, _group(check_id, doc["sentinel"]["severity"]))
-        key = doc["sentinel"]["finding"]["key"]
-        change = "still-open" if key in before else "new"
-        group["items"].append(_item(doc, states.get(key), change, period, policy))
-    if "V6-NS" in groups:
-        groups["V6-NS"]["items"] = _per_name_server(groups["V6-NS"]["items"])
-    return sorted(groups.values(), key=lambda g: (Severity(g["severity"]).rank, g["check_id"]))
+# Findings whose whole document a later step reads (scores: V6-SCORE's evidence; tenants:
+# CLOUD- evidence); every other finding is kept as the few fields the view reads (_slim).
+def _whole(check_id: str) -> bool:
+    return check_id == "V6-SCORE" or check_id.startswith("CLOUD-")
+
+
+def _slim(doc: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a finding that scores, counts and names read after its item is built
+    (issue 20: a 100,000-finding report does not hold 100,000 whole documents)."""
+    if _whole(doc["rule"]["id"]):
+        return doc
+    sentinel = doc["sentinel"]
+    kept = {k: sentinel[k] for k in ("severity", "finding", "drill", "acceptance", "title")
+            if k in sentinel}
+    slim = {"rule": {"id": doc["rule"]["id"]}, "result": doc["result"], "sentinel": kept,
+            "host": doc["host"], "organization": doc["organization"]}
+    if "destination" in doc:
+        slim["destination"] = {"port": doc["destination"].get("port")}
+    return slim
+
+
+class _Grouper:
+    """Findings into groups by check, as they are read: each one's item is built from its
+    document and its state (looked up per page of keys), then only a slim copy is kept."""
+
+    PAGE = 500
+
+    def __init__(self, store: SqliteStore, before: dict[str, Any], period: Period) -> None:
+        self._store, self._before, self._period = store, before, period
+        self._policy = sla()
+        self._page: list[dict[str, Any]] = []
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.kept: list[dict[str, Any]] = []
+
+    def add(self, doc: dict[str, Any]) -> None:
+        self._page.append(doc)
+        if len(self._page) >= self.PAGE:
+            self.flush()
+
+    def flush(self) -> None:
+        page, self._page = self._page, []
+        states = self._store.states([d["sentinel"]["finding"]["key"] for d in page])
+        for doc in page:
+            check_id = doc["rule"]["id"]
+            group = self.groups.setdefault(check_id, _group(check_id, doc["sentinel"]["severity"]))
+            key = doc["sentinel"]["finding"]["key"]
+            change = "still-open" if key in self._before else "new"
+            group["items"].append(_item(doc, states.get(key), change, self._period,
+                                        self._policy))
+            self.kept.append(_slim(doc))
+
+    def sorted_groups(self) -> list[dict[str, Any]]:
+        self.flush()
+        if "V6-NS" in self.groups:
+            self.groups["V6-NS"]["items"] = _per_name_server(self.groups["V6-NS"]["items"])
+        return sorted(self.groups.values(),
+                      key=lambda g: (Severity(g["severity"]).rank, g["check_id"]))
 
 
 @dataclass
@@ -196,18 +242,31 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
     """Build one agency's view of one scan (``agency`` adds names in both languages and
     contacts; without it the names stored in the findings are used). ``observations``:
     the agency's asset documents of the scan when the caller already read them."""
-    docs = store.findings(scan_id=scan.id, agency_id=agency_id)
-    marked = acceptances.mark(docs) if acceptances is not None else docs
-    docs = counted(marked)  # an accepted finding is listed apart, not counted or scored
-    drill = next((d["sentinel"]["drill"]["id"] for d in docs if "drill" in d["sentinel"]), None)
-    period = Period(scan, previous_scan(store, scan), drill)
+    previous = previous_scan(store, scan)
+    before = _keys(store, previous.id if previous else None, agency_id)
+    grouper = _Grouper(store, before, Period(scan, previous, None))
+    accepted: list[dict[str, Any]] = []
+    accepted_keys: set[str] = set()
+    drill: str | None = None
+    # Read from the store's cursor, judged and grouped as they come; only slim copies stay.
+    for stored in store.iter_findings(scan_id=scan.id, agency_id=agency_id):
+        doc = acceptances.mark([stored])[0] if acceptances is not None else stored
+        if is_accepted(doc):  # an accepted finding is listed apart, not counted or scored
+            accepted.append(_accepted(doc))
+            accepted_keys.add(doc["sentinel"]["finding"]["key"])
+            continue
+        if drill is None and "drill" in doc["sentinel"]:
+            drill = doc["sentinel"]["drill"]["id"]
+        grouper.add(doc)
+    groups = grouper.sorted_groups()
+    docs = grouper.kept
+    period = Period(scan, previous, drill)
     if observations is None:
-        observations = [o for o in store.assets(scan.id)
+        observations = [o for o in store.agency_assets(scan.id, agency_id)
                         if o["organization"]["id"] == agency_id]
     assets = inventory(observations)
     stored_name = next((d["organization"].get("name") for d in docs + observations), agency_id)
     names = agency.name.model_dump() if agency else {"zh": stored_name, "en": stored_name}
-    groups = _groups(store, docs, agency_id, period)
     todo = actions(groups)
     counts = Counter(i["severity"] for g in groups for i in g["items"]
                      if i["evaluation"] == "failed")
@@ -220,13 +279,12 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
         scores=score(scored, assets, scoring()),
         counts={s.value: counts.get(s.value, 0) for s in Severity},
         groups=groups,
-        changes=changes(store, agency_id, period, frozenset(
-            d["sentinel"]["finding"]["key"] for d in marked if is_accepted(d))),
+        changes=changes(store, agency_id, period, frozenset(accepted_keys), before=before),
         assets=assets,
         actions=todo,
         grades=endpoint_grades(groups, assets),
         timeline=timeline(todo),
-        accepted=[_accepted(d) for d in marked if is_accepted(d)],
+        accepted=accepted,
         tenants=tenant_sections(docs),
     )
 

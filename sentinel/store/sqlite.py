@@ -726,6 +726,28 @@ class SqliteStore:
         for row in self._db.execute(sql, params):
             yield self._document(row[0], "findings")
 
+    def finding_keys(self, scan_id: str, agency_id: str, evaluations: Sequence[str] = ("failed",)
+                     ) -> dict[str, tuple[str, str, int | None, str]]:
+        """Key -> (check id, host name or id, port, severity) of an agency's findings in a
+        scan, in ``findings()`` order: what a report says of a finding it only counts or
+        names, read in SQL without decoding the documents (issue 20)."""
+        marks = ",".join("?" * len(evaluations))
+        # Only the placeholders are joined in; every value is a bound parameter.
+        sql = ("SELECT key, check_id, json_extract(doc, '$.host.name'), json_extract(doc,"  # noqa: S608
+               " '$.host.id'), json_extract(doc, '$.destination.port'), severity FROM findings"
+               f" WHERE scan_id = ? AND agency_id = ? AND evaluation IN ({marks})"
+               " ORDER BY severity_rank, check_id, asset_id")
+        rows = self._db.execute(sql, (scan_id, agency_id, *evaluations))
+        return {key: (check, str(name or host), port, severity)
+                for key, check, name, host, port, severity in rows}
+
+    def agency_assets(self, scan_id: str, agency_id: str) -> list[dict[str, Any]]:
+        """Asset documents (observations) of one agency in one scan, filtered in SQL."""
+        rows = self._db.execute("SELECT doc FROM observations WHERE scan_id = ? AND"
+                                " agency_id = ? ORDER BY id", (scan_id, agency_id))
+        with _gc_paused():
+            return [self._document(r[0], "observations") for r in rows]
+
     def has_segment(self, scan_id: str, segment_id: str) -> bool:
         """Whether a scan judged anything in this segment (a finding of any evaluation)."""
         row = self._db.execute("SELECT 1 FROM findings WHERE scan_id = ? AND segment_id = ?"
