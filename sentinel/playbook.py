@@ -303,6 +303,16 @@ class ProbeSelection(Strict):
     tls_weakness: TlsWeaknessProbeConfig | None = None
 
 
+MARKING_MAX = 40  # characters of a classification marking (内部, 工作秘密 ...)
+
+
+class ReportOptions(Strict):
+    """How reports are printed: ``marking`` is the classification marking shown at the top and
+    the bottom of every page (for example 内部 or 工作秘密); none by default."""
+
+    marking: Annotated[str, Field(min_length=1, max_length=MARKING_MAX)] | None = None
+
+
 class Playbook(Strict):
     name: str
     description: str | None = None
@@ -316,6 +326,7 @@ class Playbook(Strict):
     sites: tuple[Site, ...] = ()
     resolvers: tuple[str, ...] = ()  # DNS servers Sentinel asks (never the system resolver)
     tenants: tuple[Tenant, ...] = ()  # cloud projects → agencies (sentinel cloud ...)
+    report: ReportOptions = ReportOptions()  # printing options (the classification marking)
 
     @model_validator(mode="after")
     def _references(self) -> Playbook:

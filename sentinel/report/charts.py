@@ -107,8 +107,15 @@ class Series:
 
 def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
                width: int = 640, height: int = 240, maximum: float = 100.0) -> Markup:
-    """A line per series over shared x labels (scans or drills), y from 0 to ``maximum``."""
-    left, right, top, bottom = 36, 150, 10, 40
+    """A line per series over shared x labels (scans or drills), y from 0 to ``maximum``.
+    The legend column is as wide as the longest series name and the margins leave room for
+    half of the first and last x labels, so no label is cut by the chart's edge; the chart
+    widens (never narrows its plot) to make that room."""
+    left = int(max([36.0] + [text_width(str(label)) / 2 + 4 for label in labels[:1]]))
+    right = int(max([150.0] + [text_width(s.name) + 30 for s in series]
+                    + [text_width(str(label)) / 2 + 4 for label in labels[-1:]]))
+    width = max(width, left + right + 454)
+    top, bottom = 10, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / max(len(labels) - 1, 1)
     body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa"'

@@ -27,7 +27,7 @@ from sentinel.accept import Acceptances
 from sentinel.catalog.resources import data_file
 from sentinel.errors import CatalogError, ReportError, UsageError
 from sentinel.model import ScanRecord, now
-from sentinel.playbook import Agency, Playbook
+from sentinel.playbook import MARKING_MAX, Agency, Playbook
 from sentinel.report import charts
 from sentinel.report.evidence import readable
 from sentinel.report.pdf import html_to_pdf
@@ -102,11 +102,33 @@ def labels() -> dict[str, dict[str, str]]:
     return doc.data
 
 
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string for a page's margin boxes: control characters made
+    visible as everywhere else, then every character but ASCII letters and digits written as
+    a CSS escape, so nothing in it can end the string, the rule or the ``<style>`` element."""
+    body = "".join(c if c.isascii() and c.isalnum() else f"\\{ord(c):06x}"
+                   for c in visible(text))
+    return Markup(f'"{body}"')  # noqa: S704 - only [A-Za-z0-9\\] and hex digits inside
+
+
+def marking_for(marking: str | None, playbook: Playbook | None) -> str | None:
+    """The classification marking printed on every page: ``--marking`` if given, else the
+    playbook's ``report.marking``, else none. A blank or too long marking is refused."""
+    chosen = marking if marking is not None else (playbook.report.marking if playbook else None)
+    if chosen is None:
+        return None
+    if not chosen.strip() or len(chosen) > MARKING_MAX:
+        raise UsageError(f"--marking {chosen[:60]!r}: expected 1 to {MARKING_MAX} characters")
+    return chosen.strip()
+
+
 def render_template(name: str, lang: str, **values: Any) -> str:
-    """Render one report template with the shared values (labels, version, time)."""
+    """Render one report template with the shared values (labels, version, time; the
+    classification ``marking``, none unless given)."""
+    marking = values.pop("marking", None)
     return environment().get_template(name).render(
         L=labels(), lang=lang, version=__version__, generated=now().strftime("%Y-%m-%d %H:%M UTC"),
-        **values)
+        marking=marking, marking_css=css_string(marking) if marking else None, **values)
 
 
 def agency_charts(view: AgencyView, lang: str) -> dict[str, Markup]:
@@ -148,11 +170,13 @@ def write_atomic(target: Path, data: str | bytes) -> Path:
     return target
 
 
-def agency_document(view: AgencyView, fmt: Format, lang: str) -> str | bytes:
-    """One agency's report in one format."""
+def agency_document(view: AgencyView, fmt: Format, lang: str,
+                    marking: str | None = None) -> str | bytes:
+    """One agency's report in one format (``marking``: the classification marking)."""
     if fmt == "json":
         return dumps(view.as_dict()) + "\n"
-    html = render_template("agency.html.j2", lang, view=view, charts=agency_charts(view, lang))
+    html = render_template("agency.html.j2", lang, view=view, charts=agency_charts(view, lang),
+                           marking=marking)
     return html if fmt == "html" else html_to_pdf(html)
 
 
@@ -166,9 +190,12 @@ def render_agency(
     lang: str = "zh",
     fmt: Format = "html",
     acceptances: Acceptances | None = None,
+    marking: str | None = None,
 ) -> Path:
     """Write ``<agency>.<fmt>`` for one agency; returns its path. An agency the scan did not
-    see is an error (a report of nothing would read as "no problems found")."""
+    see is an error (a report of nothing would read as "no problems found"). ``marking``
+    (else the playbook's ``report.marking``) is printed on every page."""
+    marking = marking_for(marking, playbook)
     scan = find_scan(store, scan_id)
     known = store.agencies(scan.id)
     if agency_id not in known:
@@ -177,7 +204,8 @@ def render_agency(
                          f"(known: {shown or 'none'})")
     agency = _agency(playbook, agency_id)
     view = agency_view(store, agency_id, scan, agency, acceptances=acceptances)
-    return write_atomic(report_path(out_dir, agency_id, fmt), agency_document(view, fmt, lang))
+    return write_atomic(report_path(out_dir, agency_id, fmt),
+                        agency_document(view, fmt, lang, marking))
 
 
 # Report files are named after agency ids; an id that is not a plain name (a store written by
@@ -226,11 +254,14 @@ def render_all(
     lang: str = "zh",
     fmt: Format = "html",
     acceptances: Acceptances | None = None,
+    marking: str | None = None,
 ) -> list[Path]:
     """Every agency's report, then the coordinator report: ``index.html`` (and
-    ``coordinator.pdf`` for PDF, ``coordinator.json`` for JSON)."""
+    ``coordinator.pdf`` for PDF, ``coordinator.json`` for JSON). ``marking`` as in
+    :func:`render_agency`."""
     from sentinel.report import coordinator
 
+    marking = marking_for(marking, playbook)
     scan = find_scan(store, scan_id)
     observations: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for doc in store.assets(scan.id):  # one read for all agencies
@@ -239,7 +270,7 @@ def render_all(
                          observations=observations[agency_id], acceptances=acceptances)
              for agency_id in agencies_in(store, scan.id)]
     written = [write_atomic(report_path(out_dir, v.agency["id"], fmt),
-                            agency_document(v, fmt, lang))
+                            agency_document(v, fmt, lang, marking))
                for v in views]
     rows = coordinator.leaderboard(views, coordinator.progress(store))
     history = coordinator.trend(store)
@@ -248,6 +279,7 @@ def render_all(
                                     dumps(coordinator.as_dict(rows, history)) + "\n"))
         return written
     html = render_template("coordinator.html.j2", lang, scan=scan, rows=rows, link_format=fmt,
+                           marking=marking,
                            charts=coordinator.coordinator_charts(rows, history, labels(), lang))
     written.append(write_atomic(out_dir / "index.html", html))
     if fmt == "pdf":
