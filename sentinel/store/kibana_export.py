@@ -17,8 +17,11 @@ panel back into the Elasticsearch request Kibana sends for it.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
+from sentinel.catalog.resources import data_file
+from sentinel.errors import CatalogError
 from sentinel.store.elastic_templates import alias_name
 from sentinel.store.kibana_spec import (
     Dashboard,
@@ -28,6 +31,7 @@ from sentinel.store.kibana_spec import (
     field_types,
     load_spec,
 )
+from sentinel.yamlio import load_yaml
 
 CORE_MIGRATION_VERSION = "8.8.0"
 TYPE_MIGRATION_VERSION = {"index-pattern": "8.0.0", "dashboard": "8.7.0"}
@@ -55,6 +59,46 @@ def _saved(
     }
 
 
+@cache
+def report_words() -> dict[str, dict[str, str]]:
+    """The reports' words (``reports/labels.yml``): the one vocabulary Kibana shares."""
+    doc = load_yaml(data_file("reports", "labels.yml"), CatalogError)
+    if not isinstance(doc.data, dict):
+        raise CatalogError("expected a mapping of {zh, en} texts", doc.locate(()))
+    return doc.data
+
+
+def _both(key: str) -> str:
+    words = report_words()[key]
+    return f"{words['zh']} / {words['en']}"
+
+
+def field_label(spec: KibanaSpec, field: str) -> str | None:
+    """A field's name for people, "单位 / Agency", from the reports' words (None: none set)."""
+    key = spec.field_labels.get(field)
+    return _both(key) if key else None
+
+
+def value_lookup(spec: KibanaSpec, field: str) -> dict[str, str]:
+    """A field's values for people (``high`` -> "高危 / High"), from the reports' words."""
+    prefix = spec.value_labels.get(field)
+    if prefix is None:
+        return {}
+    return {key.removeprefix(prefix): _both(key) for key in report_words()
+            if key.startswith(prefix)}
+
+
+def _field_attrs(spec: KibanaSpec, kind: str) -> tuple[str, str]:
+    """The data view's ``fieldAttrs`` (custom labels) and ``fieldFormatMap`` (static lookups
+    of severity, verdict, status and zone values), for the fields its stream maps."""
+    mapped = field_types(kind)
+    attrs = {f: {"customLabel": field_label(spec, f)} for f in spec.field_labels if f in mapped}
+    formats = {f: {"id": "static_lookup", "params": {
+        "lookupEntries": [{"key": k, "value": v} for k, v in value_lookup(spec, f).items()],
+        "unknownKeyValue": None}} for f in spec.value_labels if f in mapped}
+    return json.dumps(attrs, ensure_ascii=False), json.dumps(formats, ensure_ascii=False)
+
+
 def _data_views(spec: KibanaSpec, prefix: str) -> list[dict[str, Any]]:
     return [
         _saved(
@@ -65,7 +109,8 @@ def _data_views(spec: KibanaSpec, prefix: str) -> list[dict[str, Any]]:
                 "name": view.name,
                 "timeFieldName": view.time_field,
                 "fields": "[]",
-                "fieldFormatMap": "{}",
+                "fieldAttrs": _field_attrs(spec, kind)[0],
+                "fieldFormatMap": _field_attrs(spec, kind)[1],
                 "runtimeFieldMap": "{}",
                 "sourceFilters": "[]",
                 "typeMeta": "{}",
@@ -77,9 +122,11 @@ def _data_views(spec: KibanaSpec, prefix: str) -> list[dict[str, Any]]:
     ]
 
 
-def _bucket_column(panel: Panel, position: int, metric_id: str) -> dict[str, Any]:
+def _bucket_column(panel: Panel, position: int, metric_id: str,
+                   labels: dict[str, str]) -> dict[str, Any]:
     bucket = panel.buckets[position]
     source_type = field_types(panel.stream)[bucket.field]
+    label = labels.get(bucket.field)
     if isinstance(bucket, DateHistogram):
         return {
             "label": bucket.field,
@@ -99,8 +146,8 @@ def _bucket_column(panel: Panel, position: int, metric_id: str) -> dict[str, Any
         if bucket.order == "alphabetical"
         else {"type": "column", "columnId": metric_id}
     )
-    return {
-        "label": f"Top {bucket.size} values of {bucket.field}",
+    column: dict[str, Any] = {
+        "label": label or f"Top {bucket.size} values of {bucket.field}",
         "dataType": _LENS_TYPES.get(source_type, "string"),
         "operationType": "terms",
         "sourceField": bucket.field,
@@ -115,6 +162,9 @@ def _bucket_column(panel: Panel, position: int, metric_id: str) -> dict[str, Any
             "missingBucket": False,
         },
     }
+    if label:  # the reports' word for the field (kibana/dashboards.yml field_labels)
+        column["customLabel"] = True
+    return column
 
 
 def _metric_column(panel: Panel) -> dict[str, Any]:
@@ -189,12 +239,15 @@ _VISUALIZATION_TYPE = {
 }
 
 
-def lens_attributes(panel: Panel, prefix: str) -> dict[str, Any]:
-    """The Lens attributes of one panel (what Kibana stores for a by-value Lens panel)."""
+def lens_attributes(panel: Panel, prefix: str,
+                    labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The Lens attributes of one panel (what Kibana stores for a by-value Lens panel);
+    ``labels`` names fields for people (field -> "单位 / Agency")."""
     layer = f"{panel.id}-layer"
     metric_id = f"{panel.id}-metric"
     bucket_ids = [f"{panel.id}-bucket-{n}" for n in range(len(panel.buckets))]
-    columns = {bid: _bucket_column(panel, n, metric_id) for n, bid in enumerate(bucket_ids)}
+    columns = {bid: _bucket_column(panel, n, metric_id, labels or {})
+               for n, bid in enumerate(bucket_ids)}
     columns[metric_id] = _metric_column(panel)
     return {
         "title": panel.title,
@@ -229,11 +282,11 @@ def lens_attributes(panel: Panel, prefix: str) -> dict[str, Any]:
     }
 
 
-def _dashboard(spec_dashboard: Dashboard, prefix: str) -> dict[str, Any]:
+def _dashboard(spec_dashboard: Dashboard, prefix: str, labels: dict[str, str]) -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     refs: list[dict[str, str]] = []
     for panel in spec_dashboard.panels:
-        attributes = lens_attributes(panel, prefix)
+        attributes = lens_attributes(panel, prefix, labels)
         panels.append(
             {
                 "version": PANEL_VERSION,
@@ -266,7 +319,8 @@ def _dashboard(spec_dashboard: Dashboard, prefix: str) -> dict[str, Any]:
 def saved_objects(prefix: str = "sentinel", spec: KibanaSpec | None = None) -> list[dict[str, Any]]:
     """Data views first (dashboards refer to them), then the dashboards."""
     spec = spec or load_spec()
-    return _data_views(spec, prefix) + [_dashboard(d, prefix) for d in spec.dashboards]
+    labels = {f: label for f in spec.field_labels if (label := field_label(spec, f))}
+    return _data_views(spec, prefix) + [_dashboard(d, prefix, labels) for d in spec.dashboards]
 
 
 def to_ndjson(objects: list[dict[str, Any]]) -> str:

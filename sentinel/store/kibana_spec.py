@@ -122,11 +122,16 @@ class DataView(BaseModel):
 
 
 class KibanaSpec(BaseModel):
-    """The whole file: one data view per stream, and the dashboards."""
+    """The whole file: one data view per stream, the dashboards, and the words of fields and
+    values: ``field_labels`` (field -> a key of ``reports/labels.yml``, shown as the data
+    views' custom label and the panels' column label) and ``value_labels`` (field -> a key
+    prefix there: ``sev_`` makes ``high`` 高危 / High), so Kibana says what the reports say."""
 
     model_config = _STRICT
     data_views: dict[Kind, DataView]
     dashboards: tuple[Dashboard, ...]
+    field_labels: dict[str, str] = {}
+    value_labels: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> KibanaSpec:
