@@ -488,6 +488,9 @@ def report(
     ] = None,
     accept: AcceptOption = None,
     store: StoreOption = None,
+    marking: Annotated[str | None, typer.Option(
+        "--marking", help="Classification marking on every page, e.g. 内部 (default: the "
+        "playbook's report.marking, else none).")] = None,
 ) -> None:
     """Render remediation reports (and with --all the coordinator report) from the store."""
     from sentinel.report.html import FORMATS, render_agency, render_all
@@ -503,10 +506,11 @@ def report(
         with _store(store, create=False) as db:
             written = (
                 render_all(db, out, playbook=book, scan_id=scan_id, lang=lang, fmt=kind,
-                           acceptances=acceptances)
+                           acceptances=acceptances, marking=marking)
                 if all_agencies
                 else [render_agency(db, agency or "", out, playbook=book, scan_id=scan_id,
-                                    lang=lang, fmt=kind, acceptances=acceptances)]
+                                    lang=lang, fmt=kind, acceptances=acceptances,
+                                    marking=marking)]
             )
         for path in written:
             print(path)
