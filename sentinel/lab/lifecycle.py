@@ -110,7 +110,8 @@ def lab_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> L
     paths = paths or LabPaths.from_env()
     current = lab_status(paths)
     built = _built_manifest(paths)
-    if current.up and built is not None and built == manifest:
+    if current.up and built is not None and built == manifest and not netns.bridges_unset(
+            manifest):
         return current
     if current.namespaces or current.root_links or current.processes or paths.root.exists():
         LOG.warning("lab up: rebuilding the lab (%s)", _why_rebuilt(current, built, manifest))
@@ -142,6 +143,9 @@ def _why_rebuilt(current: LabStatus, built: Manifest | None, manifest: Manifest)
         return "not running: " + ", ".join(sorted(dead)[:8])
     if current.missing_namespaces:
         return "missing namespaces: " + ", ".join(current.missing_namespaces[:8])
+    unset = netns.bridges_unset(built)
+    if unset:
+        return "bridges without their fixed MAC: " + ", ".join(unset[:8])
     return "no lab process recorded"
 
 
