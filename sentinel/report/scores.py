@@ -67,6 +67,14 @@ class Scores:
         }
 
 
+def scored(doc: dict[str, Any], policy: ScoringFile) -> bool:
+    """Whether ``score`` reads this finding at all (V6-SCORE's evidence, a failed finding
+    that caps an object or costs exposure): a report keeps only these for its scores."""
+    check = doc["rule"]["id"]
+    return check == "V6-SCORE" or (doc["result"]["evaluation"] == "failed" and (
+        check in policy.mipin.object_caps or check in policy.exposure.checks))
+
+
 def ipv6_score(findings: Sequence[dict[str, Any]]) -> float | None:
     """The V6 indicator set: the mean of the agency's V6-SCORE scores (one per website, as
     the finding's evidence gives it); None when no website was judged."""

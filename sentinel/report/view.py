@@ -13,13 +13,13 @@ from typing import Any
 
 from sentinel.accept import Acceptances, is_accepted
 from sentinel.catalog import checks as catalog
-from sentinel.catalog.scoring import SlaFile, scoring, sla
+from sentinel.catalog.scoring import ScoringFile, SlaFile, scoring, sla
 from sentinel.model import KeyState, ScanRecord
 from sentinel.playbook import Agency
 from sentinel.report.actions import actions, endpoint_grades, timeline
 from sentinel.report.evidence import public
 from sentinel.report.inventory import AssetInventory, inventory
-from sentinel.report.scores import Scores, score
+from sentinel.report.scores import Scores, score, scored
 from sentinel.report.tenants import tenant_sections
 from sentinel.severity import Severity
 from sentinel.store.sqlite import SqliteStore
@@ -89,14 +89,17 @@ def _per_name_server(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if item["evaluation"] != "failed" or not names:
             kept.append(item)
             continue
-        zone = str(item["evidence"].get("zone", ""))
+        zone = str(item["evidence"].get("zone") or ", ".join(item["evidence"].get("zones") or []))
+        # A finding stored once per name server names its websites; an older one per website.
+        websites = item["evidence"].get("websites") or [item["asset"]]
         for name in names:
             row = rows.get((zone, str(name)))
             if row is None:
                 row = rows[(zone, str(name))] = {
                     **item, "asset": str(name), "address": "", "port": None, "unverified": [],
                     "evidence": {"zone": zone, "name_server": str(name), "websites": []}}
-            row["evidence"]["websites"].append(item["asset"])
+            row["evidence"]["websites"].extend(w for w in websites
+                                               if w not in row["evidence"]["websites"])
     return [*rows.values(), *kept]
 
 
@@ -135,22 +138,22 @@ def changes(store: SqliteStore, agency_id: str, period: Period,
             "resolved": len(resolved), "resolved_items": resolved}
 
 
-# Findings whose whole document a later step reads (scores: V6-SCORE's evidence; tenants:
-# CLOUD- evidence); every other finding is kept as the few fields the view reads (_slim).
-def _whole(check_id: str) -> bool:
-    return check_id == "V6-SCORE" or check_id.startswith("CLOUD-")
+def _kept(doc: dict[str, Any], policy: ScoringFile) -> bool:
+    """Whether a finding is read again after its item is built: by the scores (``scored``)
+    or the tenant sections (failed CLOUD- findings). Every other one is dropped once its item
+    is built (issue 20: a 100,000-finding report does not hold 100,000 documents)."""
+    return scored(doc, policy) or (doc["rule"]["id"].startswith("CLOUD-")
+                                   and doc["result"]["evaluation"] == "failed")
 
 
 def _slim(doc: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a finding that scores, counts and names read after its item is built
-    (issue 20: a 100,000-finding report does not hold 100,000 whole documents)."""
-    if _whole(doc["rule"]["id"]):
-        return doc
-    sentinel = doc["sentinel"]
-    kept = {k: sentinel[k] for k in ("severity", "finding", "drill", "acceptance", "title")
-            if k in sentinel}
-    slim = {"rule": {"id": doc["rule"]["id"]}, "result": doc["result"], "sentinel": kept,
-            "host": doc["host"], "organization": doc["organization"]}
+    """The fields of a kept finding that the scores and the tenant sections read."""
+    sentinel, host = doc["sentinel"], doc["host"]
+    slim: dict[str, Any] = {
+        "rule": {"id": doc["rule"]["id"]}, "result": doc["result"],
+        "sentinel": {k: sentinel[k] for k in ("severity", "tenant", "title", "evidence")
+                     if k in sentinel},
+        "host": {k: host[k] for k in ("id", "name") if k in host}}
     if "destination" in doc:
         slim["destination"] = {"port": doc["destination"].get("port")}
     return slim
@@ -158,13 +161,15 @@ def _slim(doc: dict[str, Any]) -> dict[str, Any]:
 
 class _Grouper:
     """Findings into groups by check, as they are read: each one's item is built from its
-    document and its state (looked up per page of keys), then only a slim copy is kept."""
+    document and its state (looked up per page of keys); only the findings read again are
+    kept, as slim copies."""
 
     PAGE = 500
 
     def __init__(self, store: SqliteStore, before: dict[str, Any], period: Period) -> None:
         self._store, self._before, self._period = store, before, period
         self._policy = sla()
+        self._scoring = scoring()
         self._page: list[dict[str, Any]] = []
         self.groups: dict[str, dict[str, Any]] = {}
         self.kept: list[dict[str, Any]] = []
@@ -184,7 +189,8 @@ class _Grouper:
             change = "still-open" if key in self._before else "new"
             group["items"].append(_item(doc, states.get(key), change, self._period,
                                         self._policy))
-            self.kept.append(_slim(doc))
+            if _kept(doc, self._scoring):
+                self.kept.append(_slim(doc))
 
     def sorted_groups(self) -> list[dict[str, Any]]:
         self.flush()
@@ -248,6 +254,7 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
     accepted: list[dict[str, Any]] = []
     accepted_keys: set[str] = set()
     drill: str | None = None
+    first: list[dict[str, Any]] = []  # the first counted finding (its agency's stored name)
     # Read from the store's cursor, judged and grouped as they come; only slim copies stay.
     for stored in store.iter_findings(scan_id=scan.id, agency_id=agency_id):
         doc = acceptances.mark([stored])[0] if acceptances is not None else stored
@@ -255,6 +262,8 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
             accepted.append(_accepted(doc))
             accepted_keys.add(doc["sentinel"]["finding"]["key"])
             continue
+        if not first:
+            first.append(doc)
         if drill is None and "drill" in doc["sentinel"]:
             drill = doc["sentinel"]["drill"]["id"]
         grouper.add(doc)
@@ -265,7 +274,7 @@ def agency_view(store: SqliteStore, agency_id: str, scan: ScanRecord,
         observations = [o for o in store.agency_assets(scan.id, agency_id)
                         if o["organization"]["id"] == agency_id]
     assets = inventory(observations)
-    stored_name = next((d["organization"].get("name") for d in docs + observations), agency_id)
+    stored_name = next((d["organization"].get("name") for d in first + observations), agency_id)
     names = agency.name.model_dump() if agency else {"zh": stored_name, "en": stored_name}
     todo = actions(groups)
     counts = Counter(i["severity"] for g in groups for i in g["items"]

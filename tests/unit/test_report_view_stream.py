@@ -124,3 +124,27 @@ def test_the_keys_projection_names_findings_as_the_documents_do(store: SqliteSto
     assert list(keys.values()) == [
         (d["rule"]["id"], d["host"].get("name") or d["host"]["id"],
          d.get("destination", {}).get("port"), d["sentinel"]["severity"]) for d in docs]
+
+
+def test_tenant_sections_are_those_of_the_whole_documents(tmp_path: Path) -> None:
+    """The OpenStack fixture stored as a scan: the tenant sections read the slim copies of
+    the CLOUD- findings the view keeps."""
+    import asyncio
+
+    from sentinel.cloud.openstack import load_dir
+    from sentinel.playbook import load_playbook
+    from sentinel.scan.cloud_import import store_inventory
+
+    data = Path(__file__).parents[1] / "data" / "cloud"
+    book = load_playbook(data / "playbook.yml")
+    with SqliteStore(tmp_path / "s.db") as db:
+        asyncio.run(store_inventory(book, db, load_dir(data / "openstack"),
+                                    playbook_name="cloud", scan_id="cloud-1"))
+        scan = db.scans()[-1]
+        for agency in ("rsj", "wjw"):
+            streamed = v.agency_view(db, agency, scan)
+            whole = whole_view(db, agency, scan, None)
+            assert streamed.tenants
+            for fmt, lang in (("html", "zh"), ("json", "zh")):
+                assert (agency_document(streamed, fmt, lang)  # type: ignore[arg-type]
+                        == agency_document(whole, fmt, lang))  # type: ignore[arg-type]
