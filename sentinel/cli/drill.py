@@ -129,7 +129,7 @@ def status(
     from sentinel.drill.plan import load_drill
     from sentinel.drill.score import TIMES, manual_scores, ranked, shown
     from sentinel.model import now
-    from sentinel.report.coordinator import overdue_states, progress
+    from sentinel.report.coordinator import latest_overall, overdue_states, progress
     from sentinel.report.html import labels, write_atomic
     from sentinel.report.safe import dumps
     from sentinel.store.sqlite import SqliteStore, default_path
@@ -148,10 +148,12 @@ def status(
                 acks = alert_acks(drill, playbook, es_acks(client, drill.window.start, prefix))
             rows = ranked(manual_scores(drill, verify(drill, playbook, db, acks)))
             done, late = progress(db), overdue_states(db, moment)
+            overall = latest_overall(db)
         for row in rows:
             entry = done.get(row["agency"], {"total": 0, "resolved": 0, "open": 0})
             row.update(name=playbook.agency(row["agency"]).name.zh, overdue=late.get(
-                row["agency"], 0), resolved=entry["resolved"], open=entry["open"])
+                row["agency"], 0), resolved=entry["resolved"], open=entry["open"],
+                score=overall.get(row["agency"]))
         path = write_atomic(out / drill.id / "people.json", dumps({"leaderboard": rows}) + "\n")
         typer.echo(path)
         if client is not None:

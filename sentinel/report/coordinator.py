@@ -76,6 +76,15 @@ def trend(store: SqliteStore) -> dict[str, Any]:
     return {"labels": labels, "series": series, "scans": [s.id for s in scans]}
 
 
+def latest_overall(store: SqliteStore) -> dict[str, float | None]:
+    """Per agency: the overall score of the last completed scan (the leaderboard's score)."""
+    scans = [s for s in store.scans() if s.status == "completed"]
+    if not scans:
+        return {}
+    per_agency, _ = _scan_scores(store, scans[-1])
+    return {agency: scores.overall for agency, scores in per_agency.items()}
+
+
 def overdue_states(store: SqliteStore, at: datetime) -> dict[str, int]:
     """Per agency: open findings (open or reopened) whose due date had passed at ``at``."""
     policy = sla()

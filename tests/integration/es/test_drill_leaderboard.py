@@ -98,6 +98,7 @@ def test_status_writes_one_leaderboard_document_per_agency_per_update(
     latest = {d["organization"]["id"]: d for d in docs if d["update"] == docs[-1]["update"]}
     city = latest["city-gov"]
     assert city["rank"] == 1 and city["organization"]["name"]
+    assert isinstance(city["score"], float) and city["overdue"] == 0
     assert (city["ttd_s"], city["tta_s"], city["ttr_s"]) == (1260.0, 1800.0, 4320.0)
     assert city["injects"] == {"total": 1, "verified": 1, "acknowledged": 1, "remediated": 1}
     # Missing times are left out, never written as 0.

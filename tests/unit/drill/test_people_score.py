@@ -143,6 +143,10 @@ def test_ack_and_status_commands(tmp_path: Path) -> None:
     cloud = next(r for r in board["leaderboard"] if r["agency"] == "cloud-t1")
     assert cloud["tta_s"] == 1800.0 and cloud["ttd_s"] is None and cloud["ttr_s"] is None
     assert cloud["items"][0]["acknowledged_by"] == "李工"
+    # The coordinator's columns beside the times: the last scan's score, progress, overdue.
+    city = next(r for r in board["leaderboard"] if r["agency"] == "city-gov")
+    assert (city["resolved"], city["open"], city["overdue"]) == (0, 0, 0)
+    assert isinstance(city["score"], float)
 
 
 def _write(tmp_path: Path) -> Path:
