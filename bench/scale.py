@@ -78,14 +78,20 @@ def targets(count: int) -> list[str]:
     return out
 
 
+CPU_SECONDS: dict[str, float] = {}  # the last timed command's user + system seconds
+
+
 def timed(argv: list[str], stdout: Path) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (KiB) and exit status of one command."""
+    """Wall seconds, peak RSS (KiB) and exit status of one command (its CPU seconds, user +
+    system, in ``CPU_SECONDS["last"]``: on a shared machine, the figure load does not move)."""
     with stdout.open("wb") as out:
         began = time.perf_counter()
         done = subprocess.run(["/usr/bin/time", "-v", *argv], stdout=out,
                               stderr=subprocess.PIPE, check=False)
         wall = time.perf_counter() - began
     match = re.search(rb"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    CPU_SECONDS["last"] = sum(float(m) for m in re.findall(
+        rb"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr))
     return wall, int(match.group(1)) if match else 0, done.returncode
 
 
@@ -130,7 +136,8 @@ def sentinel_run(tmp: Path, count: int) -> dict[str, object]:
             accepted += len(doc.get("accepted", []))
     return {"endpoints": count, "wall_s": round(wall, 2), "per_s": round(count / wall, 1),
             "rss_mib": round(rss / 1024, 1), "documents": docs, "errors": errors,
-            "accepted_pairs": accepted, "connections_per_endpoint": per_endpoint(began, count),
+            "accepted_pairs": accepted, "cpu_s": round(CPU_SECONDS["last"], 1),
+            "connections_per_endpoint": per_endpoint(began, count),
             "load_before": load_before, "load_after": load()}
 
 
@@ -186,6 +193,7 @@ def scan_run(tmp: Path, book: Path, endpoints: int) -> dict[str, object]:
     return {"endpoints": endpoints, "wall_s": round(wall, 2),
             "per_s": round(endpoints / wall, 1), "rss_mib": round(rss / 1024, 1),
             "exit": status, "scan": scan_status, "attempts": attempts, "findings": findings,
+            "cpu_s": round(CPU_SECONDS["last"], 1),
             "connections_per_endpoint": per_endpoint(began, endpoints),
             "load_before": load_before, "load_after": load()}
 
