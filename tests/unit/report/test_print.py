@@ -94,7 +94,7 @@ def test_toc_points_at_every_section_and_the_receipt_lists_every_action(
         assert f'<section id="{target}"' in html
     receipt = html[html.index('<section id="receipt"'):]
     assert "整改回执" in receipt and "synthetic-1" in receipt and "agency-001" in receipt
-    rows = re.findall(r'<tr><td class="num">(\d+)</td>', receipt)
+    rows = re.findall(r'<tr><td class="num nowrap">(\d+)</td>', receipt)
     assert view.actions and rows == [str(a["rank"]) for a in view.actions]
     assert receipt.count('<td class="blank"></td>') == 3 * len(view.actions)
     for word in ("整改措施", "完成时间", "责任人", "单位负责人（签字）", "单位（盖章）"):
