@@ -98,6 +98,7 @@ def actions(groups: Sequence[dict[str, Any]], knowledge: ActionsFile | None = No
                 per_check = failed.setdefault(_endpoint_key(item), {})
                 per_check.setdefault(group["check_id"], []).append((group, item))
     out: list[dict[str, Any]] = []
+    words: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # a cause's, dumped once
     for (asset, port), per_check in failed.items():
         buckets: dict[str, list[str]] = {}
         for check_id in sorted(per_check):
@@ -109,7 +110,8 @@ def actions(groups: Sequence[dict[str, Any]], knowledge: ActionsFile | None = No
             buckets.setdefault(cause or f"check:{target}", []).append(check_id)
         for cause_key, check_ids in buckets.items():
             pairs = [p for c in check_ids for p in per_check[c]]
-            out.append(_action(spec, cause_key, check_ids, pairs, endpoint=(asset, port)))
+            out.append(_action(spec, cause_key, check_ids, pairs, endpoint=(asset, port),
+                               words=words))
     out.sort(key=lambda a: (Severity(a["severity"]).rank, spec.zone_rank(a["zone"]),
                             a["due"] or "9999", a["asset"], a["port"] or 0, a["cause"]))
     for rank, action in enumerate(out, start=1):
@@ -119,7 +121,9 @@ def actions(groups: Sequence[dict[str, Any]], knowledge: ActionsFile | None = No
 
 def _action(spec: ActionsFile, cause_key: str, check_ids: list[str],
             pairs: list[tuple[dict[str, Any], dict[str, Any]]], *,
-            endpoint: tuple[str, int | None]) -> dict[str, Any]:
+            endpoint: tuple[str, int | None],
+            words: dict[str, tuple[dict[str, Any], dict[str, Any]]] | None = None
+            ) -> dict[str, Any]:
     asset, port = endpoint
     severity = min((Severity(i["severity"]) for _, i in pairs), key=lambda s: s.rank)
     dues = sorted(i["due"] for _, i in pairs if i["due"])
@@ -128,8 +132,13 @@ def _action(spec: ActionsFile, cause_key: str, check_ids: list[str],
         group = pairs[0][0]
         title, fix = group["title"], group["fix"]
     else:
-        cause = spec.root_causes[cause_key]
-        title, fix = cause.title.model_dump(), cause.fix.model_dump()
+        known = (words or {}).get(cause_key)
+        if known is None:
+            cause = spec.root_causes[cause_key]
+            known = (cause.title.model_dump(), cause.fix.model_dump())
+            if words is not None:
+                words[cause_key] = known
+        title, fix = known
     return {
         "cause": cause_key,
         "title": title,

@@ -6,6 +6,7 @@ Built once and rendered three ways (HTML, PDF, JSON), so the formats never disag
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +53,10 @@ def _owner(agency: Agency | None) -> dict[str, str]:
             "phone": first.phone or ""}
 
 
+def _shared(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str else value
+
+
 def _item(doc: dict[str, Any], state: KeyState | None, change: str, period: Period,
           policy: SlaFile) -> dict[str, Any]:
     severity = Severity(doc["sentinel"]["severity"])
@@ -60,18 +65,20 @@ def _item(doc: dict[str, Any], state: KeyState | None, change: str, period: Peri
     due = policy.due(severity, first_seen) if doc["result"]["evaluation"] == "failed" else None
     dest = doc.get("destination", {})
     evidence, unverified = public(doc["sentinel"].get("evidence", {}))
+    # Strings that repeat across an agency's items (an asset's name and address, dates,
+    # states) are interned: one copy each, not one per finding (issue 20).
     return {
-        "asset": doc["host"].get("name") or doc["host"]["id"],
-        "address": dest.get("ip", ""),
+        "asset": _shared(doc["host"].get("name") or doc["host"]["id"]),
+        "address": _shared(dest.get("ip", "")),
         "port": dest.get("port"),
-        "evaluation": doc["result"]["evaluation"],
+        "evaluation": _shared(doc["result"]["evaluation"]),
         "severity": severity.value,
-        "zone": str(doc["sentinel"].get("zone") or ""),
-        "status": doc["sentinel"]["finding"].get("status", ""),
+        "zone": _shared(str(doc["sentinel"].get("zone") or "")),
+        "status": _shared(doc["sentinel"]["finding"].get("status", "")),
         "change": change,
-        "first_seen": first_seen.date().isoformat(),
+        "first_seen": _shared(first_seen.date().isoformat()),
         "days_open": max(0, (period.moment - first_seen).days),
-        "due": due.date().isoformat() if due else "",
+        "due": _shared(due.date().isoformat()) if due else "",
         "overdue": bool(due and due < period.moment),
         "evidence": evidence,
         "unverified": unverified,
