@@ -9,14 +9,17 @@ writes (``finding_to_ecs`` of a real Finding, one per check), with the asset, ad
 agency and key put in per row, so building takes about a minute, not the hours a million
 pydantic round trips would. Then, each timed (wall time, peak RSS of the process):
 
-1. ``sentinel findings --agency a00`` (the CLI, a process of its own, output to a file);
-2. ``sentinel report --agency a00 --format html`` (the largest agency's report);
+1. ``sentinel findings --agency a00`` (the CLI, a process of its own, output to a file), then
+   the same with ``--json`` (both stream from the store's cursor: memory flat);
+2. ``sentinel report --agency a00 --format html`` (the largest agency's report: findings
+   grouped as they are read, only the few fields the scores read kept);
 3. every remembered state read at once, as a scan's start did before (a process of its own);
 4. a rescan's lifecycle step over every asset: read the asset's previous states, judge them
    against the new scan's findings (9 of 10 still failing, 1 of 10 fixed), save the new
    states: ``apply`` exactly as ``ScanRecorder.on_asset`` calls it, in this process.
 
     python bench/store_scale.py [--assets 20000] [--checks 50] [--agencies 40] [--db FILE]
+                                [--no-rescan]
 """
 
 from __future__ import annotations
@@ -154,6 +157,11 @@ def build(path: Path, assets: int, check_ids: list[str], agencies: int) -> None:
     con.close()
 
 
+def load() -> float:
+    """The 1-minute load average, printed beside every figure (2 cores are shared)."""
+    return round(os.getloadavg()[0], 2)
+
+
 def timed(argv: list[str], out: Path) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MiB) and exit status of one command."""
     with out.open("wb") as sink:
@@ -201,7 +209,8 @@ def rescan_lifecycle(path: Path, assets: int, check_ids: list[str], agencies: in
             "total_s": round(total, 1), "read_s": round(read_s, 1),
             "judge_s": round(judge_s, 1), "save_s": round(save_s, 1),
             "per_asset_ms": round(1000 * total / assets, 2),
-            "rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "load": load()}
 
 
 def main() -> None:
@@ -210,6 +219,8 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=50)
     parser.add_argument("--agencies", type=int, default=40)
     parser.add_argument("--db", type=Path, help="keep the store here (default: a temp folder)")
+    parser.add_argument("--no-rescan", action="store_true",
+                        help="skip the rescan's lifecycle step (minutes; it changes the store)")
     args = parser.parse_args()
     ids = sorted(checks())[: args.checks]
     tmp = Path(tempfile.mkdtemp(prefix="sentinel-store-scale-"))
@@ -227,26 +238,32 @@ def main() -> None:
         wall, rss, status = timed([*cli, "findings", "--agency", "a00", "--store", str(path)],
                                   tmp / "findings.txt")
         lines = sum(1 for _ in (tmp / "findings.txt").open(encoding="utf-8"))
-        print("findings --agency a00", json.dumps({"wall_s": round(wall, 2),
-                                                    "rss_mib": round(rss, 1), "exit": status,
-                                                    "lines": lines}), flush=True)
+        print("findings --agency a00", json.dumps({
+            "wall_s": round(wall, 2), "rss_mib": round(rss, 1), "exit": status, "load": load(),
+            "lines": lines}), flush=True)
+        wall, rss, status = timed([*cli, "findings", "--agency", "a00", "--json", "--store",
+                                   str(path)], tmp / "findings.json")
+        print("findings --agency a00 --json", json.dumps({
+            "wall_s": round(wall, 2), "rss_mib": round(rss, 1), "exit": status, "load": load(),
+            "mib": round((tmp / "findings.json").stat().st_size / 2**20, 1)}), flush=True)
         wall, rss, status = timed([*cli, "report", "--agency", "a00", "--format", "html",
                                    "--out", str(tmp / "reports"), "--store", str(path)],
                                   tmp / "report.txt")
         size = sum(p.stat().st_size for p in (tmp / "reports").glob("*")) if status == 0 else 0
-        print("report --agency a00", json.dumps({"wall_s": round(wall, 2),
-                                                  "rss_mib": round(rss, 1), "exit": status,
-                                                  "html_mib": round(size / 2**20, 1)}),
-              flush=True)
+        print("report --agency a00", json.dumps({
+            "wall_s": round(wall, 2), "rss_mib": round(rss, 1), "exit": status, "load": load(),
+            "html_mib": round(size / 2**20, 1)}), flush=True)
         # What a scan's start did before issue 20: every remembered state read at once.
         wall, rss, status = timed([sys.executable, "-c", "import sys; from sentinel.store."
                                    "sqlite import SqliteStore; print(len(SqliteStore("
                                    "sys.argv[1], create=False).states()))", str(path)],
                                   tmp / "states.txt")
         print("all states at once (the old scan start)", json.dumps({
-            "wall_s": round(wall, 2), "rss_mib": round(rss, 1), "exit": status}), flush=True)
-        print("rescan lifecycle", json.dumps(rescan_lifecycle(path, args.assets, ids,
-                                                              args.agencies)), flush=True)
+            "wall_s": round(wall, 2), "rss_mib": round(rss, 1), "exit": status,
+            "load": load()}), flush=True)
+        if not args.no_rescan:
+            print("rescan lifecycle", json.dumps(rescan_lifecycle(path, args.assets, ids,
+                                                                  args.agencies)), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
