@@ -18,7 +18,7 @@ from typing import Any
 
 from sentinel.assess.base import AssetView, assessor, make_finding
 from sentinel.catalog.ipv6 import Ipv6Policy, ipv6_policy
-from sentinel.model import AttemptStatus, Evaluation, Finding, Observation
+from sentinel.model import Asset, AttemptStatus, Evaluation, Finding, Observation
 from sentinel.severity import Severity
 
 PASS, FAIL = Evaluation.PASSED, Evaluation.FAILED
@@ -123,16 +123,18 @@ def _site_findings(view: AssetView, obs: Observation, policy: Ipv6Policy) -> lis
                                 severity=severity, observed=obs))
 
     add("V6-AAAA", _verdict(not dns.get("aaaa")), {"aaaa": dns.get("aaaa"), "a": dns.get("a")})
-    servers = dns.get("name_servers") or []
-    bad = [s["name"] for s in servers if not s.get("v6_ok")]
-    add("V6-NS", _verdict(bool(bad) or not servers),
-        {"zone": dns.get("zone"), "name_servers": servers, "not_v6": bad})
+    servers = [s for s in dns.get("name_servers") or [] if isinstance(s, dict) and s.get("name")]
+    if not servers:  # no name server found: the website's own problem
+        add("V6-NS", FAIL, {"zone": dns.get("zone"), "name_servers": [], "not_v6": []})
+    ns_findings = [name_server_finding(view, obs, server) for server in servers]
+    out.extend(ns_findings)
     if facts.get("url") is not None:
         _web_findings(obs, policy, add)
     score = score_site(facts, policy)
     target = policy.thresholds["score_target"]
     add("V6-SCORE", _verdict(score.value < target.value),
         {"score": score.value, "components": score.components, "partial": score.partial,
+         "name_server_findings": [f.key for f in ns_findings],
          "weights": dict(policy.weights), "formula_status": "unverified",
          "target": target.value, "target_status": target.status})
     return out
@@ -190,6 +192,58 @@ def _dual_stack(view: AssetView) -> list[Finding]:
                                    "addresses": sorted({o.endpoint.address for o in seen}),
                                    "alive": sorted(o.endpoint.address for o in alive)},
                          observed=seen[0])]
+
+
+NS_ASSET_PREFIX = "ns:"
+
+
+def name_server_finding(view: AssetView, obs: Observation, server: dict[str, Any]) -> Finding:
+    """V6-NS for one name server of a website's zone, stored once per name server: its asset
+    is the name server (``ns:<name>``), its evidence names the zone and the websites it
+    serves (:func:`shared_findings` adds the other websites of one scan to it)."""
+    name = str(server["name"])[:253]
+    dns = obs.facts.get("dns", {})
+    aaaa = [a for a in server.get("aaaa") or [] if isinstance(a, str)][:16]
+    ok = bool(server.get("v6_ok"))
+    zone = dns.get("zone")
+    finding = make_finding(
+        view, "V6-NS", _verdict(not ok), endpoint=None, probe="site", protocol="dns",
+        evidence={"name_server": name, "aaaa": aaaa, "answers_v6": server.get("answers_v6"),
+                  "v6_ok": ok, "not_v6": [] if ok else [name],
+                  "zones": [zone] if zone else [],
+                  "websites": [obs.facts.get("hostname")] if obs.facts.get("hostname") else []},
+        observed=obs)
+    return finding.model_copy(update={"asset": Asset(id=f"{NS_ASSET_PREFIX}{name}", name=name,
+                                                     addresses=tuple(aaaa))})
+
+
+_MAX_SERVED = 1000  # websites (and zones) one name server's finding names
+
+
+def shared_findings(seen: dict[str, Finding], findings: list[Finding]) -> list[Finding]:
+    """The findings of one scanned asset, each finding on a name server (judged from every
+    website it serves) merged with the same key's earlier finding in this scan (``seen``,
+    updated): websites and zones united, the worse verdict kept. So the store holds one
+    V6-NS per name server naming all its websites, whichever website was scanned last."""
+    out = []
+    for finding in findings:
+        kept = finding
+        earlier = seen.get(finding.key)
+        if earlier is not None:
+            worse = earlier if _rank(earlier) > _rank(finding) else finding
+            evidence = dict(worse.evidence)
+            for name in ("websites", "zones"):
+                united = {*earlier.evidence.get(name, []), *finding.evidence.get(name, [])}
+                evidence[name] = sorted(united)[:_MAX_SERVED]
+            kept = worse.model_copy(update={"evidence": evidence})
+        if finding.asset.id.startswith(NS_ASSET_PREFIX):
+            seen[finding.key] = kept
+        out.append(kept)
+    return out
+
+
+def _rank(finding: Finding) -> int:
+    return {Evaluation.FAILED: 2, Evaluation.ERROR: 1}.get(finding.evaluation, 0)
 
 
 def _open(obs: Observation) -> bool:

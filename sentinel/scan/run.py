@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sentinel.assess import AssetView, assess
+from sentinel.assess.ipv6 import shared_findings
 from sentinel.assess.posture import with_crypto_posture
 from sentinel.catalog.scope_lists import global_deny
 from sentinel.detect.changes import asset_changes
@@ -166,6 +167,10 @@ class ScanRecorder:
     sink_turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # one asset at a time
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failed: int = 0
+    # Findings judged from several assets on one other asset (V6-NS: a name server, from each
+    # website it serves), by key: merged across the scan, stored once, counted once.
+    shared: dict[str, Finding] = field(default_factory=dict)
+    shared_failed: set[str] = field(default_factory=set)
 
     @classmethod
     def start(cls, playbook: Playbook, store: SqliteStore, record: ScanRecord,
@@ -188,10 +193,12 @@ class ScanRecorder:
         coverage = {
             (o.asset.id, o.probe) for o in observations if o.status is AttemptStatus.COMPLETED
         }
-        outcome = apply(
-            self.store.asset_states(target.asset.id), assess(view), coverage, target.context,
-            now()
-        )
+        judged = shared_findings(self.shared, assess(view))
+        states = self.store.asset_states(target.asset.id)
+        for other in sorted({f.asset.id for f in judged} - {target.asset.id}):
+            states |= self.store.asset_states(other)  # a name server's V6-NS, for example
+            coverage |= {(f.asset.id, f.probe) for f in judged if f.asset.id == other}
+        outcome = apply(states, judged, coverage, target.context, now())
         self.store.add_findings(outcome.findings)
         self.store.save_states(outcome.states)
         if self.previous_scan is not None:
@@ -210,8 +217,9 @@ class ScanRecorder:
                 )
         # Distinct keys, as the store keeps them (one row per key and scan): a check failing
         # on both addresses of one port is one failed finding, not two.
-        self.failed += len({f.key for f in outcome.findings
-                            if f.evaluation is Evaluation.FAILED})
+        failed = {f.key for f in outcome.findings if f.evaluation is Evaluation.FAILED}
+        self.failed += len(failed - self.shared_failed)
+        self.shared_failed |= failed & self.shared.keys()
         if self.progress is not None:
             self.progress(plan, observations)
 

@@ -91,6 +91,12 @@ def test_one_finding_per_problem_and_readable_evidence(scanned: SqliteStore,
     judged = {d["host"]["name"] for d in v6 if d["rule"]["id"] in ("V6-AAAA", "V6-NS",
                                                                      "V6-SCORE")}
     assert "sw1.test" not in judged and "portal.test" in judged
+    ns_docs = [d for d in v6 if d["rule"]["id"] == "V6-NS"]  # stored once per name server
+    assert ns_docs and all(d["host"]["id"].startswith("ns:") for d in ns_docs)
+    assert len({d["host"]["id"] for d in ns_docs}) == len(ns_docs)
+    (ns2,) = [d for d in ns_docs if d["host"]["id"] == "ns:ns2.test"]
+    assert ns2["result"]["evaluation"] == "failed"
+    assert len(ns2["sentinel"]["evidence"]["websites"]) > 1  # the websites of its zone
     record = scanned.latest_scan()
     assert record is not None and record.findings == scanned.failed_count(record.id)
     book = load_playbook(data_file("playbooks", "lab.yml"))
