@@ -6,6 +6,7 @@ Built once and rendered three ways (HTML, PDF, JSON), so the formats never disag
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -153,16 +154,37 @@ def _kept(doc: dict[str, Any], policy: ScoringFile) -> bool:
                                    and doc["result"]["evaluation"] == "failed")
 
 
-def _slim(doc: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a kept finding that the scores and the tenant sections read."""
+def _one(shared: dict[Any, Any], key: tuple[Any, ...], value: dict[str, Any]
+         ) -> dict[str, Any]:
+    """``value``, or the equal one already in ``shared`` (a value that cannot be a key, as a
+    damaged document's list, is kept as it is)."""
+    try:
+        return shared.setdefault(key, value)  # type: ignore[no-any-return]
+    except TypeError:
+        return value
+
+
+def _slim(doc: dict[str, Any], shared: dict[Any, Any]) -> dict[str, Any]:
+    """The fields of a kept finding that the scores and the tenant sections read; the parts
+    many findings have alike (a check's rule and title, an asset's host, a port) are one
+    object in ``shared``, never changed by their readers."""
     sentinel, host = doc["sentinel"], doc["host"]
+    check, evaluation = doc["rule"]["id"], doc["result"]["evaluation"]
+    kept: dict[str, Any] = {k: sentinel[k] for k in ("severity", "tenant", "evidence")
+                            if k in sentinel}
+    if "title" in sentinel:
+        title = sentinel["title"]
+        kept["title"] = _one(shared, ("title", json.dumps(title, sort_keys=True, default=str)),
+                             title)
+    names = tuple((k, host[k]) for k in ("id", "name") if k in host)
     slim: dict[str, Any] = {
-        "rule": {"id": doc["rule"]["id"]}, "result": doc["result"],
-        "sentinel": {k: sentinel[k] for k in ("severity", "tenant", "title", "evidence")
-                     if k in sentinel},
-        "host": {k: host[k] for k in ("id", "name") if k in host}}
+        "rule": _one(shared, ("rule", check), {"id": check}),
+        "result": _one(shared, ("result", evaluation), {"evaluation": evaluation}),
+        "sentinel": kept,
+        "host": _one(shared, ("host", names), dict(names))}
     if "destination" in doc:
-        slim["destination"] = {"port": doc["destination"].get("port")}
+        port = doc["destination"].get("port")
+        slim["destination"] = _one(shared, ("port", port), {"port": port})
     return slim
 
 
@@ -180,6 +202,7 @@ class _Grouper:
         self._page: list[dict[str, Any]] = []
         self.groups: dict[str, dict[str, Any]] = {}
         self.kept: list[dict[str, Any]] = []
+        self._shared: dict[Any, Any] = {}
 
     def add(self, doc: dict[str, Any]) -> None:
         self._page.append(doc)
@@ -197,7 +220,7 @@ class _Grouper:
             group["items"].append(_item(doc, states.get(key), change, self._period,
                                         self._policy))
             if _kept(doc, self._scoring):
-                self.kept.append(_slim(doc))
+                self.kept.append(_slim(doc, self._shared))
 
     def sorted_groups(self) -> list[dict[str, Any]]:
         self.flush()
