@@ -135,7 +135,13 @@ def _parity(view: AssetView, ports: list[OpenPort]) -> list[Finding]:
         return []
     v4 = {_label(p) for p in ports if p.endpoint.family == "ipv4"}
     v6 = [p for p in ports if p.endpoint.family == "ipv6"]
-    extra = [p for p in v6 if _label(p) not in v4]
+    # A port whose IPv4 attempt did not complete (timed out on a loaded link, refused by the
+    # budget) was not measured over IPv4: "open only over IPv6" cannot be said of it.
+    unmeasured = {_tcp_label(o.endpoint) for o in view.of("tcp")
+                  if o.endpoint.family == "ipv4" and o.status is not AttemptStatus.COMPLETED
+                  and not any(d.endpoint.family == "ipv4" and d.endpoint.port == o.endpoint.port
+                              and d.probe == "tcp" for d in done)}
+    extra = [p for p in v6 if _label(p) not in v4 and _label(p) not in unmeasured]
     risky = [p for p in extra if p.service is not None and p.service.high_risk]
     evidence = {
         "ipv4_ports": _labels(p for p in ports if p.endpoint.family == "ipv4"),
@@ -143,9 +149,16 @@ def _parity(view: AssetView, ports: list[OpenPort]) -> list[Finding]:
         "ipv6_only": _labels(extra),
         "ipv6_only_services": sorted({p.service.id for p in extra if p.service}),
     }
+    if unmeasured & {_label(p) for p in v6}:
+        evidence["ipv4_not_measured"] = sorted(unmeasured & {_label(p) for p in v6}, key=str)
     return [make_finding(view, "V6-SECPARITY", _verdict(bool(extra)), endpoint=None,
                          probe=done[0].probe, protocol="tcp", evidence=evidence,
                          severity=Severity.HIGH if risky else None, observed=done[0])]
+
+
+def _tcp_label(endpoint: Endpoint) -> int | str:
+    number = endpoint.port or 0
+    return number if endpoint.transport == "tcp" else f"{number}/{endpoint.transport}"
 
 
 def _label(port: OpenPort) -> int | str:

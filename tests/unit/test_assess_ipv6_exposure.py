@@ -130,6 +130,23 @@ def test_a_port_open_only_on_ipv6_fails_secparity() -> None:
     assert parity.severity is Severity.MEDIUM
 
 
+def test_a_port_whose_ipv4_attempt_timed_out_is_not_called_ipv6_only() -> None:
+    """On a loaded link the IPv4 connect to 8080 timed out: that port was not measured over
+    IPv4, so it is not "open only over IPv6"; 9090, closed over IPv4, still is."""
+    timed_out = obs("tcp", "198.18.13.10", 8080, {})
+    timed_out = timed_out.model_copy(update={"status": AttemptStatus.ERROR})
+    found = by_check(assess_exposure(view([
+        obs("tcp", "198.18.13.10", 80, {"state": "open"}), timed_out,
+        obs("tcp", "198.18.13.10", 9090, {"state": "closed"}),
+        obs("tcp", "2001:db8:13::10", 80, {"state": "open"}),
+        obs("tcp", "2001:db8:13::10", 8080, {"state": "open"}),
+        obs("tcp", "2001:db8:13::10", 9090, {"state": "open"}),
+    ], allowed=("http",))))
+    parity = found["V6-SECPARITY"][0]
+    assert parity.evidence["ipv6_only"] == [9090]
+    assert parity.evidence["ipv4_not_measured"] == [8080]
+
+
 def test_a_high_risk_port_only_on_ipv6_makes_secparity_high() -> None:
     found = by_check(assess_exposure(view([
         nmap_obs("198.18.13.10", []), nmap_obs("2001:db8:13::10", [(6379, "redis")])])))
