@@ -59,13 +59,15 @@ def _shared(value: Any) -> Any:
 
 
 def _item(doc: dict[str, Any], state: KeyState | None, change: str, period: Period,
-          policy: SlaFile) -> dict[str, Any]:
+          policy: SlaFile, *, shared: dict[Any, Any] | None = None) -> dict[str, Any]:
     severity = Severity(doc["sentinel"]["severity"])
     first_seen = state.first_seen if state else datetime.fromisoformat(
         doc["@timestamp"].replace("Z", "+00:00"))
     due = policy.due(severity, first_seen) if doc["result"]["evaluation"] == "failed" else None
     dest = doc.get("destination", {})
     evidence, unverified = public(doc["sentinel"].get("evidence", {}))
+    if shared is not None and not unverified:  # alike evidence (in its key order): one object
+        evidence = _one(shared, ("evidence", json.dumps(evidence, default=str)), evidence)
     # Strings that repeat across an agency's items (an asset's name and address, dates,
     # states) are interned: one copy each, not one per finding (issue 20).
     return {
@@ -174,8 +176,7 @@ def _slim(doc: dict[str, Any], shared: dict[Any, Any]) -> dict[str, Any]:
                             if k in sentinel}
     if "title" in sentinel:
         title = sentinel["title"]
-        kept["title"] = _one(shared, ("title", json.dumps(title, sort_keys=True, default=str)),
-                             title)
+        kept["title"] = _one(shared, ("title", json.dumps(title, default=str)), title)
     names = tuple((k, host[k]) for k in ("id", "name") if k in host)
     slim: dict[str, Any] = {
         "rule": _one(shared, ("rule", check), {"id": check}),
@@ -218,7 +219,7 @@ class _Grouper:
             key = doc["sentinel"]["finding"]["key"]
             change = "still-open" if key in self._before else "new"
             group["items"].append(_item(doc, states.get(key), change, self._period,
-                                        self._policy))
+                                        self._policy, shared=self._shared))
             if _kept(doc, self._scoring):
                 self.kept.append(_slim(doc, self._shared))
 
