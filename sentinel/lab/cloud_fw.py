@@ -21,6 +21,7 @@ from typing import Any
 from sentinel.cloud.model import Inventory, Port, Rule
 from sentinel.cloud.openstack import load_dir
 from sentinel.errors import InputError, SourceLocation
+from sentinel.lab.procs import ns_argv, run
 from sentinel.yamlio import load_yaml
 
 LAB_CLOUD = Path(__file__).resolve().parents[2] / "lab" / "cloud"
@@ -156,3 +157,38 @@ def describe(lab: LabCloud) -> dict[str, Any]:
     names = {s.id: s.name for s in lab.inventory.servers}
     return {names[p.device]: {"project": p.project, "addresses": list(p.addresses)}
             for p in lab.inventory.ports if p.device in names}
+
+
+def accepts(lab: LabCloud, host: str, *, address: str, port: int, protocol: str,
+            source: str) -> bool:
+    """Whether the nftables of instance ``host`` let ``source`` reach ``address``:``port``
+    (what :func:`ruleset` enforces: the groups' rules, then the declared drift). A host that
+    is no instance has no table and lets everything in."""
+    own = lab.server_port(host)
+    if own is None or not own.port_security:
+        return True
+    src, family = ipaddress.ip_address(source), ipaddress.ip_address(address).version
+    if src.version != family:
+        return False
+    groups = {g.id: g for g in lab.inventory.groups}
+    for group in (groups[g] for g in own.groups if g in groups):
+        for rule in group.rules:
+            if rule.direction != "ingress" or rule.family != family:
+                continue
+            if not rule.opens(port, protocol):
+                continue
+            net = rule.remote_network
+            if (src in net) if net is not None else (
+                    str(src) in lab.inventory.members(rule.remote_group or "", family)):
+                return True
+    return any(d.host == host and d.family == family and d.protocol == protocol
+               and d.port == port and src in ipaddress.ip_network(d.source) for d in lab.drift)
+
+
+def apply(namespace: str, host: str, lab: LabCloud | None = None) -> bool:
+    """Load the instance's table into its namespace (False: ``host`` is no instance)."""
+    text = ruleset(lab or load_lab_cloud(), host)
+    if text is None:
+        return False
+    run(ns_argv(namespace, ["nft", "-f", "-"]), input_text=text)
+    return True

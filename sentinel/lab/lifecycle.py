@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from sentinel.errors import LabError
-from sentinel.lab import netns, readiness
+from sentinel.lab import cloud_fw, netns, readiness
 from sentinel.lab.agents import agents_down, agents_status, agents_up
 from sentinel.lab.certs import CertFactory
 from sentinel.lab.manifest import Manifest, Service, ServiceKind, load_manifest, parse_manifest
@@ -30,7 +30,8 @@ from sentinel.lab.state import LabPaths, ProcessRecord
 LOG = logging.getLogger(__name__)
 MARKER = ".sentinel-lab"  # only a directory holding this file is ever removed by `lab down`
 REQUIRED_TOOLS = ("ip", "sysctl", "ss", "openssl", "ssh-keygen", "nginx", "gnutls-serv",
-                  "sshd", "snmpd", "dnsmasq", "radvd", "redis-server", "vsftpd", "inetd")
+                  "sshd", "snmpd", "dnsmasq", "radvd", "redis-server", "vsftpd", "inetd",
+                  "nft")
 
 
 class ProcessStatus(BaseModel):
@@ -154,6 +155,11 @@ def _build(manifest: Manifest, paths: LabPaths) -> None:
     netns.build_core(manifest)
     for host in manifest.hosts:
         netns.build_host(manifest, host)
+    # The cloud tenants' instances enforce their security groups (lab/cloud/) before any
+    # server starts, so no window exists in which a denied port answers.
+    cloud = cloud_fw.load_lab_cloud()
+    for host in manifest.hosts:
+        cloud_fw.apply(host.namespace, host.id, cloud)
     ctx = ServerContext(manifest=manifest, paths=paths, certs=CertFactory(paths.certs))
     records: list[ProcessRecord] = radvd.start(ctx)
     for host in manifest.hosts:

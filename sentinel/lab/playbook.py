@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from sentinel.lab.cloud_fw import load_lab_cloud
 from sentinel.lab.manifest import Host, Manifest, ServiceKind, load_manifest
 from sentinel.lab.netns import ROOT_LINK
 
@@ -22,6 +23,7 @@ SEGMENT_POLICY: dict[str, list[str]] = {
     "psb": ["http"],
     "city": ["http", "https"],
     "cloud": ["https"],
+    "cloud2": ["https"],
     "mgmt": ["ssh", "dns"],
 }
 EXTRA_TCP_PORTS = [4433]  # the lab's gnutls 3DES server listens beside nginx
@@ -69,6 +71,12 @@ def lab_resolvers(manifest: Manifest) -> list[str]:
     return [str(a) for a in (host.v4, host.v6) if a is not None]
 
 
+def lab_tenants(manifest: Manifest) -> list[dict[str, str]]:
+    """The lab cloud's tenants whose agency the manifest has (lab/cloud/lab.yml)."""
+    agencies = {a.id for a in manifest.agencies}
+    return [t for t in load_lab_cloud().tenants if t["agency"] in agencies]
+
+
 def lab_playbook(manifest: Manifest) -> dict[str, Any]:
     """A playbook that scans every lab host on every address it has, with the lab as scope."""
     segments = []
@@ -113,6 +121,8 @@ def lab_playbook(manifest: Manifest) -> dict[str, Any]:
                    "snmp": {"v3": snmp_v3}},
         "sites": lab_sites(manifest),
         "resolvers": lab_resolvers(manifest),
+        # The OpenStack projects of lab/cloud/openstack: whose the lab's cloud instances are.
+        "tenants": lab_tenants(manifest),
     }
 
 

@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from sentinel.lab.cloud_fw import accepts, load_lab_cloud
 from sentinel.lab.manifest import Family, Host, Manifest, Service, ServiceKind, load_manifest
 
 
@@ -38,13 +39,24 @@ def family_of(address: str) -> Family:
 
 def service_endpoints(kinds: set[ServiceKind], manifest: Manifest = MANIFEST
                       ) -> Iterator[tuple[Host, Service, str]]:
-    """(host, service, address) for each family each service of these kinds answers on."""
+    """(host, service, address) for each family each service of these kinds answers on,
+    except where a cloud tenant's nftables drop the scanner on purpose (lab/cloud/: the
+    security groups deny it; tests/integration/lab/test_cloud_tenants_lab.py checks those)."""
+    cloud = load_lab_cloud()
+    scanner = {4: str(manifest.transit.root_v4), 6: str(manifest.transit.root_v6)}
     for host in manifest.hosts:
         for service in host.services:
             if service.kind in kinds:
                 for family in service.families:
                     for address in host.addresses(family):
-                        yield host, service, address
+                        source = scanner[6 if ":" in address else 4]
+                        if accepts(cloud, host.id, address=address, port=service.port,
+                                   protocol="udp" if service.kind in _UDP else "tcp",
+                                   source=source):
+                            yield host, service, address
+
+
+_UDP = {ServiceKind.SNMPD}
 
 
 def endpoint_params(kinds: set[ServiceKind]) -> list[tuple[Host, Service, str]]:

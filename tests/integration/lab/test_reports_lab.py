@@ -19,7 +19,7 @@ from sentinel.scan.run import run_scan
 from sentinel.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.lab
-AGENCIES = {"prov-data", "prov-psb", "city-gov", "cloud-t1", "ext-noc"}
+AGENCIES = {"prov-data", "prov-psb", "city-gov", "cloud-t1", "cloud-t2", "ext-noc"}
 
 
 @pytest.fixture(scope="module")
