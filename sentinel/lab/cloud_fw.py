@@ -13,6 +13,7 @@ as the addresses of that group's member ports (of the rule's family). Egress is 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,16 @@ class LabCloud:
         """The port of the instance named ``host``, if the inventory has one."""
         servers = {s.id for s in self.inventory.servers if s.name == host}
         return next((p for p in self.inventory.ports if p.device in servers), None)
+
+
+def digest(folder: Path = LAB_CLOUD) -> str:
+    """A digest of the lab's cloud data (every file under ``lab/cloud``, by path and bytes):
+    the security groups the lab enforces are built from it, so a change means a rebuild."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def load_lab_cloud(folder: Path = LAB_CLOUD) -> LabCloud:

@@ -28,6 +28,7 @@ from sentinel.lab.servers import STARTERS, ServerContext, national, radvd
 from sentinel.lab.state import LabPaths, ProcessRecord
 
 LOG = logging.getLogger(__name__)
+CLOUD_DIGEST = "cloud-digest"
 MARKER = ".sentinel-lab"  # only a directory holding this file is ever removed by `lab down`
 REQUIRED_TOOLS = ("ip", "sysctl", "ss", "openssl", "ssh-keygen", "nginx", "gnutls-serv",
                   "sshd", "snmpd", "dnsmasq", "radvd", "redis-server", "vsftpd", "inetd",
@@ -111,11 +112,12 @@ def lab_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> L
     paths = paths or LabPaths.from_env()
     current = lab_status(paths)
     built = _built_manifest(paths)
-    if current.up and built is not None and built == manifest and not netns.bridges_unset(
-            manifest):
+    if current.up and built is not None and built == manifest and not _stale_build(built,
+                                                                                     paths):
         return current
     if current.namespaces or current.root_links or current.processes or paths.root.exists():
-        LOG.warning("lab up: rebuilding the lab (%s)", _why_rebuilt(current, built, manifest))
+        LOG.warning("lab up: rebuilding the lab (%s)",
+                    _why_rebuilt(current, built, manifest, paths))
         lab_down(paths)
     _check_tools()
     started = time.monotonic()
@@ -127,12 +129,22 @@ def lab_up(manifest: Manifest | None = None, paths: LabPaths | None = None) -> L
         lab_down(paths)
         raise
     # Recorded last: a state dir with a manifest copy is a lab that finished building.
+    (paths.root / CLOUD_DIGEST).write_text(cloud_fw.digest() + "\n", encoding="ascii")
     paths.manifest_copy.write_text(manifest.model_dump_json(), encoding="utf-8")
     (paths.root / "built-seconds").write_text(f"{time.monotonic() - started:.1f}\n")
     return lab_status(paths)
 
 
-def _why_rebuilt(current: LabStatus, built: Manifest | None, manifest: Manifest) -> str:
+def _built_cloud(paths: LabPaths) -> str | None:
+    """The digest of the cloud data the running lab was built from (None: not recorded)."""
+    try:
+        return (paths.root / CLOUD_DIGEST).read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+
+
+def _why_rebuilt(current: LabStatus, built: Manifest | None, manifest: Manifest,
+                 paths: LabPaths) -> str:
     """Why a lab that exists is taken down and built again: a rebuild renumbers every link,
     so the reason is worth a line (a process that died mid-run is a finding of its own)."""
     if built is None:
@@ -144,10 +156,17 @@ def _why_rebuilt(current: LabStatus, built: Manifest | None, manifest: Manifest)
         return "not running: " + ", ".join(sorted(dead)[:8])
     if current.missing_namespaces:
         return "missing namespaces: " + ", ".join(current.missing_namespaces[:8])
+    return _stale_build(built, paths) or "no lab process recorded"
+
+
+def _stale_build(built: Manifest, paths: LabPaths) -> str | None:
+    """What a running lab built from this manifest still lacks (None: nothing)."""
+    if _built_cloud(paths) != cloud_fw.digest():
+        return "the cloud tenants' data (lab/cloud) changed"
     unset = netns.bridges_unset(built)
     if unset:
         return "bridges without their fixed MAC: " + ", ".join(unset[:8])
-    return "no lab process recorded"
+    return None
 
 
 def _build(manifest: Manifest, paths: LabPaths) -> None:

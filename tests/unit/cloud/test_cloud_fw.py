@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shutil
+from pathlib import Path
 
-from sentinel.lab.cloud_fw import TABLE, load_lab_cloud, ruleset
+from sentinel.lab.cloud_fw import LAB_CLOUD, TABLE, digest, load_lab_cloud, ruleset
 
 LAB = load_lab_cloud()
 
@@ -76,3 +78,19 @@ def test_the_tenants_map_the_two_lab_projects() -> None:
         "cloud-t1": "c10ad000000000000000000000000001",
         "cloud-t2": "c10ad000000000000000000000000002"}
     assert LAB.inventory.projects() == {t["project"] for t in LAB.tenants}
+
+
+def test_the_cloud_data_digest_follows_every_byte_and_name(tmp_path: Path) -> None:
+    """`lab up` keeps a running lab only while the cloud data it was built from is unchanged:
+    the digest moves with a file's bytes and with its name, and with nothing else."""
+    copy = tmp_path / "cloud"
+    shutil.copytree(LAB_CLOUD, copy)
+    first = digest(copy)
+    assert digest(copy) == first == digest(LAB_CLOUD)
+    groups = copy / "openstack" / "security-groups.json"
+    groups.write_bytes(groups.read_bytes().replace(b"6379", b"6380", 1))
+    assert digest(copy) != first
+    groups.write_bytes(groups.read_bytes().replace(b"6380", b"6379", 1))
+    assert digest(copy) == first
+    groups.rename(copy / "openstack" / "security-groups.old.json")
+    assert digest(copy) != first
