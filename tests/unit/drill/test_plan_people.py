@@ -26,7 +26,17 @@ injects:
 """
 
 
+LAB_BOOK = Path(__file__).resolve().parents[3] / "playbooks" / "lab.yml"
+DENIED = "198.19.254.1"  # inside the lab's range, in the deny list of the playbook written here
+
+
 def write(tmp_path: Path, text: str) -> Path:
+    """The plan beside a copy of the lab playbook whose scope denies 198.19.254.0/24, so a
+    refusal is shown with no address outside the lab's own range."""
+    book = LAB_BOOK.read_text(encoding="utf-8")
+    assert "  deny: []\n" in book
+    denying = book.replace("  deny: []\n", "  deny:\n  - 198.19.254.0/24\n")
+    (tmp_path / "lab.yml").write_text(denying, encoding="utf-8")
     path = tmp_path / "d.yml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -41,8 +51,8 @@ def test_a_manual_inject_loads_with_its_agency_from_the_target(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("bad", "where", "said"), [
-    # outside the playbook's scope (198.18.0.0/15, 2001:db8::/32): the scope gate refuses
-    (PLAN.replace("target: 198.18.13.10", "target: 198.20.0.1"), "d.yml:9",
+    # denied by the playbook's scope: the scope gate refuses
+    (PLAN.replace("target: 198.18.13.10", f"target: {DENIED}"), "d.yml:9",
      "refused by the scope gate"),
     (PLAN.replace("target: 198.18.13.10", "target: www.city.test"), "d.yml:9",
      "not an IP address"),
@@ -65,7 +75,7 @@ def test_bad_manual_injects_are_refused_with_their_location(tmp_path: Path, bad:
 
 
 def test_the_command_refuses_an_out_of_scope_target_with_exit_2(tmp_path: Path) -> None:
-    plan = write(tmp_path, PLAN.replace("target: 198.18.13.10", "target: 198.20.0.1"))
+    plan = write(tmp_path, PLAN.replace("target: 198.18.13.10", f"target: {DENIED}"))
     done = CliRunner().invoke(app, ["drill", "status", str(plan), "--store",
                                     str(tmp_path / "s.db")])
     assert done.exit_code == 2
