@@ -122,12 +122,14 @@ OFFLINE = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 
 
 def chromium(args: list[str], work: Path) -> str:
-    """Run headless Chromium once with a fresh profile; its stdout. Killed with its children
-    (its own process group) whatever happens."""
+    """Run headless Chromium once with a fresh profile, in an empty network namespace
+    (`unshare -n`: the pages are files, and nothing Chromium might try can leave the
+    machine); its stdout. Killed with its children (its own process group) whatever
+    happens."""
     profile = work / "profile"
     profile.mkdir(exist_ok=True)
     process = subprocess.Popen(
-        ["chromium", *OFFLINE, f"--user-data-dir={profile}", *args],
+        ["unshare", "-n", "chromium", *OFFLINE, f"--user-data-dir={profile}", *args],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         out, _ = process.communicate(timeout=90)
