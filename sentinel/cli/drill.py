@@ -29,6 +29,9 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="Scorecards folder.")] = Path("out/drills"),
     lang: Annotated[str, typer.Option("--lang", help="zh or en leads.")] = "zh",
     store: Annotated[Path | None, typer.Option("--store", help="SQLite store.")] = None,
+    marking: Annotated[str | None, typer.Option(
+        "--marking", help="Classification marking on the scorecards, e.g. 内部 (default: the "
+        "playbook's report.marking, else none).")] = None,
 ) -> None:
     """Apply the injects, scan, measure time-to-detect, revert, verify, write scorecards."""
     from sentinel.drill.plan import load_drill, outside_window
@@ -37,17 +40,19 @@ def run(
     from sentinel.lab import load_manifest
     from sentinel.lab.state import LabPaths
     from sentinel.model import now
+    from sentinel.report.html import marking_for
     from sentinel.store.sqlite import SqliteStore, default_path
 
     try:
         drill, playbook = load_drill(file)
+        shown = marking_for(marking, playbook)
         refused = outside_window(drill, now(), file)
         if refused is not None:
             raise refused
         with SqliteStore(store or default_path()) as db:
             outcome = asyncio.run(run_drill(drill, playbook, db, manifest=load_manifest(),
                                             paths=LabPaths.from_env(), name=str(file)))
-        for path in write_scorecards(outcome, out, lang):
+        for path in write_scorecards(outcome, out, lang, shown):
             typer.echo(path)
         for result in outcome.results:
             typer.echo(f"{result.inject.id}: detected={result.detected} "

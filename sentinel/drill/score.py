@@ -57,15 +57,17 @@ def scorecard(outcome: DrillResult, agency: str) -> dict[str, Any]:
     }
 
 
-def write_scorecards(outcome: DrillResult, out_dir: Path, lang: str = "zh") -> list[Path]:
-    """``<out>/<drill>/<agency>.scorecard.json|html`` for each agency, and ``drill.json``."""
+def write_scorecards(outcome: DrillResult, out_dir: Path, lang: str = "zh",
+                     marking: str | None = None) -> list[Path]:
+    """``<out>/<drill>/<agency>.scorecard.json|html`` for each agency, and ``drill.json``
+    (``marking``: the classification marking on the HTML, as on the reports)."""
     folder = out_dir / outcome.drill.id
     written: list[Path] = []
     cards = [scorecard(outcome, agency) for agency in outcome.drill.agencies]
     for card in cards:
         stem = f"{card['agency']}.scorecard"
         written.append(write_atomic(folder / f"{stem}.json", dumps(card) + "\n"))
-        html = render_template("scorecard.html.j2", lang, card=card)
+        html = render_template("scorecard.html.j2", lang, card=card, marking=marking)
         written.append(write_atomic(folder / f"{stem}.html", html))
     written.append(write_atomic(folder / "drill.json", dumps({"scorecards": cards}) + "\n"))
     return written
