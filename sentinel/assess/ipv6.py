@@ -40,10 +40,17 @@ class Score:
 
 def ns_component(dns: dict[str, Any]) -> float | None:
     """Share of the zone's name servers that have AAAA and answer over IPv6."""
-    servers = dns.get("name_servers") or []
+    servers = [s for s in dns.get("name_servers") or [] if measured(s)]
     if not servers:
         return None
     return sum(1 for s in servers if s.get("v6_ok")) / len(servers)
+
+
+def measured(server: Any) -> bool:
+    """Whether the vantage could judge a name server over IPv6: not when every AAAA of it
+    went unasked because this host has no IPv6 path (``unmeasured_v6``)."""
+    return isinstance(server, dict) and not (server.get("unmeasured_v6")
+                                             and not server.get("answers_v6"))
 
 
 def consistent(home: dict[str, Any], tolerance: float) -> bool | None:
@@ -126,7 +133,8 @@ def _site_findings(view: AssetView, obs: Observation, policy: Ipv6Policy) -> lis
     servers = [s for s in dns.get("name_servers") or [] if isinstance(s, dict) and s.get("name")]
     if not servers:  # no name server found: the website's own problem
         add("V6-NS", FAIL, {"zone": dns.get("zone"), "name_servers": [], "not_v6": []})
-    ns_findings = [name_server_finding(view, obs, server) for server in servers]
+    ns_findings = [name_server_finding(view, obs, server) for server in servers
+                   if measured(server)]
     out.extend(ns_findings)
     if facts.get("url") is not None:
         _web_findings(obs, policy, add)

@@ -10,6 +10,7 @@ and any malformed reply becomes an error entry, never an exception out of the pr
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -100,15 +101,37 @@ async def _name_server(gate: Gate, resolvers: tuple[str, ...], zone: str, server
     aaaa = await _first_answer(gate, resolvers, server, "AAAA", timeout)
     addresses = [a for a in aaaa.records if _global_unicast(a)]
     answers: dict[str, bool] = {}
+    unmeasured: list[str] = []
     for address in addresses:
         try:
-            reply = await ask(gate, address, zone, "SOA", timeout)
+            gate.authorise(address)
         except ScopeRefused:  # an NS outside scope is a fact to report, not a crash
             answers[address] = False
             continue
+        if not routable_here(address):
+            # This vantage has no IPv6 path at all (an agent on an IPv4-only segment): what
+            # the name server does over IPv6 is not measured here, not "does not answer".
+            unmeasured.append(address)
+            continue
+        reply = await ask(gate, address, zone, "SOA", timeout)
         answers[address] = reply.ok and bool(reply.records)
-    return {"name": server, "aaaa": addresses, "answers_v6": answers,
-            "v6_ok": bool(addresses) and all(answers.values())}
+    out: dict[str, Any] = {"name": server, "aaaa": addresses, "answers_v6": answers,
+                           "v6_ok": bool(answers) and all(answers.values())}
+    if unmeasured:
+        out["unmeasured_v6"] = unmeasured
+    return out
+
+
+def routable_here(address: str) -> bool:
+    """Whether this host has a route to ``address`` (a UDP connect: the kernel's route
+    look-up, and no packet sent)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((address, 53))
+    except OSError:
+        return False
+    return True
 
 
 async def site_dns(gate: Gate, resolvers: tuple[str, ...], hostname: str,

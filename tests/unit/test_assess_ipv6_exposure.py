@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,6 +85,29 @@ def test_one_name_server_without_ipv6_fails_v6_ns_and_costs_half_its_weight() ->
     weights = catalog.ipv6_policy().weights
     expected = 100 * (sum(weights.values()) - weights["ns"] / 2) / sum(weights.values())
     assert score_site(facts, catalog.ipv6_policy()).value == pytest.approx(expected, abs=0.1)
+
+
+def test_a_name_server_this_vantage_cannot_reach_over_ipv6_is_not_judged() -> None:
+    """From an IPv4-only segment (an agent there) the probe cannot ask anything over IPv6:
+    that name server gets no V6-NS from this vantage and does not count in the score; the
+    one it could ask is judged as ever."""
+    facts = site(ns_ok=(True, False))
+    facts["dns"]["name_servers"][1].update(
+        {"aaaa": ["2001:db8:30::53"], "answers_v6": {}, "unmeasured_v6": ["2001:db8:30::53"]})
+    found = by_check(assess_ipv6(view([obs("site", "198.18.30.53", None, facts)])))
+    assert [f.asset.id for f in found["V6-NS"]] == ["ns:ns0.test"]
+    assert found["V6-NS"][0].evaluation is Evaluation.PASSED
+    assert found["V6-SCORE"][0].evidence["components"]["ns"] == 1.0
+
+
+def test_routable_here_is_false_without_a_route_and_sends_nothing() -> None:
+    """In an empty network namespace (no route at all) no lab address is routable; the
+    check is a UDP connect, which sends no packet."""
+    code = ("from sentinel.probes.dns import routable_here; "
+            "print(routable_here('2001:db8:30::53'), routable_here('198.18.30.53'))")
+    done = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True, timeout=60)
+    assert done.stdout.split() == ["False", "False"]
 
 
 def test_link_ratio_threshold_is_data_and_flagged_unverified() -> None:
