@@ -15,6 +15,7 @@ import functools
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -122,13 +123,29 @@ def marking_for(marking: str | None, playbook: Playbook | None) -> str | None:
     return chosen.strip()
 
 
+def _context(lang: str, values: dict[str, Any]) -> dict[str, Any]:
+    marking = values.pop("marking", None)
+    return {"L": labels(), "lang": lang, "version": __version__,
+            "generated": now().strftime("%Y-%m-%d %H:%M UTC"), "marking": marking,
+            "marking_css": css_string(marking) if marking else None, **values}
+
+
 def render_template(name: str, lang: str, **values: Any) -> str:
     """Render one report template with the shared values (labels, version, time; the
     classification ``marking``, none unless given)."""
-    marking = values.pop("marking", None)
-    return environment().get_template(name).render(
-        L=labels(), lang=lang, version=__version__, generated=now().strftime("%Y-%m-%d %H:%M UTC"),
-        marking=marking, marking_css=css_string(marking) if marking else None, **values)
+    return environment().get_template(name).render(_context(lang, values))
+
+
+# Pieces of at most this many template events are joined before they are written.
+STREAM_EVENTS = 512
+
+
+def stream_template(name: str, lang: str, **values: Any) -> Iterator[str]:
+    """:func:`render_template` as pieces, in order, so that a large report is written as it
+    is rendered instead of being held whole (the same text, joined)."""
+    stream = environment().get_template(name).stream(_context(lang, values))
+    stream.enable_buffering(STREAM_EVENTS)
+    return iter(stream)
 
 
 def agency_charts(view: AgencyView, lang: str) -> dict[str, Markup]:
@@ -148,19 +165,27 @@ def agency_charts(view: AgencyView, lang: str) -> dict[str, Markup]:
     }
 
 
-def write_atomic(target: Path, data: str | bytes) -> Path:
+def write_atomic(target: Path, data: str | bytes | Iterable[str]) -> Path:
     """Write a file so that a reader never sees it half-written (``<name>.part``, then a
-    rename). A place that cannot be written is the person's to change (UsageError, exit 2);
-    a full disk is a fault (ReportError, exit 1); either way no ``.part`` stays behind."""
+    rename). ``data`` may be pieces of text, written as they come (a streamed report). A place
+    that cannot be written is the person's to change (UsageError, exit 2); a full disk is a
+    fault (ReportError, exit 1); either way, and whatever else fails while the pieces are
+    made, no ``.part`` stays behind and an earlier file of that name is left as it was."""
     temporary = target.with_name(target.name + ".part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with temporary.open("wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if isinstance(data, (str, bytes)):
+                handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            else:
+                for piece in data:
+                    handle.write(piece.encode("utf-8"))
         temporary.replace(target)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):  # its folder could not be made: nothing to remove
             temporary.unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
+            raise
         blocker = next((p for p in reversed(target.parents)
                         if os.path.exists(p) and not os.path.isdir(p)), None)
         why = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc))
@@ -178,6 +203,16 @@ def agency_document(view: AgencyView, fmt: Format, lang: str,
     html = render_template("agency.html.j2", lang, view=view, charts=agency_charts(view, lang),
                            marking=marking)
     return html if fmt == "html" else html_to_pdf(html)
+
+
+def agency_output(view: AgencyView, fmt: Format, lang: str,
+                  marking: str | None = None) -> str | bytes | Iterator[str]:
+    """:func:`agency_document` for writing: HTML comes as pieces, rendered as the file is
+    written (the page of a 100,000-finding report is never held whole)."""
+    if fmt != "html":
+        return agency_document(view, fmt, lang, marking)
+    return stream_template("agency.html.j2", lang, view=view,
+                           charts=agency_charts(view, lang), marking=marking)
 
 
 def render_agency(
@@ -205,7 +240,7 @@ def render_agency(
     agency = _agency(playbook, agency_id)
     view = agency_view(store, agency_id, scan, agency, acceptances=acceptances)
     return write_atomic(report_path(out_dir, agency_id, fmt),
-                        agency_document(view, fmt, lang, marking))
+                        agency_output(view, fmt, lang, marking))
 
 
 # Report files are named after agency ids; an id that is not a plain name (a store written by
@@ -270,7 +305,7 @@ def render_all(
                          observations=observations[agency_id], acceptances=acceptances)
              for agency_id in agencies_in(store, scan.id)]
     written = [write_atomic(report_path(out_dir, v.agency["id"], fmt),
-                            agency_document(v, fmt, lang, marking))
+                            agency_output(v, fmt, lang, marking))
                for v in views]
     rows = coordinator.leaderboard(views, coordinator.progress(store))
     history = coordinator.trend(store)
