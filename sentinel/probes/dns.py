@@ -10,7 +10,6 @@ and any malformed reply becomes an error entry, never an exception out of the pr
 from __future__ import annotations
 
 import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ import dns.rcode
 import dns.rdatatype
 
 from sentinel.errors import ErrorReason, ProbeError, ScopeRefused
+from sentinel.probes.routes import has_route
 from sentinel.scope import Gate
 
 
@@ -108,7 +108,7 @@ async def _name_server(gate: Gate, resolvers: tuple[str, ...], zone: str, server
         except ScopeRefused:  # an NS outside scope is a fact to report, not a crash
             answers[address] = False
             continue
-        if not routable_here(address):
+        if not has_route(address):
             # This vantage has no IPv6 path at all (an agent on an IPv4-only segment): what
             # the name server does over IPv6 is not measured here, not "does not answer".
             unmeasured.append(address)
@@ -120,18 +120,6 @@ async def _name_server(gate: Gate, resolvers: tuple[str, ...], zone: str, server
     if unmeasured:
         out["unmeasured_v6"] = unmeasured
     return out
-
-
-def routable_here(address: str) -> bool:
-    """Whether this host has a route to ``address`` (a UDP connect: the kernel's route
-    look-up, and no packet sent)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.connect((address, 53))
-    except OSError:
-        return False
-    return True
 
 
 async def site_dns(gate: Gate, resolvers: tuple[str, ...], hostname: str,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,21 @@ from typing import Any
 
 from sentinel.playbook import Egress, Playbook
 from sentinel.scope import IPNetwork, canonical_address
+
+
+def has_route(address: str) -> bool:
+    """Whether the kernel has any route to ``address``: a UDP socket's ``connect``, which is
+    the kernel's route look-up and sends no packet. The cheap question a probe asks before it
+    waits on an address this vantage cannot reach at all (an agent on an IPv4-only segment
+    asked about an IPv6 name server); where the route's interface and next hop matter, the
+    egress guard asks netlink (:class:`KernelRoutes`)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((address, 53))
+    except OSError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

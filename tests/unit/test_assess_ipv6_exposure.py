@@ -100,14 +100,23 @@ def test_a_name_server_this_vantage_cannot_reach_over_ipv6_is_not_judged() -> No
     assert found["V6-SCORE"][0].evidence["components"]["ns"] == 1.0
 
 
-def test_routable_here_is_false_without_a_route_and_sends_nothing() -> None:
-    """In an empty network namespace (no route at all) no lab address is routable; the
-    check is a UDP connect, which sends no packet."""
-    code = ("from sentinel.probes.dns import routable_here; "
-            "print(routable_here('2001:db8:30::53'), routable_here('198.18.30.53'))")
-    done = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True,
+def test_has_route_asks_the_kernel_and_sends_nothing() -> None:
+    """In an empty network namespace (no route at all) no lab address has a route; once the
+    namespace routes the IPv6 lab prefix (to its own loopback), that address has one and the
+    IPv4 one still not. The check is a UDP connect: strace sees no datagram sent."""
+    code = ("from sentinel.probes.routes import has_route; "
+            "print(has_route('2001:db8:30::53'), has_route('198.18.30.53'))")
+    script = ("ip link set lo up && ip -6 route add 2001:db8:30::/64 dev lo && "
+              "strace -f -qq -e trace=connect,sendto,sendmsg,sendmmsg "
+              f"{sys.executable} -c \"$1\"")
+    bare = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True,
                           text=True, check=True, timeout=60)
-    assert done.stdout.split() == ["False", "False"]
+    assert bare.stdout.split() == ["False", "False"]
+    routed = subprocess.run(["unshare", "-n", "sh", "-c", script, "sh", code],
+                            capture_output=True, text=True, check=True, timeout=60)
+    assert routed.stdout.split() == ["True", "False"]
+    assert "connect(" in routed.stderr and "2001:db8:30::53" in routed.stderr  # traced
+    assert "send" not in routed.stderr
 
 
 def test_link_ratio_threshold_is_data_and_flagged_unverified() -> None:
