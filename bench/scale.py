@@ -152,7 +152,7 @@ def nmap_run(tmp: Path, count: int) -> dict[str, float]:
     text = out.read_text(encoding="utf-8", errors="replace") if out.exists() else ""
     return {"endpoints": count, "wall_s": round(wall, 2), "per_s": round(count / wall, 1),
             "rss_mib": round(rss / 1024, 1),
-            "accepted_pairs": len(re.findall(r'<table>\s*<elem key="kex_info">', text))}
+            "accepted_pairs": len(re.findall(r'<table>\s*<elem key="name">', text))}
 
 
 SCAN_BOOK = """\
