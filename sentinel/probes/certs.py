@@ -105,8 +105,8 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return constraints.ca
 
 
-def _common_names(cert: x509.Certificate) -> list[str]:
-    return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+def _common_names(name: x509.Name) -> list[str]:
+    return [str(a.value) for a in name.get_attributes_for_oid(NameOID.COMMON_NAME)]
 
 
 def _key_id(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
@@ -166,7 +166,8 @@ def certificate_facts(der: bytes, registry: TlsRegistry | None = None) -> dict[s
             "key_usage": _key_usage(cert),
             "is_ca": _is_ca(cert),
             "self_signed": cert.subject == cert.issuer,
-            "common_names": _common_names(cert),
+            "common_names": _common_names(cert.subject),
+            "issuer_common_names": _common_names(cert.issuer),
             "subject_key_id": _key_id(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER),
             "authority_key_id": _key_id(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER),
             "spki_sha256": _spki_sha256(cert, der),

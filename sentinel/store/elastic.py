@@ -116,7 +116,13 @@ def _date(value: Any) -> str | None:
         return None
 
 
-def _issuer_common_names(der_b64: Any) -> list[str]:
+def _issuer_common_names(leaf: dict[str, Any]) -> list[Any]:
+    """The probe's issuer common names; a certificate recorded before the probe gave them
+    (an older store) has them read from its DER."""
+    names = leaf.get("issuer_common_names")
+    if isinstance(names, list):
+        return names
+    der_b64 = leaf.get("der_b64")
     if not isinstance(der_b64, str) or len(der_b64) > 1 << 20:
         return []
     try:
@@ -158,7 +164,7 @@ def certificate_ecs(facts: dict[str, Any]) -> dict[str, Any]:
         add("sha256", sha.upper() if isinstance(sha, str) and len(sha) == 64 else None)
         for cn in (leaf.get("common_names") or [])[:_MAX_LEAVES]:
             add("subject_cn", _bounded(cn))
-        for cn in _issuer_common_names(leaf.get("der_b64"))[:_MAX_LEAVES]:
+        for cn in _issuer_common_names(leaf)[:_MAX_LEAVES]:
             add("issuer_cn", _bounded(cn))
         add("subject_dn", _bounded(leaf.get("subject")))
         add("issuer_dn", _bounded(leaf.get("issuer")))

@@ -61,7 +61,25 @@ def test_nothing_from_an_unparseable_or_odd_certificate() -> None:
                             "tls13_certificate": []}) == {}
     odd = facts("x509-leaf")
     odd["certificates"][0]["chain"][0] |= {"not_after": "9" * 100, "common_names": [7],
-                                          "der_b64": "!!", "serial": ["x"]}
+                                          "issuer_common_names": [None], "serial": ["x"]}
     x509 = certificate_ecs(odd)["tls"]["server"]["x509"]
     assert x509["not_after"] == [] and x509["subject"]["common_name"] == []
     assert x509["issuer"]["common_name"] == [] and x509["serial_number"] == []
+
+
+def test_issuer_names_come_from_the_probe_and_older_records_still_have_them() -> None:
+    leaf = facts("x509-leaf")["certificates"][0]["chain"][0]
+    assert leaf["issuer_common_names"] == ["Sentinel ES Test CA"]
+    # The sink uses the probe's names; it does not parse the certificate again.
+    told = facts("x509-leaf")
+    told["certificates"][0]["chain"][0] |= {"issuer_common_names": ["told by the probe"],
+                                           "der_b64": "!!"}
+    issuer = certificate_ecs(told)["tls"]["server"]["x509"]["issuer"]
+    assert issuer["common_name"] == ["told by the probe"]
+    # A store written before the probe gave them: read from the DER, or nothing if unusable.
+    older = facts("x509-leaf")
+    del older["certificates"][0]["chain"][0]["issuer_common_names"]
+    issuer = certificate_ecs(older)["tls"]["server"]["x509"]["issuer"]
+    assert issuer["common_name"] == ["Sentinel ES Test CA"]
+    older["certificates"][0]["chain"][0]["der_b64"] = "!!"
+    assert certificate_ecs(older)["tls"]["server"]["x509"]["issuer"]["common_name"] == []
