@@ -206,9 +206,12 @@ NS_ASSET_PREFIX = "ns:"
 
 
 def name_server_finding(view: AssetView, obs: Observation, server: dict[str, Any]) -> Finding:
-    """V6-NS for one name server of a website's zone, stored once per name server: its asset
-    is the name server (``ns:<name>``), its evidence names the zone and the websites it
-    serves (:func:`shared_findings` adds the other websites of one scan to it)."""
+    """V6-NS for one name server of a website's zone, stored once per name server and agency:
+    its asset is the name server as that agency depends on it (``ns:<name>@<agency>``), its
+    evidence names the zone and the agency's websites it serves (:func:`shared_findings` adds
+    the agency's other websites of one scan to it). A name server that serves two agencies'
+    websites is in both agencies' reports, each naming its own websites, so neither report
+    points at a finding that only the other one holds."""
     name = str(server["name"])[:253]
     dns = obs.facts.get("dns", {})
     aaaa = [a for a in server.get("aaaa") or [] if isinstance(a, str)][:16]
@@ -221,8 +224,9 @@ def name_server_finding(view: AssetView, obs: Observation, server: dict[str, Any
                   "zones": [zone] if zone else [],
                   "websites": [obs.facts.get("hostname")] if obs.facts.get("hostname") else []},
         observed=obs)
-    return finding.model_copy(update={"asset": Asset(id=f"{NS_ASSET_PREFIX}{name}", name=name,
-                                                     addresses=tuple(aaaa))})
+    asset = Asset(id=f"{NS_ASSET_PREFIX}{name}@{view.context.agency_id}", name=name,
+                  addresses=tuple(aaaa))
+    return finding.model_copy(update={"asset": asset})
 
 
 _MAX_SERVED = 1000  # websites (and zones) one name server's finding names
@@ -232,7 +236,8 @@ def shared_findings(seen: dict[str, Finding], findings: list[Finding]) -> list[F
     """The findings of one scanned asset, each finding on a name server (judged from every
     website it serves) merged with the same key's earlier finding in this scan (``seen``,
     updated): websites and zones united, the worse verdict kept. So the store holds one
-    V6-NS per name server naming all its websites, whichever website was scanned last."""
+    V6-NS per name server and agency naming all its websites of that agency, whichever
+    website was scanned last."""
     out = []
     for finding in findings:
         kept = finding

@@ -79,9 +79,9 @@ def test_one_name_server_without_ipv6_fails_v6_ns_and_costs_half_its_weight() ->
     facts = site(ns_ok=(True, False))
     found = by_check(assess_ipv6(view([obs("site", "198.18.30.53", None, facts)])))
     ns = {f.asset.id: f for f in found["V6-NS"]}  # one finding per name server
-    assert ns["ns:ns1.test"].evaluation is Evaluation.FAILED
-    assert ns["ns:ns1.test"].evidence["not_v6"] == ["ns1.test"]
-    assert ns["ns:ns0.test"].evaluation is Evaluation.PASSED
+    assert ns["ns:ns1.test@a"].evaluation is Evaluation.FAILED
+    assert ns["ns:ns1.test@a"].evidence["not_v6"] == ["ns1.test"]
+    assert ns["ns:ns0.test@a"].evaluation is Evaluation.PASSED
     weights = catalog.ipv6_policy().weights
     expected = 100 * (sum(weights.values()) - weights["ns"] / 2) / sum(weights.values())
     assert score_site(facts, catalog.ipv6_policy()).value == pytest.approx(expected, abs=0.1)
@@ -95,7 +95,7 @@ def test_a_name_server_this_vantage_cannot_reach_over_ipv6_is_not_judged() -> No
     facts["dns"]["name_servers"][1].update(
         {"aaaa": ["2001:db8:30::53"], "answers_v6": {}, "unmeasured_v6": ["2001:db8:30::53"]})
     found = by_check(assess_ipv6(view([obs("site", "198.18.30.53", None, facts)])))
-    assert [f.asset.id for f in found["V6-NS"]] == ["ns:ns0.test"]
+    assert [f.asset.id for f in found["V6-NS"]] == ["ns:ns0.test@a"]
     assert found["V6-NS"][0].evaluation is Evaluation.PASSED
     assert found["V6-SCORE"][0].evidence["components"]["ns"] == 1.0
 
@@ -230,6 +230,6 @@ def test_a_name_without_a_website_gets_no_website_indicators() -> None:
     web = by_check(assess_ipv6(view([obs("site", "198.18.30.53", None,
                                          site(ns_ok=(True, False)))])))
     failed_ns = [f for f in web["V6-NS"] if f.evaluation is Evaluation.FAILED]
-    assert [f.asset.id for f in failed_ns] == ["ns:ns1.test"]  # stored under the name server
+    assert [f.asset.id for f in failed_ns] == ["ns:ns1.test@a"]  # stored under the name server
     assert failed_ns[0].evidence["not_v6"] == ["ns1.test"]
     assert len(web["V6-NS"]) == 2 and len(web["V6-SCORE"]) == 1  # ns0.test and ns1.test

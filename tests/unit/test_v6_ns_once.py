@@ -57,16 +57,19 @@ def _site(hostname: str, *, url: bool = True, ns1_ok: bool = False) -> dict[str,
     }
 
 
-def _scan(db: SqliteStore, scan_id: str, when: datetime, *, ns1_ok: bool) -> ScanRecorder:
+def _scan(db: SqliteStore, scan_id: str, when: datetime, *, ns1_ok: bool,
+          agency_of: dict[str, str] | None = None) -> ScanRecorder:
     book = load_playbook(Path("x.yml"), text=MINIMAL)
     record = ScanRecord(id=scan_id, playbook="v6", started=when)
     db.save_scan(record)
     recorder = ScanRecorder.start(book, db, record)
-    ctx = Context(scan_id=scan_id, agency_id="web", agency_name="web", segment_id="web-seg")
     for name, url in [*((w, True) for w in WEBSITES), ("sw1.test", False)]:
+        agency = (agency_of or {}).get(name, "web")
+        ctx = Context(scan_id=scan_id, agency_id=agency, agency_name=agency,
+                      segment_id="web-seg")
         asset = Asset(id=f"site:{name}", name=name)
         target = Target(Endpoint(address="198.18.13.10"), asset, ctx, SEGMENT)
-        probe = SiteProbe(Site(agency="web", hostname=name), (), WebProbeConfig())
+        probe = SiteProbe(Site(agency=agency, hostname=name), (), WebProbeConfig())
         observation = Observation(probe="site", context=ctx, asset=asset,
                                   endpoint=target.endpoint, status=AttemptStatus.COMPLETED,
                                   facts=_site(name, url=url, ns1_ok=ns1_ok), started=when)
@@ -82,8 +85,8 @@ def test_one_v6_ns_per_name_server(tmp_path: Path) -> None:
     recorder = _scan(db, "scan-1", WHEN, ns1_ok=False)
     every = db.findings(scan_id="scan-1", check_id="V6-NS", evaluations=("failed", "passed"))
     assert sorted((d["host"]["id"], d["result"]["evaluation"]) for d in every) == [
-        ("ns:ns0.test", "passed"), ("ns:ns1.test", "failed")]  # not one per website
-    (ns1,) = [d for d in every if d["host"]["id"] == "ns:ns1.test"]
+        ("ns:ns0.test@web", "passed"), ("ns:ns1.test@web", "failed")]  # not one per website
+    (ns1,) = [d for d in every if d["host"]["id"] == "ns:ns1.test@web"]
     assert ns1["host"]["name"] == "ns1.test"
     assert ns1["sentinel"]["evidence"]["websites"] == list(WEBSITES)
     assert ns1["sentinel"]["evidence"]["zones"] == ["test."]
@@ -97,7 +100,7 @@ def test_one_v6_ns_per_name_server(tmp_path: Path) -> None:
         assert ns1["sentinel"]["finding"]["key"] in evidence["name_server_findings"]
     # opened once, counted once: the scan's failed total is the store's
     opened = [e for e in db.events("scan-1") if e["event"]["action"] == "finding-opened"
-              and e.get("host", {}).get("id") == "ns:ns1.test"]
+              and e.get("host", {}).get("id") == "ns:ns1.test@web"]
     assert len(opened) == 1
     assert recorder.failed == db.failed_count("scan-1")
     judged = {d["host"]["name"] for d in db.findings(scan_id="scan-1",
@@ -107,7 +110,29 @@ def test_one_v6_ns_per_name_server(tmp_path: Path) -> None:
     _scan(db, "scan-2", WHEN + timedelta(days=1), ns1_ok=True)  # ns1.test gets IPv6
     assert not db.findings(scan_id="scan-2", check_id="V6-NS")  # nothing failed
     resolved = [e for e in db.events("scan-2") if e["event"]["action"] == "finding-resolved"
-                and e.get("host", {}).get("id") == "ns:ns1.test"]
+                and e.get("host", {}).get("id") == "ns:ns1.test@web"]
     assert len(resolved) == 1
-    assert db.asset_states("ns:ns1.test")[ns1["sentinel"]["finding"]["key"]].status.value \
+    assert db.asset_states("ns:ns1.test@web")[ns1["sentinel"]["finding"]["key"]].status.value \
         == "resolved"
+
+
+def test_a_name_server_two_agencies_depend_on_is_in_both_reports(tmp_path: Path) -> None:
+    """ns1.test serves a.test and b.test of agency web and c.test of agency mail: each
+    agency's findings hold its own V6-NS on ns1.test naming only its own websites, and each
+    website's V6-SCORE names the finding of its own agency."""
+    db = SqliteStore(tmp_path / "s.db")
+    recorder = _scan(db, "scan-1", WHEN, ns1_ok=False, agency_of={"c.test": "mail"})
+    mine: dict[str, dict[str, Any]] = {}
+    for agency, websites in (("web", ["a.test", "b.test"]), ("mail", ["c.test"])):
+        (ns1,) = [d for d in db.findings(scan_id="scan-1", agency_id=agency, check_id="V6-NS")
+                  if d["host"]["name"] == "ns1.test"]
+        assert ns1["result"]["evaluation"] == "failed"
+        assert ns1["host"]["id"] == f"ns:ns1.test@{agency}"
+        assert ns1["sentinel"]["evidence"]["websites"] == websites
+        mine[agency] = ns1
+        for score in db.findings(scan_id="scan-1", agency_id=agency, check_id="V6-SCORE",
+                                 evaluations=("failed", "passed")):
+            assert ns1["sentinel"]["finding"]["key"] in \
+                score["sentinel"]["evidence"]["name_server_findings"]
+    assert mine["web"]["sentinel"]["finding"]["key"] != mine["mail"]["sentinel"]["finding"]["key"]
+    assert recorder.failed == db.failed_count("scan-1")

@@ -91,12 +91,19 @@ def test_one_finding_per_problem_and_readable_evidence(scanned: SqliteStore,
     judged = {d["host"]["name"] for d in v6 if d["rule"]["id"] in ("V6-AAAA", "V6-NS",
                                                                      "V6-SCORE")}
     assert "sw1.test" not in judged and "portal.test" in judged
-    ns_docs = [d for d in v6 if d["rule"]["id"] == "V6-NS"]  # stored once per name server
+    # stored once per name server and agency: each agency's report holds the name servers
+    # its own websites depend on, naming only those websites
+    ns_docs = [d for d in v6 if d["rule"]["id"] == "V6-NS"]
     assert ns_docs and all(d["host"]["id"].startswith("ns:") for d in ns_docs)
     assert len({d["host"]["id"] for d in ns_docs}) == len(ns_docs)
-    (ns2,) = [d for d in ns_docs if d["host"]["id"] == "ns:ns2.test"]
-    assert ns2["result"]["evaluation"] == "failed"
-    assert len(ns2["sentinel"]["evidence"]["websites"]) > 1  # the websites of its zone
+    ns2 = {d["organization"]["id"]: d for d in ns_docs if d["host"]["name"] == "ns2.test"}
+    assert {"prov-data", "prov-psb", "city-gov"} <= set(ns2)
+    for agency, doc in ns2.items():
+        assert doc["host"]["id"] == f"ns:ns2.test@{agency}"
+        assert doc["result"]["evaluation"] == "failed"
+    assert sorted(ns2["prov-data"]["sentinel"]["evidence"]["websites"]) == [
+        "legacy.test", "portal.test", "v6portal.test"]
+    assert ns2["prov-psb"]["sentinel"]["evidence"]["websites"] == ["login.test"]
     record = scanned.latest_scan()
     assert record is not None and record.findings == scanned.failed_count(record.id)
     book = load_playbook(data_file("playbooks", "lab.yml"))
