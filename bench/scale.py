@@ -17,6 +17,7 @@ wait) on 8 ports of N/8 hosts, served by a listener in this process that counts,
 target, every accept's time and the connections each address holds at once: the achieved
 rate against the configured one and the largest per-address count against the cap.
 ``--sweep16`` scans a /16 with discovery first (SYN to 4433), where only the farm answers.
+``SCALE_PROFILE=DIR`` runs each playbook scan under cProfile (``DIR/<playbook>.prof``).
 Not part of the test run.
 
     python bench/scale.py [--sizes 1000 10000 100000] [--nmap] [--nmap-max 10000]
@@ -182,9 +183,13 @@ def scan_run(tmp: Path, book: Path, endpoints: int) -> dict[str, object]:
     db = tmp / f"{book.stem}.db"
     db.unlink(missing_ok=True)
     began, load_before = accepted_so_far(), load()
+    # SCALE_PROFILE=DIR: the scan runs under cProfile, its statistics in DIR/<playbook>.prof
+    # (a profile's figures, not a timing: the profiler slows the run).
+    profile = os.environ.get("SCALE_PROFILE")
+    profiler = ["-m", "cProfile", "-o", f"{profile}/{book.stem}.prof"] if profile else []
     wall, rss, status = timed(
-        [sys.executable, "-m", "sentinel.cli", "scan", "--playbook", str(book), "--store",
-         str(db)], tmp / f"{book.stem}.out")
+        [sys.executable, *profiler, "-m", "sentinel.cli", "scan", "--playbook", str(book),
+         "--store", str(db)], tmp / f"{book.stem}.out")
     with sqlite3.connect(db) as con:
         attempts = dict(con.execute("SELECT probe || ':' || status, COUNT(*) FROM observations"
                                     " GROUP BY 1").fetchall())

@@ -188,26 +188,29 @@ class ScanRecorder:
         observations = [with_crypto_posture(o) for o in observations]
         for obs in observations:
             self.attempts[obs.status.value] += 1
-        self.store.add_observations(observations)
         view = AssetView(target.asset, target.context, target.segment, observations)
         coverage = {
             (o.asset.id, o.probe) for o in observations if o.status is AttemptStatus.COMPLETED
         }
         judged = shared_findings(self.shared, assess(view))
-        states = self.store.asset_states(target.asset.id)
-        for other in sorted({f.asset.id for f in judged} - {target.asset.id}):
-            states |= self.store.asset_states(other)  # a name server's V6-NS, for example
-            coverage |= {(f.asset.id, f.probe) for f in judged if f.asset.id == other}
-        outcome = apply(states, judged, coverage, target.context, now())
-        self.store.add_findings(outcome.findings)
-        self.store.save_states(outcome.states)
-        if self.previous_scan is not None:
-            earlier = self.store.assets(self.previous_scan, target.asset.id)
-            current = [observation_to_ecs(o) for o in observations]
-            outcome.events.extend(
-                asset_changes(earlier, current, target.context, target.asset, now())
-            )
-        self.store.add_events(outcome.events)
+        # One transaction per asset (no await inside): its observations, findings, states and
+        # events are stored together or not at all, and the asset costs one commit, not four.
+        with self.store.atomic():
+            self.store.add_observations(observations)
+            states = self.store.asset_states(target.asset.id)
+            for other in sorted({f.asset.id for f in judged} - {target.asset.id}):
+                states |= self.store.asset_states(other)  # a name server's V6-NS, for example
+                coverage |= {(f.asset.id, f.probe) for f in judged if f.asset.id == other}
+            outcome = apply(states, judged, coverage, target.context, now())
+            self.store.add_findings(outcome.findings)
+            self.store.save_states(outcome.states)
+            if self.previous_scan is not None:
+                earlier = self.store.assets(self.previous_scan, target.asset.id)
+                current = [observation_to_ecs(o) for o in observations]
+                outcome.events.extend(
+                    asset_changes(earlier, current, target.context, target.asset, now())
+                )
+            self.store.add_events(outcome.events)
         if self.sink is not None:  # SQLite first: it is the record; Elasticsearch a copy
             # A worker thread, so a sink retrying a slow Elasticsearch never stalls the probes;
             # the lock keeps the (single-threaded) sink to one asset at a time, in order.

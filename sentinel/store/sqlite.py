@@ -286,6 +286,7 @@ class SqliteStore:
         # Why the store was found damaged (a corrupted page, a dropped table, a document that
         # is not Sentinel's); once set, nothing more is written to it.
         self.damaged: str | None = None
+        self._atomic = False  # inside atomic(): writes join its transaction
         if not create and not os.path.exists(self.path):
             raise StoreError(f"no store at {self.path}: run a scan first, or pass --store")
         existed = os.path.exists(self.path)
@@ -407,6 +408,9 @@ class SqliteStore:
         if self.damaged is not None:
             raise StoreError(f"store {self.path} is damaged ({self.damaged}): Sentinel does not "
                              "write to it")
+        if self._atomic:  # inside atomic(): these writes are part of its one transaction
+            yield
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             yield
@@ -416,6 +420,23 @@ class SqliteStore:
                 with suppress(StoreError):  # the first failure is the one to tell
                     self._db.execute("ROLLBACK")
             raise
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write inside is one transaction: all of them are stored, or, when anything
+        inside fails (an error, an interrupt, a full disk), none. A scan records each asset
+        so (observations, findings, lifecycle states, change events): a reader never sees
+        an asset's findings without its states, and a scan stopped half-way leaves whole
+        assets only. Not for code that awaits inside: the store is one connection."""
+        if self._atomic:
+            yield
+            return
+        with self._transaction():
+            self._atomic = True
+            try:
+                yield
+            finally:
+                self._atomic = False
 
     # -- writing -------------------------------------------------------------------------
 
