@@ -195,24 +195,23 @@ def write_atomic(target: Path, data: str | bytes | Iterable[str]) -> Path:
     return target
 
 
-def agency_document(view: AgencyView, fmt: Format, lang: str,
-                    marking: str | None = None) -> str | bytes:
-    """One agency's report in one format (``marking``: the classification marking)."""
-    if fmt == "json":
-        return dumps(view.as_dict()) + "\n"
-    html = render_template("agency.html.j2", lang, view=view, charts=agency_charts(view, lang),
-                           marking=marking)
-    return html if fmt == "html" else html_to_pdf(html)
-
-
 def agency_output(view: AgencyView, fmt: Format, lang: str,
                   marking: str | None = None) -> str | bytes | Iterator[str]:
-    """:func:`agency_document` for writing: HTML comes as pieces, rendered as the file is
-    written (the page of a 100,000-finding report is never held whole)."""
-    if fmt != "html":
-        return agency_document(view, fmt, lang, marking)
-    return stream_template("agency.html.j2", lang, view=view,
-                           charts=agency_charts(view, lang), marking=marking)
+    """One agency's report in one format (``marking``: the classification marking), for
+    writing: HTML comes as pieces, rendered as the file is written (the page of a
+    100,000-finding report is never held whole); PDF prints the whole page."""
+    if fmt == "json":
+        return dumps(view.as_dict()) + "\n"
+    pieces = stream_template("agency.html.j2", lang, view=view,
+                             charts=agency_charts(view, lang), marking=marking)
+    return pieces if fmt == "html" else html_to_pdf("".join(pieces))
+
+
+def agency_document(view: AgencyView, fmt: Format, lang: str,
+                    marking: str | None = None) -> str | bytes:
+    """:func:`agency_output` whole."""
+    out = agency_output(view, fmt, lang, marking)
+    return out if isinstance(out, (str, bytes)) else "".join(out)
 
 
 def render_agency(

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from sentinel.report.html import (
+    agency_charts,
     agency_document,
     agency_output,
     find_scan,
     render_agency,
+    render_template,
     write_atomic,
 )
 from sentinel.report.view import agency_view
@@ -41,8 +43,9 @@ def test_streamed_report_is_the_rendered_page_in_pieces(store: SqliteStore,
                                                         tmp_path: Path) -> None:
     scan = find_scan(store, None)
     view = agency_view(store, "agency-000", scan, None)
-    whole = agency_document(view, "html", "zh", "内部")
-    assert isinstance(whole, str)
+    whole = render_template("agency.html.j2", "zh", view=view,
+                            charts=agency_charts(view, "zh"), marking="内部")
+    assert _same(str(agency_document(view, "html", "zh", "内部")), whole)
     pieces = agency_output(view, "html", "zh", "内部")
     assert not isinstance(pieces, (str, bytes))
     parts = list(pieces)
