@@ -57,7 +57,7 @@ from sentinel.model import (  # noqa: E402
     observation_to_ecs,
 )
 from sentinel.scan.lifecycle import apply  # noqa: E402
-from sentinel.store.sqlite import SqliteStore, document_id  # noqa: E402
+from sentinel.store.sqlite import SqliteStore, finding_document_id  # noqa: E402
 
 WHEN = datetime(2026, 12, 1, tzinfo=UTC)
 SCAN = "scale-scan-1"
@@ -138,8 +138,8 @@ def build(path: Path, assets: int, check_ids: list[str], agencies: int) -> None:
                                  f"seg-{agency}", seen, put(obs_doc, asset, address, agency)))
             for f, doc, state in templates:
                 key = finding_key(f.check_id, asset, PORT, "tcp")
-                findings.append((document_id(key, SCAN), key, SCAN, f.check_id, agency,
-                                 f"seg-{agency}", asset, f.severity.value, f.severity.rank,
+                findings.append((finding_document_id(key, SCAN, asset), key, SCAN, f.check_id,
+                                 agency, f"seg-{agency}", asset, f.severity.value, f.severity.rank,
                                  "failed", seen, put(doc, asset, address, agency, key)))
                 states.append((key, f.check_id, asset, "tls", "open", f.severity.value, seen,
                                seen, 0, agency, put(state, asset, address, agency)))

@@ -59,7 +59,7 @@ from sentinel.store.elastic_templates import (
     redact,
 )
 from sentinel.store.spool import Spool
-from sentinel.store.sqlite import document_id, event_document_id
+from sentinel.store.sqlite import document_id, event_document_id, finding_document_id
 
 log = logging.getLogger(__name__)
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -285,8 +285,8 @@ class ElasticSink:
     # -- model helpers (same ids as the SQLite store) ------------------------------------
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
-        """Findings: the history, ``_id`` = document_id(finding key, scan id) as in the SQLite
-        store; and the current state, ``_id`` = the finding key (replaced by each scan)."""
+        """Findings: the history, ``_id`` = finding_document_id(key, scan, asset) as in the
+        SQLite store; and the current state, ``_id`` = the finding key (replaced by each scan)."""
         self._judged = set()
         for f in findings:
             doc = finding_to_ecs(f)
@@ -294,7 +294,8 @@ class ElasticSink:
                 (f.asset.id, f.endpoint.address, f.endpoint.port)) if f.endpoint else None
             if certificate and (f.probe in _TLS_PROBES or f.protocol == "tls"):
                 doc = _merge_docs(doc, certificate)
-            self.write("findings", document_id(f.key, f.context.scan_id), doc)
+            self.write("findings",
+                       finding_document_id(f.key, f.context.scan_id, f.asset.id), doc)
             self.write(CURRENT, f.key, doc)
             self._judged.add(f.key)
 

@@ -120,11 +120,30 @@ def document_id(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
+def grouped_id(group: str, *parts: str) -> str:
+    """A document id like :func:`document_id` (40 hex digits, derived from its identity)
+    whose first 12 digits are those of its ``group``: one asset's documents of one scan sit
+    side by side in the store's id index (and in Elasticsearch's ``_id`` terms), so recording
+    an asset touches one or two index pages, not one random page per document. Measured with
+    3.6 million findings stored: 8.4 ms to record an asset of 36 findings, 11.2 ms with ids
+    spread at random (bench/README.md)."""
+    return (hashlib.sha256(group.encode()).hexdigest()[:12]
+            + hashlib.sha256("|".join(parts).encode()).hexdigest()[:28])
+
+
+def finding_document_id(key: str, scan_id: str, asset_id: str) -> str:
+    """The id of a finding's document in one scan, the same in every store (SQLite's
+    ``findings``, Elasticsearch's ``<prefix>-findings``), grouped by scan and asset."""
+    return grouped_id(f"{scan_id}|{asset_id}", key, scan_id)
+
+
 def event_document_id(event: Event) -> str:
-    """The id of an event document, the same in every store, so a replay never doubles it."""
-    return document_id(event.context.scan_id, event.action, event.finding_key or "",
-                       event.asset.id if event.asset else "", _dumps(event.after or {}),
-                       event.created.isoformat())
+    """The id of an event document, the same in every store, so a replay never doubles it;
+    grouped by scan and asset like a finding's."""
+    asset_id = event.asset.id if event.asset else ""
+    return grouped_id(f"{event.context.scan_id}|{asset_id}", event.context.scan_id,
+                      event.action, event.finding_key or "", asset_id,
+                      _dumps(event.after or {}), event.created.isoformat())
 
 
 def _dumps(doc: dict[str, Any]) -> str:
@@ -483,7 +502,7 @@ class SqliteStore:
     def add_findings(self, findings: Iterable[Finding]) -> int:
         rows = [
             (
-                document_id(f.key, f.context.scan_id),
+                finding_document_id(f.key, f.context.scan_id, f.asset.id),
                 f.key,
                 f.context.scan_id,
                 f.check_id,
