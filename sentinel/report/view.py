@@ -212,7 +212,8 @@ class _Grouper:
 
     def flush(self) -> None:
         page, self._page = self._page, []
-        states = self._store.states([d["sentinel"]["finding"]["key"] for d in page])
+        states = self._store.states([(d["host"]["id"], d["sentinel"]["finding"]["key"])
+                                     for d in page])
         for doc in page:
             check_id = doc["rule"]["id"]
             group = self.groups.setdefault(check_id, _group(check_id, doc["sentinel"]["severity"]))

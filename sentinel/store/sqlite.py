@@ -104,6 +104,24 @@ MIGRATIONS: tuple[str, ...] = (
                         source TEXT NOT NULL,
                         PRIMARY KEY (drill_id, agency_id, inject_id, at, source));
     """,
+    # 5: at scale (issue 20): lifecycle states keyed by (asset, key), not by key alone. A key
+    # is a hash, so a scan's 36 states of one asset went to 36 random pages of a key index
+    # of millions; by asset first they sit together, and the asset index is the key itself.
+    # The table is rebuilt (a key names one asset: the same rows stay unique).
+    """
+    CREATE TABLE finding_state_by_asset (key TEXT NOT NULL, check_id TEXT NOT NULL,
+                        asset_id TEXT NOT NULL, probe TEXT NOT NULL, status TEXT NOT NULL,
+                        severity TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+                        reopened INTEGER NOT NULL, agency_id TEXT NOT NULL, state TEXT NOT NULL,
+                        PRIMARY KEY (asset_id, key));
+    INSERT INTO finding_state_by_asset (key, check_id, asset_id, probe, status, severity,
+                        first_seen, last_seen, reopened, agency_id, state)
+        SELECT key, check_id, asset_id, probe, status, severity, first_seen, last_seen,
+               reopened, agency_id, state FROM finding_state ORDER BY asset_id, key;
+    DROP TABLE finding_state;
+    ALTER TABLE finding_state_by_asset RENAME TO finding_state;
+    CREATE INDEX finding_state_agency ON finding_state (agency_id, status);
+    """,
 )
 
 
@@ -627,8 +645,9 @@ class SqliteStore:
         rows = self._db.execute("SELECT doc FROM agents ORDER BY id")
         return [self._record(AgentHeartbeat, r[0], "agents") for r in rows]
 
-    _STATE_COLUMNS = ("SELECT key, check_id, asset_id, probe, status, severity, first_seen,"
-                      " last_seen, reopened, state FROM finding_state")
+    _STATE_FIELDS = ("key, check_id, asset_id, probe, status, severity, first_seen, last_seen,"
+                     " reopened, state")
+    _STATE_COLUMNS = f"SELECT {_STATE_FIELDS} FROM finding_state"  # noqa: S608
 
     def _states(self, rows: Iterable[Sequence[Any]]) -> dict[str, KeyState]:
         out: dict[str, KeyState] = {}
@@ -640,17 +659,21 @@ class SqliteStore:
                                    f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         return out
 
-    def states(self, keys: Iterable[str] | None = None) -> dict[str, KeyState]:
-        """Lifecycle state of every remembered finding key (or of the given keys, looked up
-        by key in batches: a report's keys never scan the whole table)."""
+    def states(self, keys: Iterable[tuple[str, str]] | None = None) -> dict[str, KeyState]:
+        """Lifecycle state of every remembered finding key, or of the given (asset id, key)
+        pairs, looked up through the table's key in batches: a report's keys never scan the
+        whole table."""
         if keys is None:
             return self._states(self._db.execute(self._STATE_COLUMNS))
         out: dict[str, KeyState] = {}
         wanted = iter(dict.fromkeys(keys))
         while batch := list(islice(wanted, _BATCH)):
-            marks = ",".join("?" * len(batch))
+            pairs = ",".join("(?,?)" for _ in batch)
             out.update(self._states(self._db.execute(
-                f"{self._STATE_COLUMNS} WHERE key IN ({marks})", batch)))
+                f"SELECT {self._STATE_FIELDS} FROM (VALUES {pairs}) AS wanted"  # noqa: S608
+                " CROSS JOIN finding_state ON asset_id = wanted.column1"
+                " AND key = wanted.column2",
+                [part for pair in batch for part in pair])))
         return out
 
     def asset_states(self, asset_id: str) -> dict[str, KeyState]:

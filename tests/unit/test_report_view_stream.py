@@ -46,7 +46,7 @@ def whole_view(store: SqliteStore, agency: str, scan: ScanRecord,
     assets = inventory(observations)
     stored = next((d["organization"].get("name") for d in docs + observations), agency)
     before = _whole_keys(store, period.previous.id if period.previous else None, agency)
-    states = store.states([d["sentinel"]["finding"]["key"] for d in docs])
+    states = store.states([(d["host"]["id"], d["sentinel"]["finding"]["key"]) for d in docs])
     groups: dict[str, dict[str, Any]] = {}
     for doc in docs:
         group = groups.setdefault(doc["rule"]["id"],

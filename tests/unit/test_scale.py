@@ -3,6 +3,7 @@ a report's questions by key and by asset instead of reading every state it remem
 
 from __future__ import annotations
 
+import sqlite3
 import tracemalloc
 from datetime import UTC, datetime
 from itertools import islice
@@ -70,11 +71,18 @@ def filled(path: Path) -> SqliteStore:
 
 def test_states_by_key_answer_more_keys_than_one_query_takes(tmp_path: Path) -> None:
     with filled(tmp_path / "s.db") as store:
-        wanted = [f"k{n}" for n in range(0, 1200, 1)] + ["k3", "missing"]
-        found = store.states(wanted)
+        wanted = [(f"h{n % 7}", f"k{n}") for n in range(1200)] + [("h3", "k3"), ("h0", "no")]
+        found = store.states([*wanted, ("h1", "k3")])  # k3 is h3's: not h1's
         assert sorted(found) == sorted(f"k{n}" for n in range(1200))
         assert found["k7"].asset_id == "h0"
         assert store.states([]) == {}
+        ran: list[str] = []  # the statement the look-up runs, planned by SQLite
+        store._db._db.set_trace_callback(ran.append)
+        store.states([("h0", "k7")])
+        store._db._db.set_trace_callback(None)
+        sql = next(q for q in ran if "finding_state" in q)
+        plan = str(store._db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
+        assert "SEARCH finding_state USING INDEX" in plan and "SCAN finding_state" not in plan
 
 
 def test_a_rescan_reads_one_assets_states_through_an_index(tmp_path: Path) -> None:
@@ -85,7 +93,8 @@ def test_a_rescan_reads_one_assets_states_through_an_index(tmp_path: Path) -> No
         plan = store._db.execute(
             "EXPLAIN QUERY PLAN SELECT key FROM finding_state WHERE asset_id = ?",
             ("h3",)).fetchall()
-        assert any("finding_state_asset" in str(row) for row in plan), plan
+        # The table's key is (asset, key): an asset's states are one range of it.
+        assert "INDEX sqlite_autoindex_finding_state_1 (asset_id=?)" in str(plan), plan
 
 
 def test_open_states_of_one_agency(tmp_path: Path) -> None:
@@ -98,12 +107,41 @@ def test_open_states_of_one_agency(tmp_path: Path) -> None:
 def test_an_older_store_gains_the_scale_indexes(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     with filled(path) as store:
-        store._db.execute("DROP INDEX finding_state_asset")
         store._db.execute("DROP INDEX findings_scan_agency")
         store._db.execute("PRAGMA user_version = 2")  # before migration 3, the scale indexes
     with SqliteStore(path) as store:
         assert store.schema_version == len(MIGRATIONS)
         names = {r[0] for r in store._db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {"finding_state_asset", "findings_scan_agency"} <= names
+        assert {"findings_scan_agency", "finding_state_agency"} <= names
+        assert "finding_state_asset" not in names  # the table's key serves it (migration 5)
         assert len(store.asset_states("h1")) == len(range(1, 1200, 7))
+        assert len(store.states()) == 1200
+
+
+def test_a_store_of_schema_4_keeps_every_state_keyed_by_asset(tmp_path: Path) -> None:
+    """Migration 5 rebuilds finding_state keyed by (asset, key): every state of a schema-4
+    store is kept as it was, and the next write of a key replaces it, not adds a row."""
+    columns = ("key, check_id, asset_id, probe, status, severity, first_seen, last_seen,"
+               " reopened, agency_id, state")
+    with filled(tmp_path / "new.db") as donor:  # 1,200 states as this Sentinel writes them
+        rows = donor._db.execute(f"SELECT {columns} FROM finding_state ORDER BY key").fetchall()
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:4], start=1):  # a store of schema 4
+        for statement in filter(str.strip, script.split(";")):
+            raw.execute(statement)
+        raw.execute(f"PRAGMA user_version = {number}")
+    raw.executemany(f"INSERT INTO finding_state ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    rows)
+    raw.close()
+    with SqliteStore(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        migrated = store._db.execute(
+            f"SELECT {columns} FROM finding_state ORDER BY key").fetchall()
+        assert migrated == rows
+        store.save_states([state("k8", "h1", "a1", FindingStatus.RESOLVED)])
+        assert store.states([("h1", "k8")])["k8"].status is FindingStatus.RESOLVED
+        assert len(store.states()) == 1200
+        assert sorted(store.asset_states("h1")) == sorted(
+            f"k{n}" for n in range(1200) if n % 7 == 1)
